@@ -1,0 +1,210 @@
+"""Receptive field, jump, start, params and MACs of every layer; the spec's asserts.
+
+Per axis, for a window op with kernel k, dilation d, stride s, and TF padding:
+    k_eff = d*(k-1) + 1
+    rf    = rf_in + (k_eff - 1) * jump_in
+    jump  = jump_in * s
+    start = start_in + ((k_eff - 1)/2 - pad_before) * jump_in
+`start` is the centre of the first output unit's receptive field, in input pixels
+(pixel centres at 0, 1, 2, ...). A global op (gap, flatten) is a window over the
+whole feature map. Layers without a window carry their input's values over.
+On a graph, a merge's RF is the union of its inputs' RF intervals.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+
+from . import geometry
+from .errors import ConstraintError, Span
+from .ir import GLOBAL_OPS, MERGE_OPS, WINDOW_OPS, Assertion, Layer, Model
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    index: int
+    rf: tuple[int, int]
+    jump: tuple[int, int]
+    start: tuple[float, float]
+    params: int
+    trainable_params: int
+    macs: int
+
+
+@dataclass
+class Analysis:
+    model: Model
+    rows: list[LayerStats]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def params(self) -> int:
+        return sum(r.params for r in self.rows)
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(r.trainable_params for r in self.rows)
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.rows)
+
+    @property
+    def final(self) -> LayerStats:
+        """The deepest feature map's stats: what the head (gap/flatten/dense) sees."""
+        spatial = [r for r, layer in zip(self.rows, self.model.layers)
+                   if layer.spatial and layer.op not in GLOBAL_OPS]
+        return spatial[-1] if spatial else LayerStats(0, (1, 1), (1, 1), (0.0, 0.0), 0, 0, 0)
+
+    def metric(self, name: str):
+        final = self.final
+        return {
+            "params": self.params, "trainable_params": self.trainable_params,
+            "non_trainable_params": self.params - self.trainable_params, "macs": self.macs,
+            "rf": min(final.rf), "rf_h": final.rf[0], "rf_w": final.rf[1], "jump": max(final.jump),
+            "layers": len(self.model.layers), "output": self.model.output.output_shape[-1],
+            "ops": sorted({_op_name(layer) for layer in self.model.layers}),
+        }[name]
+
+
+def analyze(model: Model) -> Analysis:
+    geo: dict[int, tuple] = {0: ((1, 1), (1, 1), (0.0, 0.0))}
+    rows = []
+    for layer in model.layers:
+        geo[layer.index] = _geometry(layer, [geo[i] for i in layer.inputs], model)
+        params, trainable = _params(layer)
+        rf, jump, start = geo[layer.index]
+        rows.append(LayerStats(layer.index, rf, jump, start, params, trainable, _macs(layer)))
+    result = Analysis(model, rows)
+    result.warnings = _warnings(model, result)
+    return result
+
+
+def _geometry(layer: Layer, inputs: list[tuple], model: Model):
+    if layer.op in MERGE_OPS:
+        return _union(inputs)
+    (rf, jump, start), = inputs
+    in_shape = layer.input_shape
+    if layer.op in WINDOW_OPS:
+        axes = [_window_axis(in_shape[a], layer.kernel[a], layer.stride[a], layer.dilation[a], layer.padding,
+                             rf[a], jump[a], start[a]) for a in (0, 1)]
+    elif layer.op in GLOBAL_OPS and len(in_shape) == 3:
+        axes = [_window_axis(in_shape[a], in_shape[a], 1, 1, "valid", rf[a], jump[a], start[a]) for a in (0, 1)]
+    else:
+        return rf, jump, start
+    return tuple(tuple(axis[i] for axis in axes) for i in range(3))
+
+
+def _window_axis(n, k, s, d, padding, rf, jump, start):
+    k_eff = geometry.effective_kernel(k, d)
+    pad = geometry.pad_before(n, k, s, d, padding)
+    return rf + (k_eff - 1) * jump, jump * s, start + ((k_eff - 1) / 2 - pad) * jump
+
+
+def _union(inputs: list[tuple]):
+    """RF of a merge: the union of the inputs' intervals of the first output unit."""
+    rf, jump, start = [], [], []
+    for a in (0, 1):
+        lo = min(s[a] - (r[a] - 1) / 2 for r, _, s in inputs)
+        hi = max(s[a] + (r[a] - 1) / 2 for r, _, s in inputs)
+        rf.append(int(hi - lo + 1))
+        jump.append(max(j[a] for _, j, _ in inputs))
+        start.append((lo + hi) / 2)
+    return tuple(rf), tuple(jump), tuple(start)
+
+
+def _params(layer: Layer) -> tuple[int, int]:
+    cin = layer.input_shape[-1]
+    f = layer.filters or 0
+    kh, kw = layer.kernel or (1, 1)
+    bias = layer.use_bias
+    dm = layer.depth_multiplier or 1
+    weights = {
+        "conv": kh * kw * cin * f + (f if bias else 0),
+        "sep": kh * kw * cin * dm + cin * dm * f + (f if bias else 0),
+        "dw": kh * kw * cin * dm + (cin * dm if bias else 0),
+        "dense": cin * f + (f if bias else 0),
+    }.get(layer.op, 0)
+    total, trainable = weights, weights
+    channels = layer.output_shape[-1]
+    bn_count = sum(1 for p in layer.post if p.kind == "bn") + (layer.op == "bn")
+    # BatchNormalization: gamma and beta train; moving mean and variance do not
+    total += 4 * channels * bn_count
+    trainable += 2 * channels * bn_count
+    return total, trainable
+
+
+def _macs(layer: Layer) -> int:
+    """Multiply-accumulates of conv and dense layers (pools, BN and activations count 0)."""
+    cin = layer.input_shape[-1]
+    f = layer.filters or 0
+    kh, kw = layer.kernel or (1, 1)
+    dm = layer.depth_multiplier or 1
+    positions = layer.output_shape[0] * layer.output_shape[1] if layer.spatial else 1
+    return positions * {
+        "conv": kh * kw * cin * f,
+        "sep": kh * kw * cin * dm + cin * dm * f,
+        "dw": kh * kw * cin * dm,
+        "dense": cin * f,
+    }.get(layer.op, 0)
+
+
+def _warnings(model: Model, analysis: Analysis) -> list[str]:
+    h, w, _ = model.input_shape
+    warnings = []
+    by_index = {0: ((1, 1),)}
+    for layer, row in zip(model.layers, analysis.rows):
+        by_index[layer.index] = (row.rf,)
+        if layer.op not in WINDOW_OPS:
+            continue
+        incoming = by_index[layer.inputs[0]][0]
+        if incoming[0] >= h and incoming[1] >= w:
+            warnings.append(f"{layer.where.file}:{layer.where.line}: layer {layer.index} ({layer.text}): the "
+                            f"receptive field already covers the {h}x{w} input before it "
+                            f"({incoming[0]}x{incoming[1]}); it adds depth but no context")
+    return warnings
+
+
+_COMPARE = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt,
+            "==": operator.eq, "!=": operator.ne}
+
+
+@dataclass(frozen=True)
+class AssertionResult:
+    assertion: Assertion
+    actual: object
+    ok: bool
+
+
+def check_assertions(analysis: Analysis) -> list[AssertionResult]:
+    results = []
+    for a in analysis.model.assertions:
+        actual = analysis.metric(a.metric)
+        if a.comparison in ("in", "not in"):
+            outside = [op for op in actual if (op in a.value) != (a.comparison == "in")]
+            results.append(AssertionResult(a, outside if outside else actual, not outside))
+        else:
+            results.append(AssertionResult(a, actual, _COMPARE[a.comparison](actual, a.value)))
+    return results
+
+
+def constraint_errors(results: list[AssertionResult], source: str | None) -> list[ConstraintError]:
+    errors = []
+    for r in results:
+        if r.ok:
+            continue
+        a = r.assertion
+        span = Span(a.where.file, a.where.line, a.where.column, a.where.column + len("assert"))
+        if a.comparison in ("in", "not in"):
+            verb = "uses" if a.comparison == "in" else "uses forbidden"
+            message = f"{a.text} does not hold: the model {verb} {', '.join(r.actual)}"
+            hint = "replace those layers, or widen the list"
+        else:
+            message = f"{a.text} does not hold: {a.metric} is {r.actual:,}"
+            hint = "change the model or the limit"
+        errors.append(ConstraintError(message, span, hint, "E301", source))
+    return errors
+
+
+def _op_name(layer: Layer) -> str:
+    return layer.activation if layer.op == "act" else layer.op

@@ -1,0 +1,147 @@
+"""One error hierarchy for the whole tool.
+
+Every message has the same shape, so users learn to read it once:
+
+    specs/bad.arch:3:1: error[E201]: unknown op 'sepp'
+        3 | sepp 3x3 64 same
+          | ^^^^
+      hint: did you mean 'sep'?
+
+`where` (file:line:col), `what` (the message), `how to fix it` (the hint).
+Errors found by a stage are collected and raised together as `ArchErrors`.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class Span:
+    """A place in a source file: 1-based line and column, end column exclusive."""
+
+    file: str
+    line: int
+    column: int
+    end_column: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class ArchError(Exception):
+    """Base of every error archdsl reports to a user.
+
+    `exit_status` is what the CLI exits with: 2 = the spec or the command line is
+    wrong, 1 = a constraint (`assert`) failed or the run failed.
+    """
+
+    exit_status = 2
+    default_code = "E000"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
+                 code: str | None = None, source: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+        self.code = code or self.default_code
+        self.source = source  # full text of the file, to show the offending line
+
+    def render(self, source: str | None = None) -> str:
+        source = source if source is not None else self.source
+        where = f"{self.span}: " if self.span else ""
+        lines = [f"{where}error[{self.code}]: {self.message}"]
+        if self.span and source is not None:
+            lines.extend(_caret_lines(source, self.span))
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class SpecSyntaxError(ArchError):
+    """The text does not follow the grammar."""
+    default_code = "E100"
+
+
+class SpecSemanticError(ArchError):
+    """Grammatical, but meaningless: unknown op, bad value, shape below 1, ..."""
+    default_code = "E200"
+
+
+class ConstraintError(ArchError):
+    """An `assert` line of the spec does not hold."""
+    exit_status = 1
+    default_code = "E300"
+
+
+class DataError(ArchError):
+    """A dataset is missing, malformed or does not fit the spec."""
+    default_code = "E400"
+
+
+class RunError(ArchError):
+    """A training run cannot start, continue or be written."""
+    exit_status = 1
+    default_code = "E500"
+
+
+class UsageError(ArchError):
+    """The command line is wrong."""
+    default_code = "E600"
+
+
+class ArchErrors(ArchError):
+    """Several errors of one file, reported together (sorted by position)."""
+
+    def __init__(self, errors: Sequence[ArchError]):
+        self.errors = sorted(errors, key=lambda e: (e.span.line, e.span.column) if e.span else (0, 0))
+        first = self.errors[0]
+        super().__init__(first.message, first.span, first.hint, first.code, first.source)
+        # a failed assert alone exits 1; any real spec error makes it 2
+        self.exit_status = max(e.exit_status for e in self.errors)
+
+    def render(self, source: str | None = None) -> str:
+        parts = [e.render(source) for e in self.errors]
+        if len(self.errors) > 1:
+            parts.append(f"{len(self.errors)} errors")
+        return "\n\n".join(parts)
+
+
+def raise_collected(errors: list[ArchError]) -> None:
+    """Raise what a stage collected: nothing, the single error, or all of them."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ArchErrors(errors)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """'did you mean 'sep'?' for a near miss, else None."""
+    matches = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def one_of(choices: Iterable[str]) -> str:
+    return "one of: " + ", ".join(sorted(choices))
+
+
+def _caret_lines(source: str, span: Span) -> list[str]:
+    text_lines = source.splitlines()
+    if not 1 <= span.line <= len(text_lines):
+        return []
+    text = text_lines[span.line - 1].replace("\t", " ")
+    if len(text) > 200:  # a pathological line: show the part around the column
+        lo = max(0, span.column - 100)
+        text, offset = text[lo:lo + 200], lo
+    else:
+        offset = 0
+    col = max(1, span.column - offset)
+    width = max(1, (span.end_column or span.column + 1) - span.column)
+    width = min(width, max(1, len(text) - col + 1))
+    gutter = str(span.line)
+    return [f"  {gutter} | {text}", f"  {' ' * len(gutter)} | {' ' * (col - 1)}{'^' * width}"]

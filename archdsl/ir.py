@@ -1,0 +1,129 @@
+"""The resolved IR: what a spec means, with every default filled in and every shape known.
+
+The IR is a graph: each `Layer` names the layers it reads (`inputs`, by index; 0 is
+the model input). A plain stack is the simplest graph, each layer reading the one
+before it; residual and parallel blocks add `add`/`concat` layers with several inputs.
+
+Back-ends read only this module's types, never the written spec.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Pair = tuple[int, int]
+Shape = tuple[int, ...]  # (h, w, c) for feature maps, (c,) for flat tensors, as Keras has them
+
+Padding = Literal["same", "valid"]
+ACTIVATIONS = ("relu", "relu6", "swish", "gelu", "sigmoid", "tanh", "elu", "softmax", "linear")
+
+# ops that see a window of the feature map: they have kernel, stride, dilation, padding
+WINDOW_OPS = ("conv", "sep", "dw", "maxpool", "avgpool")
+CONV_OPS = ("conv", "sep", "dw")
+POOL_OPS = ("maxpool", "avgpool")
+# ops whose output is a single vector per image: their receptive field is the whole input
+GLOBAL_OPS = ("gap", "gmp", "flatten")
+MERGE_OPS = ("add", "concat")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Where(Frozen):
+    """Where a layer was written: file, line and column of its line."""
+    file: str
+    line: int
+    column: int
+
+
+class PostOp(Frozen):
+    """A step applied after the layer's main op, in written order (`drop .05 bn relu`)."""
+    kind: Literal["drop", "bn", "act"]
+    rate: Optional[float] = None        # drop
+    activation: Optional[str] = None    # act
+
+
+class Layer(Frozen):
+    index: int                          # 1-based; 0 is the model input
+    name: str                           # Keras layer name, e.g. l03_sep64
+    op: str
+    inputs: tuple[int, ...]
+    text: str                           # the layer as written, canonical spacing
+    where: Where
+    block: Optional[str] = None         # the repeat / named block it was expanded from
+    kernel: Optional[Pair] = None
+    stride: Optional[Pair] = None
+    dilation: Optional[Pair] = None
+    padding: Optional[Padding] = None
+    filters: Optional[int] = None       # conv/sep output channels, dense units
+    depth_multiplier: Optional[int] = None
+    use_bias: bool = False
+    rate: Optional[float] = None        # a `dropout` layer's rate
+    activation: Optional[str] = None    # an activation layer's function (`relu`, `softmax`)
+    post: tuple[PostOp, ...] = ()
+    input_shape: Shape
+    output_shape: Shape
+
+    @property
+    def spatial(self) -> bool:
+        return len(self.output_shape) == 3
+
+
+class Assertion(Frozen):
+    """`assert params <= 80k` or `assert ops in [sep, maxpool]`."""
+    metric: str
+    comparison: str                     # <=, <, >=, >, ==, !=, in, not in
+    value: float | int | tuple[str, ...]
+    text: str
+    where: Where
+
+
+class Augment(Frozen):
+    flip: bool = False                  # random horizontal flip
+    crop: int = 0                       # random crop after padding by this many pixels
+    crop_mode: Literal["reflect", "zero"] = "reflect"
+    cutout: int = 0                     # side of a random square set to zero
+
+
+class TrainConfig(Frozen):
+    """Hyper-parameters of `archdsl train`. The defaults reproduce the seed's recipe."""
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    lr: float = Field(0.01, gt=0)
+    schedule: Literal["inverse_time", "constant", "cosine", "onecycle"] = "inverse_time"
+    decay: float = Field(0.319, ge=0)   # inverse_time: lr / (1 + decay * epoch)
+    warmup: float = Field(0, ge=0)      # epochs of linear warm-up
+    final_lr: float = Field(0.0, ge=0)  # cosine / onecycle end value
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(0.0, ge=0)
+    batch: int = Field(128, ge=1, le=65536)
+    epochs: int = Field(50, ge=1, le=100000)
+    augment: Augment = Augment()
+    loss: Literal["categorical_crossentropy"] = "categorical_crossentropy"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    ema: float = Field(0.0, ge=0, lt=1)  # decay of the weights' moving average; 0 = off
+    normalize: Literal["scale", "standard"] = "scale"
+    tta_flip: bool = False
+
+
+class Model(Frozen):
+    name: str
+    file: str
+    input_shape: tuple[int, int, int]
+    classes: Optional[int] = None
+    layers: tuple[Layer, ...]
+    assertions: tuple[Assertion, ...] = ()
+    train: TrainConfig = TrainConfig()
+
+    def layer(self, index: int) -> Layer:
+        return self.layers[index - 1]
+
+    def shape_of(self, index: int) -> Shape:
+        """Output shape of layer `index`, 0 meaning the model input."""
+        return self.input_shape if index == 0 else self.layers[index - 1].output_shape
+
+    @property
+    def output(self) -> Layer:
+        return self.layers[-1]

@@ -1,0 +1,246 @@
+"""The ops of the language and what their arguments mean.
+
+`OPS` is the registry: one entry an op, saying which arguments it takes. `read_options`
+turns a layer's written tokens (`3x3 64 s2 same drop .05 bn relu`) into `Options`,
+reporting every token it cannot place with its position and a did-you-mean.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .errors import SpecSemanticError, did_you_mean, one_of
+from .ir import ACTIVATIONS, PostOp
+from .spec import Token
+
+REQUIRED, OPTIONAL = "required", "optional"
+
+
+@dataclass(frozen=True)
+class OpSignature:
+    keras: str                     # what it compiles to, for docs and messages
+    kernel: str | None = None      # REQUIRED / OPTIONAL (pools default to 2x2) / None
+    filters: str | None = None     # REQUIRED for conv/sep/dense
+    rate: bool = False             # dropout takes a rate
+    window: bool = False           # stride, padding
+    dilation: bool = False
+    depth_multiplier: bool = False
+    bias: bool | None = None       # default use_bias; None = no bias option
+    post: bool = True              # accepts `drop P`, `bn`, activations after the op
+
+
+OPS: dict[str, OpSignature] = {
+    "conv": OpSignature("Conv2D", REQUIRED, REQUIRED, window=True, dilation=True, bias=False),
+    "sep": OpSignature("SeparableConv2D", REQUIRED, REQUIRED, window=True, dilation=True,
+                       depth_multiplier=True, bias=False),
+    "dw": OpSignature("DepthwiseConv2D", REQUIRED, None, window=True, dilation=True,
+                      depth_multiplier=True, bias=False),
+    "maxpool": OpSignature("MaxPooling2D", OPTIONAL, window=True),
+    "avgpool": OpSignature("AveragePooling2D", OPTIONAL, window=True),
+    "gap": OpSignature("GlobalAveragePooling2D"),
+    "gmp": OpSignature("GlobalMaxPooling2D"),
+    "flatten": OpSignature("Flatten"),
+    "dense": OpSignature("Dense", filters=REQUIRED, bias=True),
+    "dropout": OpSignature("Dropout", rate=True, post=False),
+    "bn": OpSignature("BatchNormalization"),
+    "act": OpSignature("Activation"),   # written as the activation's name: `relu`
+    "softmax": OpSignature("Activation('softmax')", post=False),
+}
+# written names that stand for another op
+ALIASES = {"drop": "dropout", **{a: "act" for a in ACTIVATIONS if a != "softmax"}}
+WRITTEN_OPS = sorted(set(OPS) - {"act"} | set(ALIASES))
+
+OPTION_WORDS = ["same", "valid", "stride", "dilation", "dm", "bias", "nobias", "drop", "bn", "none",
+                *ACTIVATIONS]
+_STRIDE = re.compile(r"^s(\d+)(?:x(\d+))?$")
+_DILATION = re.compile(r"^d(\d+)(?:x(\d+))?$")
+MAX_DIM = 100_000
+
+
+@dataclass
+class Options:
+    kernel: tuple[int, int] | None = None
+    filters: int | None = None
+    rate: float | None = None
+    stride: tuple[int, int] | None = None
+    dilation: tuple[int, int] | None = None
+    padding: str | None = None
+    depth_multiplier: int | None = None
+    use_bias: bool | None = None
+    post: list[PostOp] = field(default_factory=list)
+
+
+def canonical_op(written: str) -> str | None:
+    name = written.lower()
+    if name in OPS and name != "act":
+        return name
+    return ALIASES.get(name)
+
+
+def read_options(op: str, written_op: str, tokens: list[Token], errors: list) -> Options:
+    """Place each token of a layer; append a positioned error for each one that does not fit."""
+    sig = OPS[op]
+    opts = Options()
+    if op == "act":
+        opts.post.append(PostOp(kind="act", activation=written_op.lower()))
+    i = 0
+
+    def fail(tok: Token, message: str, hint: str | None = None, code: str = "E210"):
+        errors.append(SpecSemanticError(message, tok.span, hint, code))
+
+    def take_value(tok: Token, what: str) -> Token | None:
+        nonlocal i
+        if i + 1 >= len(tokens) or tokens[i + 1].kind == "name":
+            fail(tok, f"'{tok.text}' needs a value", f"write e.g. `{what}`", "E211")
+            return None
+        i += 1
+        return tokens[i]
+
+    while i < len(tokens):
+        tok = tokens[i]
+        word = tok.text.lower()
+        if tok.kind == "size":
+            if sig.kernel and opts.kernel is None:
+                opts.kernel = pair(tok, errors, "kernel")
+            else:
+                fail(tok, f"unexpected size '{tok.text}' for {written_op}",
+                     "the kernel is already given" if sig.kernel else f"{written_op} takes no kernel")
+        elif tok.kind == "number":
+            if sig.filters and opts.filters is None:
+                opts.filters = positive_int(tok, errors, "filters" if op != "dense" else "units")
+            elif sig.rate and opts.rate is None:
+                opts.rate = unit_rate(tok, errors)
+            elif sig.kernel == OPTIONAL and opts.kernel is None:
+                n = positive_int(tok, errors, "pool size")
+                opts.kernel = (n, n) if n else None
+            else:
+                fail(tok, f"unexpected number '{tok.text}' for {written_op}", _number_hint(op, sig))
+        elif word in ("same", "valid") and sig.window:
+            opts.padding = word
+        elif (m := _STRIDE.match(word)) and sig.window:
+            opts.stride = _pair_from_match(m, tok, errors, "stride")
+        elif word == "stride" and sig.window:
+            value = take_value(tok, "stride 2")
+            opts.stride = pair_or_int(value, errors, "stride") if value else None
+        elif (m := _DILATION.match(word)) and sig.dilation:
+            opts.dilation = _pair_from_match(m, tok, errors, "dilation")
+        elif word == "dilation" and sig.dilation:
+            value = take_value(tok, "dilation 2")
+            opts.dilation = pair_or_int(value, errors, "dilation") if value else None
+        elif word in ("dm", "mult") and sig.depth_multiplier:
+            value = take_value(tok, "dm 2")
+            opts.depth_multiplier = positive_int(value, errors, "depth multiplier") if value else None
+        elif word in ("bias", "nobias") and sig.bias is not None:
+            opts.use_bias = word == "bias"
+        elif word == "drop" and sig.post:
+            value = take_value(tok, "drop .05")
+            rate = unit_rate(value, errors) if value else None
+            if rate is not None:
+                opts.post.append(PostOp(kind="drop", rate=rate))
+        elif word == "bn" and sig.post:
+            opts.post.append(PostOp(kind="bn"))
+        elif word in ACTIVATIONS and sig.post:
+            if word != "linear":
+                opts.post.append(PostOp(kind="act", activation=word))
+        elif word == "none" and sig.post:
+            pass  # explicit "no activation"
+        else:
+            allowed = _allowed_words(sig)
+            if word in OPTION_WORDS or _STRIDE.match(word) or _DILATION.match(word):
+                fail(tok, f"{written_op} takes no '{tok.text}'", "it takes " + (", ".join(allowed) or "no options"))
+            else:
+                fail(tok, f"unknown option '{tok.text}' for {written_op}",
+                     did_you_mean(word, allowed) or ("options: " + ", ".join(allowed) if allowed else None))
+        i += 1
+
+    if sig.kernel == REQUIRED and opts.kernel is None:
+        errors.append(SpecSemanticError(f"{written_op} needs a kernel size", None,
+                                        f"write e.g. `{written_op} 3x3 ...`", "E212"))
+    if sig.filters == REQUIRED and opts.filters is None:
+        what = "a number of units" if op == "dense" else "a number of filters"
+        errors.append(SpecSemanticError(f"{written_op} needs {what}", None,
+                                        f"write e.g. `{_example(op)}`", "E212"))
+    if sig.rate and opts.rate is None:
+        errors.append(SpecSemanticError(f"{written_op} needs a rate", None, "write e.g. `dropout .1`", "E212"))
+    return opts
+
+
+def _example(op: str) -> str:
+    return {"dense": "dense 10", "conv": "conv 3x3 32 same", "sep": "sep 3x3 64 same"}.get(op, op)
+
+
+def _number_hint(op: str, sig: OpSignature) -> str:
+    if sig.filters:
+        return "the filters are already given; options like stride are written `s2` or `stride 2`"
+    if sig.window:
+        return "write the window as 3x3 and the stride as s2"
+    return f"{op} takes no number"
+
+
+def _allowed_words(sig: OpSignature) -> list[str]:
+    words = []
+    if sig.window:
+        words += ["same", "valid", "s2", "stride"]
+    if sig.dilation:
+        words += ["dilation", "d2"]
+    if sig.depth_multiplier:
+        words += ["dm"]
+    if sig.bias is not None:
+        words += ["bias", "nobias"]
+    if sig.post:
+        words += ["drop", "bn", "none", *ACTIVATIONS]
+    return words
+
+
+def positive_int(tok: Token, errors: list, what: str) -> int | None:
+    value = tok.number if tok.kind == "number" else None
+    if value is None or value != int(value):
+        errors.append(SpecSemanticError(f"{what} must be a whole number, not '{tok.text}'", tok.span, None, "E213"))
+        return None
+    if not 1 <= value <= MAX_DIM:
+        errors.append(SpecSemanticError(f"{what} must be between 1 and {MAX_DIM:,}, not {tok.text}", tok.span,
+                                        None if value >= 1 else f"a layer needs at least one {what.split()[0]}",
+                                        "E214"))
+        return None
+    return int(value)
+
+
+def unit_rate(tok: Token, errors: list) -> float | None:
+    if tok.kind != "number" or not 0 <= tok.number < 1:
+        errors.append(SpecSemanticError(f"a dropout rate is in [0, 1), not '{tok.text}'", tok.span,
+                                        "write e.g. `drop .05`", "E215"))
+        return None
+    return tok.number
+
+
+def pair(tok: Token, errors: list, what: str) -> tuple[int, int] | None:
+    dims = tok.dims
+    if len(dims) != 2:
+        errors.append(SpecSemanticError(f"a {what} has two sides (HxW), not '{tok.text}'", tok.span,
+                                        "write e.g. 3x3 or 3x1", "E216"))
+        return None
+    if not all(1 <= d <= MAX_DIM for d in dims):
+        errors.append(SpecSemanticError(f"a {what} side must be between 1 and {MAX_DIM:,}, not '{tok.text}'",
+                                        tok.span, None, "E214"))
+        return None
+    return dims
+
+
+def pair_or_int(tok: Token, errors: list, what: str) -> tuple[int, int] | None:
+    if tok.kind == "size":
+        return pair(tok, errors, what)
+    n = positive_int(tok, errors, what)
+    return (n, n) if n else None
+
+
+def _pair_from_match(m: re.Match, tok: Token, errors: list, what: str) -> tuple[int, int] | None:
+    h = int(m.group(1))
+    w = int(m.group(2) or h)
+    if not (1 <= h <= MAX_DIM and 1 <= w <= MAX_DIM):
+        errors.append(SpecSemanticError(f"a {what} must be at least 1, not '{tok.text}'", tok.span, None, "E214"))
+        return None
+    return (h, w)
+
+
+def unknown_op_hint(word: str, extra: list[str]) -> str:
+    return did_you_mean(word, WRITTEN_OPS + extra) or "ops: " + one_of(WRITTEN_OPS)[len("one of: "):]

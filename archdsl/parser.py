@@ -1,0 +1,201 @@
+"""Text -> written spec (spec.py), with positions. Syntax errors become SpecSyntaxError."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token as LarkToken, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, v_args
+from lark.exceptions import UnexpectedInput, VisitError
+
+from .errors import ArchError, Span, SpecSyntaxError
+from .spec import (AssertStmt, BlockDef, CallArg, Comment, HeaderStmt, LayerStmt, Param, Spec,
+                   Token, TrainItem, TrainSection)
+
+MAX_SOURCE_BYTES = 1_000_000
+
+# how a terminal is called in messages
+TERMINAL_NAMES = {
+    "SIZE": "a size like 3x3", "NUMBER": "a number", "NAME": "a name", "_NL": "end of line",
+    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
+    "COMMA": "','", "STAR": "'*'", "EQUAL": "'='", "COMPARE": "a comparison (<=, >=, ==, ...)",
+    "IN": "'in'", "NOT": "'not'", "$END": "end of file",
+}
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = (Path(__file__).parent / "grammar.lark").read_text()
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def read_source(path: str) -> str:
+    """The text of a spec file, or a clear error for what is not one."""
+    p = Path(path)
+    if not p.exists():
+        raise SpecSyntaxError(f"no such file: {path}", code="E101", hint="check the path")
+    if p.is_dir():
+        raise SpecSyntaxError(f"{path} is a directory, not a spec file", code="E101",
+                              hint="name a .arch file inside it")
+    data = p.read_bytes()
+    if len(data) > MAX_SOURCE_BYTES:
+        raise SpecSyntaxError(f"{path} is {len(data):,} bytes; a spec is at most {MAX_SOURCE_BYTES:,}",
+                              code="E102", hint="is this really a .arch file?")
+    if b"\x00" in data:
+        raise SpecSyntaxError(f"{path} is a binary file, not a spec", code="E102",
+                              hint="a .arch spec is plain UTF-8 text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecSyntaxError(f"{path} is not UTF-8 text (byte {exc.start})", code="E102",
+                              hint="save the file as UTF-8") from None
+
+
+def parse_file(path: str) -> Spec:
+    return parse(read_source(path), path)
+
+
+def parse(text: str, file: str = "<spec>") -> Spec:
+    comments: list[Comment] = []
+    try:
+        # the grammar wants every statement to end with a newline
+        tree = _lark().parse(text + "\n")
+        spec = _ToSpec(file).transform(tree)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text, file) from None
+    except VisitError as exc:  # an error raised inside the transformer
+        if isinstance(exc.orig_exc, ArchError):
+            exc.orig_exc.source = text
+            raise exc.orig_exc from None
+        raise
+    spec.text = text
+    for lexed in _lark().lex(text + "\n", dont_ignore=True):
+        if lexed.type == "COMMENT":
+            comments.append(Comment(lexed.line, lexed.column, str(lexed)))
+    spec.comments = comments
+    return spec
+
+
+def _span(file: str, tok: LarkToken) -> Span:
+    end = tok.end_column if tok.end_line == tok.line else None
+    return Span(file, tok.line, tok.column, end)
+
+
+class _ToSpec(Transformer):
+    """Lark tree -> spec.py dataclasses."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def _tok(self, t: LarkToken) -> Token:
+        kind = {"SIZE": "size", "NUMBER": "number"}.get(t.type, "name")
+        return Token(kind, str(t), _span(self.file, t))
+
+    def _args(self, items) -> list[Token]:
+        return [self._tok(t) for t in items if isinstance(t, LarkToken)]
+
+    def start(self, items):
+        return Spec(self.file, "", [s for s in items if s is not None])
+
+    def _where(self, meta) -> Span:
+        return Span(self.file, meta.line, meta.column, meta.end_column if meta.end_line == meta.line else None)
+
+    @v_args(meta=True)
+    def model_decl(self, meta, items):
+        return HeaderStmt("model", self._tok(items[0]), self._where(meta))
+
+    @v_args(meta=True)
+    def input_decl(self, meta, items):
+        return HeaderStmt("input", self._tok(items[0]), self._where(meta))
+
+    @v_args(meta=True)
+    def classes_decl(self, meta, items):
+        return HeaderStmt("classes", self._tok(items[0]), self._where(meta))
+
+    def layer(self, items):
+        count, op, call_args, *rest = items
+        op_tok = self._tok(op)
+        count_tok = self._tok(count) if count is not None else None
+        first = count_tok.span if count_tok else op_tok.span
+        return LayerStmt(op_tok, self._args(rest), count_tok, call_args,
+                         Span(self.file, first.line, first.column, op_tok.span.end_column))
+
+    def call_args(self, items):
+        return [a for a in items if a is not None]
+
+    def call_arg(self, items):
+        # `[NAME "="] _arg`: an inlined rule gets no placeholder, so one item is a bare value
+        name, value = items if len(items) == 2 else (None, items[0])
+        return CallArg(self._tok(name) if name is not None else None, self._tok(value))
+
+    @v_args(meta=True)
+    def block_def(self, meta, items):
+        name, params, *body = items
+        return BlockDef(self._tok(name), params or [], [s for s in body if s is not None],
+                        Span(self.file, meta.line, meta.column, meta.column + len("block")), meta.end_line)
+
+    def params(self, items):
+        return [p for p in items if p is not None]
+
+    def param(self, items):
+        name, default = items if len(items) == 2 else (items[0], None)
+        return Param(self._tok(name), self._tok(default) if default is not None else None)
+
+    @v_args(meta=True)
+    def assert_compare(self, meta, items):
+        metric, comparison, value = items
+        return AssertStmt(self._tok(metric), str(comparison), self._tok(value), [], self._where(meta))
+
+    @v_args(meta=True)
+    def assert_member(self, meta, items):
+        metric, negated, *members = items
+        return AssertStmt(self._tok(metric), "not in" if negated is not None else "in", None,
+                          [self._tok(m) for m in members if m is not None], self._where(meta))
+
+    @v_args(meta=True)
+    def train_section(self, meta, items):
+        entries = [i for i in items if isinstance(i, TrainItem)]
+        return TrainSection(entries, Span(self.file, meta.line, meta.column, meta.column + len("train")),
+                            meta.end_line)
+
+    def train_item(self, items):
+        return TrainItem(self._tok(items[0]), self._args(items[1:]))
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError:
+    line, column = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
+    if isinstance(exc, UnexpectedCharacters):
+        char = text.splitlines()[line - 1][column - 1] if line <= len(text.splitlines()) else "?"
+        if char == "}" :
+            message, hint = "'}' without a matching '{'", "remove it, or open a block with `block NAME {`"
+        else:
+            message = f"unexpected character {char!r}"
+            hint = _expected_hint(exc.allowed)
+        return SpecSyntaxError(message, Span(file, line, column, column + 1), hint, "E103", text)
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        lines = text.splitlines() or [""]
+        last = len(lines)
+        return SpecSyntaxError("the file ends inside a block: a '}' is missing",
+                               Span(file, last, max(1, len(lines[-1]) + 1)),
+                               "close every `{` with a `}` on a line of its own", "E104", text)
+    assert isinstance(exc, UnexpectedToken)
+    tok = exc.token
+    expected = exc.expected or set()
+    if tok.type == "_NL":
+        message = "the line ends too early"
+        span = Span(file, line, column, column + 1)
+    else:
+        message = f"unexpected {str(tok)!r}"
+        span = _span(file, tok)
+        if tok.type == "RBRACE":
+            message = "'}' without a matching '{'"
+    return SpecSyntaxError(message, span, _expected_hint(expected), "E105", text)
+
+
+def _expected_hint(expected) -> str | None:
+    names = sorted({TERMINAL_NAMES.get(e, repr(e.lower())) for e in expected or ()})
+    if not names:
+        return None
+    if len(names) > 6:
+        names = names[:6] + ["..."]
+    return "expected " + " or ".join(names) if len(names) <= 2 else "expected one of: " + ", ".join(names)

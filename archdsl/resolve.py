@@ -1,0 +1,375 @@
+"""Written spec -> resolved IR: expand repeats and blocks, fill defaults, infer every shape.
+
+All errors of a file are collected and raised together. After a layer that cannot be
+resolved, shapes are unknown, so later layers are still checked for their options but
+not for shapes (one mistake should not cause a cascade of messages).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import geometry
+from .errors import ArchError, SpecSemanticError, did_you_mean, raise_collected
+from .ir import CONV_OPS, GLOBAL_OPS, POOL_OPS, Assertion, Layer, Model, Where
+from .ops import OPS, canonical_op, read_options, unknown_op_hint
+from .spec import AssertStmt, BlockDef, HeaderStmt, LayerStmt, Spec, Token, TrainSection
+from .train_config import resolve_train
+
+MAX_REPEAT = 1000
+MAX_LAYERS = 10_000
+MAX_NESTING = 32
+METRICS = ("params", "trainable_params", "non_trainable_params", "macs", "rf", "rf_h", "rf_w",
+           "jump", "layers", "output")
+COMPARISONS = ("<=", "<", ">=", ">", "==", "!=")
+
+
+@dataclass
+class _State:
+    spec: Spec
+    blocks: dict[str, BlockDef]
+    errors: list[ArchError] = field(default_factory=list)
+    layers: list[Layer] = field(default_factory=list)
+    shape: tuple[int, ...] | None = None   # output of the last layer; None once unknown
+    uses: dict[str, int] = field(default_factory=dict)
+    too_many: bool = False
+
+
+def resolve(spec: Spec) -> Model:
+    errors: list[ArchError] = []
+    headers = _headers(spec, errors)
+    blocks = _blocks(spec, errors)
+    input_shape = headers.get("input")
+    state = _State(spec, blocks, errors, shape=input_shape)
+    env = {}
+    if "classes" in headers:
+        env["classes"] = headers["classes_token"]
+    for stmt in spec.statements:
+        if isinstance(stmt, LayerStmt):
+            _expand(state, stmt, env, block=None, depth=0)
+    assertions = [a for a in (_assertion(s, spec.file, errors) for s in spec.statements
+                              if isinstance(s, AssertStmt)) if a]
+    sections = [s for s in spec.statements if isinstance(s, TrainSection)]
+    for extra in sections[1:]:
+        errors.append(SpecSemanticError("a second train section", extra.span,
+                                        f"merge it into the one on line {sections[0].span.line}", "E207"))
+    train = resolve_train(sections[0] if sections else None, errors)
+    if not state.layers and not errors:
+        where = spec.statements[0].span if spec.statements else None
+        errors.append(SpecSemanticError("the spec has no layers", where,
+                                        "add layers, e.g. `sep 3x3 32 same bn relu`", "E201"))
+    classes = headers.get("classes")
+    if classes and state.layers and state.shape is not None and state.shape[-1] != classes:
+        last = state.layers[-1]
+        errors.append(SpecSemanticError(
+            f"the model ends with {state.shape[-1]} outputs but `classes {classes}` is declared",
+            _where_span(last.where), f"make the last layer produce {classes} channels (write `classes` as its "
+            "filters), or fix the classes line", "E208"))
+    for e in errors:
+        e.source = spec.text
+    raise_collected(errors)
+    return Model(name=headers.get("model") or _name_from_file(spec.file), file=spec.file,
+                 input_shape=input_shape, classes=classes, layers=tuple(state.layers),
+                 assertions=tuple(assertions), train=train)
+
+
+def _headers(spec: Spec, errors: list) -> dict:
+    found: dict = {}
+    seen: dict[str, HeaderStmt] = {}
+    for stmt in spec.statements:
+        if not isinstance(stmt, HeaderStmt):
+            continue
+        if stmt.keyword in seen:
+            errors.append(SpecSemanticError(f"`{stmt.keyword}` is declared twice", stmt.span,
+                                            f"keep the one on line {seen[stmt.keyword].span.line}", "E202"))
+            continue
+        seen[stmt.keyword] = stmt
+        tok = stmt.value
+        if stmt.keyword == "model":
+            found["model"] = tok.text
+        elif stmt.keyword == "input":
+            dims = tok.dims
+            if len(dims) != 3 or not all(1 <= d <= 100_000 for d in dims):
+                errors.append(SpecSemanticError(f"an input shape is HxWxC with each side at least 1, not "
+                                                f"'{tok.text}'", tok.span, "write e.g. `input 32x32x3`", "E203"))
+            else:
+                found["input"] = dims
+        elif stmt.keyword == "classes":
+            n = tok.number
+            if n != int(n) or not 1 <= n <= 1_000_000:
+                errors.append(SpecSemanticError(f"classes must be a whole number of at least 1, not "
+                                                f"'{tok.text}'", tok.span, None, "E204"))
+            else:
+                found["classes"] = int(n)
+                found["classes_token"] = tok
+    if "input" not in seen:
+        errors.append(SpecSemanticError("the spec has no `input` line", _first_span(spec),
+                                        "declare the input shape, e.g. `input 32x32x3`", "E205"))
+    return found
+
+
+def _blocks(spec: Spec, errors: list) -> dict[str, BlockDef]:
+    blocks: dict[str, BlockDef] = {}
+    for stmt in spec.statements:
+        if not isinstance(stmt, BlockDef):
+            continue
+        name = stmt.name.text
+        if name in blocks:
+            errors.append(SpecSemanticError(f"block '{name}' is defined twice", stmt.name.span,
+                                            f"rename one; the first is on line {blocks[name].span.line}", "E220"))
+        elif canonical_op(name) or name in ("classes",):
+            errors.append(SpecSemanticError(f"'{name}' is an op of the language, not a free block name",
+                                            stmt.name.span, "choose another name", "E220"))
+        else:
+            blocks[name] = stmt
+        for inner in stmt.body:
+            if not isinstance(inner, LayerStmt):
+                errors.append(SpecSemanticError("a block holds only layers", inner.span,
+                                                "move this line out of the block", "E221"))
+        for p in stmt.params:
+            if canonical_op(p.name.text) or p.name.text.lower() in ("same", "valid", "bn", "drop", "bias"):
+                errors.append(SpecSemanticError(f"parameter name '{p.name.text}' is a word of the language",
+                                                p.name.span, "choose another name, e.g. `c` or `width`", "E222"))
+    return blocks
+
+
+def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth: int) -> None:
+    count = 1
+    if stmt.count is not None:
+        n = stmt.count.number
+        if n != int(n) or not 1 <= n <= MAX_REPEAT:
+            state.errors.append(SpecSemanticError(f"a repeat count is a whole number from 1 to {MAX_REPEAT}, "
+                                                  f"not '{stmt.count.text}'", stmt.count.span, None, "E223"))
+            return
+        count = int(n)
+    name = stmt.op.text
+    if name in state.blocks:
+        _expand_block(state, stmt, env, block, depth, count)
+        return
+    op = canonical_op(name)
+    if op is None:
+        state.errors.append(SpecSemanticError(f"unknown op '{name}'", stmt.op.span,
+                                              unknown_op_hint(name, list(state.blocks)), "E206"))
+        state.shape = None
+        return
+    if stmt.call_args is not None:
+        state.errors.append(SpecSemanticError(f"'{name}' is an op, not a block: it takes no (arguments)",
+                                              stmt.op.span, "write its options after it, e.g. `sep 3x3 64`", "E224"))
+        return
+    tokens = [_substitute(t, env, state.errors) for t in stmt.args]
+    label = block
+    if count > 1:
+        state.uses[name] = state.uses.get(name, 0) + 1
+        label = _join(block, f"{count}*{name}#{state.uses[name]}")
+    for _ in range(count):
+        if not _add_layer(state, stmt, op, tokens, label):
+            return
+
+
+def _expand_block(state, stmt: LayerStmt, env: dict, block: str | None, depth: int, count: int) -> None:
+    definition = state.blocks[stmt.op.text]
+    path = (block or "").split("/")
+    if depth >= MAX_NESTING or any(part.startswith(definition.name.text + "(") for part in path):
+        state.errors.append(SpecSemanticError(f"block '{definition.name.text}' uses itself", stmt.op.span,
+                                              "a block cannot contain itself, directly or through another", "E225"))
+        return
+    if stmt.args:
+        state.errors.append(SpecSemanticError(f"a use of block '{definition.name.text}' takes no options",
+                                              stmt.args[0].span, "pass values as arguments: "
+                                              f"`{definition.name.text}(...)`", "E226"))
+        return
+    bound = _bind(definition, stmt, env, state.errors)
+    if bound is None:
+        return
+    for _ in range(count):
+        state.uses[definition.name.text] = n = state.uses.get(definition.name.text, 0) + 1
+        args = ",".join(t.text for t in bound.values() if t is not None)
+        label = _join(block, f"{definition.name.text}({args})#{n}")
+        for inner in definition.body:
+            if isinstance(inner, LayerStmt):
+                _expand(state, inner, {**env, **bound}, label, depth + 1)
+            if state.too_many:
+                return
+
+
+def _bind(definition: BlockDef, stmt: LayerStmt, env: dict, errors: list) -> dict[str, Token] | None:
+    names = [p.name.text for p in definition.params]
+    bound: dict[str, Token] = {}
+    ok = True
+    for i, arg in enumerate(stmt.call_args or []):
+        value = _substitute(arg.value, env, errors)
+        if arg.name is None:
+            if i >= len(names):
+                errors.append(SpecSemanticError(f"block '{definition.name.text}' takes {len(names)} "
+                                                f"argument(s), got more", arg.value.span,
+                                                f"its parameters: ({', '.join(names)})", "E227"))
+                return None
+            bound[names[i]] = value
+        elif arg.name.text not in names:
+            errors.append(SpecSemanticError(f"block '{definition.name.text}' has no parameter '{arg.name.text}'",
+                                            arg.name.span, did_you_mean(arg.name.text, names), "E227"))
+            ok = False
+        else:
+            bound[arg.name.text] = value
+    for p in definition.params:
+        if p.name.text not in bound:
+            if p.default is None:
+                errors.append(SpecSemanticError(f"block '{definition.name.text}' needs a value for "
+                                                f"'{p.name.text}'", stmt.op.span,
+                                                f"write `{definition.name.text}({', '.join(names)})` with values",
+                                                "E227"))
+                ok = False
+            else:
+                bound[p.name.text] = _substitute(p.default, env, errors)
+    return bound if ok else None
+
+
+def _substitute(tok: Token, env: dict, errors: list) -> Token:
+    if tok.kind == "name" and tok.text in env:
+        value = env[tok.text]
+        return Token(value.kind, value.text, value.span)
+    if tok.kind == "name" and tok.text == "classes":
+        errors.append(SpecSemanticError("`classes` is used but not declared", tok.span,
+                                        "add a line `classes 10` to the header", "E209"))
+    return tok
+
+
+def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], block: str | None) -> bool:
+    if len(state.layers) >= MAX_LAYERS:
+        state.errors.append(SpecSemanticError(f"the model grows past {MAX_LAYERS:,} layers here", stmt.span,
+                                              "lower the repeat counts", "E228"))
+        state.too_many = True
+        return False
+    new_errors: list[ArchError] = []
+    opts = read_options(op, stmt.op.text, tokens, new_errors)
+    for e in new_errors:
+        e.span = e.span or stmt.op.span
+    state.errors.extend(new_errors)
+    if new_errors or state.shape is None:
+        state.shape = None
+        return True
+    sig = OPS[op]
+    in_shape = state.shape
+    index = len(state.layers) + 1
+    post = list(opts.post)
+    fields = dict(use_bias=bool(sig.bias) if opts.use_bias is None else opts.use_bias, filters=opts.filters,
+                  rate=opts.rate)
+    if op == "act":
+        fields["activation"] = post.pop(0).activation
+    elif op == "softmax":
+        fields["activation"] = "softmax"
+    fields["post"] = tuple(post)
+    if sig.window:
+        kernel = opts.kernel or (2, 2)
+        default_stride = kernel if op in POOL_OPS else (1, 1)
+        fields.update(kernel=kernel, stride=opts.stride or default_stride, dilation=opts.dilation or (1, 1),
+                      padding=opts.padding or "valid")
+        if op in CONV_OPS:
+            fields["depth_multiplier"] = opts.depth_multiplier or 1 if op != "conv" else None
+    out = _output_shape(op, in_shape, fields, opts, stmt, state.errors)
+    if out is None:
+        state.shape = None
+        return True
+    text = " ".join([stmt.op.text] + [t.text for t in tokens])
+    span = stmt.op.span
+    name = f"l{index:02d}_{op}{opts.filters or ''}" if op != "act" else f"l{index:02d}_{stmt.op.text.lower()}"
+    state.layers.append(Layer(index=index, name=name, op=op, inputs=(index - 1,), text=text,
+                              where=Where(file=span.file, line=span.line, column=span.column), block=block,
+                              input_shape=in_shape, output_shape=out, **fields))
+    state.shape = out
+    return True
+
+
+def _output_shape(op, in_shape, fields, opts, stmt: LayerStmt, errors: list):
+    def fail(message, hint, code="E230"):
+        errors.append(SpecSemanticError(message, stmt.op.span, hint, code))
+
+    spatial = len(in_shape) == 3
+    if OPS[op].window or op in ("gap", "gmp"):  # flatten of a vector is allowed: it does nothing
+        if not spatial:
+            fail(f"{stmt.op.text} needs a feature map (HxWxC), but its input is a vector of {in_shape[0]}",
+                 "put gap/flatten after the last conv or pool layer")
+            return None
+    if op in ("conv", "sep", "dw", "maxpool", "avgpool"):
+        (kh, kw), (sh, sw), (dh, dw_) = fields["kernel"], fields["stride"], fields["dilation"]
+        if max(sh, sw) > 1 and max(dh, dw_) > 1:
+            fail(f"{stmt.op.text} with both a stride and a dilation above 1", "Keras supports one or the other "
+                 "in a layer; split it into two layers", "E231")
+            return None
+        h = geometry.output_size(in_shape[0], kh, sh, dh, fields["padding"])
+        w = geometry.output_size(in_shape[1], kw, sw, dw_, fields["padding"])
+        if h < 1 or w < 1:
+            keff = (geometry.effective_kernel(kh, dh), geometry.effective_kernel(kw, dw_))
+            fail(f"{stmt.op.text} would output {h}x{w}: its {keff[0]}x{keff[1]} window is larger than its "
+                 f"{in_shape[0]}x{in_shape[1]} input", "use `same` padding, a smaller kernel, or downsample less "
+                 "before it", "E232")
+            return None
+        c = {"conv": opts.filters, "sep": opts.filters, "dw": in_shape[2] * (fields.get("depth_multiplier") or 1)
+             }.get(op, in_shape[2])
+        return (h, w, c)
+    if op in ("gap", "gmp"):
+        return (in_shape[2],)
+    if op == "flatten":
+        n = 1
+        for d in in_shape:
+            n *= d
+        return (n,)
+    if op == "dense":
+        if spatial:
+            fail(f"dense needs a vector, but its input is a {'x'.join(map(str, in_shape))} feature map",
+                 "put `gap` or `flatten` before it", "E233")
+            return None
+        return (opts.filters,)
+    return in_shape  # dropout, bn, act, softmax
+
+
+def _assertion(stmt: AssertStmt, file: str, errors: list) -> Assertion | None:
+    metric = stmt.metric.text
+    where = Where(file=file, line=stmt.span.line, column=stmt.span.column)
+    if stmt.comparison in ("in", "not in"):
+        if metric != "ops":
+            errors.append(SpecSemanticError(f"`{stmt.comparison} [...]` applies to `ops`, not '{metric}'",
+                                            stmt.metric.span, "write `assert ops in [sep, maxpool, gap]`", "E240"))
+            return None
+        members = []
+        for m in stmt.members:
+            op = canonical_op(m.text)
+            if op is None:
+                errors.append(SpecSemanticError(f"unknown op '{m.text}' in the list", m.span,
+                                                unknown_op_hint(m.text, []), "E241"))
+                return None
+            members.append(m.text.lower() if op == "act" else op)
+        text = f"assert ops {stmt.comparison} [{', '.join(members)}]"
+        return Assertion(metric="ops", comparison=stmt.comparison, value=tuple(members), text=text, where=where)
+    if metric not in METRICS:
+        hint = did_you_mean(metric, METRICS + ("ops",)) or "metrics: " + ", ".join(METRICS + ("ops",))
+        errors.append(SpecSemanticError(f"unknown metric '{metric}'", stmt.metric.span, hint, "E242"))
+        return None
+    if stmt.value.kind != "number":
+        errors.append(SpecSemanticError(f"`assert {metric}` compares with a number, not '{stmt.value.text}'",
+                                        stmt.value.span, "write e.g. `assert params <= 80k`", "E243"))
+        return None
+    value = stmt.value.number
+    value = int(value) if value == int(value) else value
+    text = f"assert {metric} {stmt.comparison} {stmt.value.canonical()}"
+    return Assertion(metric=metric, comparison=stmt.comparison, value=value, text=text, where=where)
+
+
+def _join(outer: str | None, inner: str) -> str:
+    return f"{outer}/{inner}" if outer else inner
+
+
+def _first_span(spec: Spec):
+    from .errors import Span
+    return spec.statements[0].span if spec.statements else Span(spec.file, 1, 1)
+
+
+def _where_span(where: Where):
+    from .errors import Span
+    return Span(where.file, where.line, where.column)
+
+
+def _name_from_file(file: str) -> str:
+    stem = Path(file).stem if file and not file.startswith("<") else "model"
+    return re.sub(r"\W", "_", stem) or "model"
