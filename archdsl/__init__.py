@@ -1,0 +1,30 @@
+"""archdsl: a declarative architecture language and compiler for convolutional networks.
+
+    from archdsl import load, analyze
+    model = load("specs/best.arch")      # parse + resolve: the IR
+    table = analyze(model)               # RF, jump, start, params, MACs per layer
+
+TensorFlow is imported only by `archdsl.backends.keras` and the training code.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def load(path: str):
+    """Parse and resolve a .arch file into the IR (`archdsl.ir.Model`)."""
+    from .parser import parse_file
+    from .resolve import resolve
+    return resolve(parse_file(path))
+
+
+def loads(text: str, file: str = "<spec>"):
+    """Parse and resolve spec text."""
+    from .parser import parse
+    from .resolve import resolve
+    return resolve(parse(text, file))
+
+
+def analyze(model):
+    from .analysis import analyze as _analyze
+    return _analyze(model)

@@ -1,0 +1,93 @@
+"""IR -> tf.keras functional model. The only module of the compiler that imports TensorFlow.
+
+Each IR layer becomes its main Keras layer, named after the spec (`l03_sep64`), followed
+by its post-ops in written order (`l03_sep64_drop`, `l03_sep64_bn`, `l03_sep64_relu`).
+Graph edges become functional-API calls, so residual and parallel blocks need no
+special case here beyond the merge layers.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter out of the CLI's output
+
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+from ..ir import Layer, Model  # noqa: E402
+
+
+def compile(model: Model, preprocess: "keras.layers.Layer | None" = None) -> keras.Model:
+    """Build the Keras model of `model`; `preprocess` (e.g. input scaling) runs first if given."""
+    inputs = keras.Input(shape=model.input_shape, name="input")
+    tensors = {0: preprocess(inputs) if preprocess is not None else inputs}
+    for layer in model.layers:
+        x = [tensors[i] for i in layer.inputs]
+        y = _main_layer(layer)(x if len(x) > 1 else x[0])
+        for n, post in enumerate(layer.post):
+            y = _post_layer(layer, post, n)(y)
+        tensors[layer.index] = y
+    return keras.Model(inputs, tensors[model.layers[-1].index], name=model.name)
+
+
+def layer_outputs(model: Model, keras_model: keras.Model) -> dict[int, str]:
+    """IR layer index -> name of the Keras layer whose output is that IR layer's output."""
+    names = {}
+    for layer in model.layers:
+        names[layer.index] = _post_name(layer, layer.post[-1], len(layer.post) - 1) if layer.post else layer.name
+    return names
+
+
+def _main_layer(layer: Layer):
+    name, op = layer.name, layer.op
+    window = dict(strides=layer.stride, padding=layer.padding)
+    if op == "conv":
+        return L.Conv2D(layer.filters, layer.kernel, dilation_rate=layer.dilation, use_bias=layer.use_bias,
+                        name=name, **window)
+    if op == "sep":
+        return L.SeparableConv2D(layer.filters, layer.kernel, dilation_rate=layer.dilation,
+                                 depth_multiplier=layer.depth_multiplier, use_bias=layer.use_bias,
+                                 name=name, **window)
+    if op == "dw":
+        return L.DepthwiseConv2D(layer.kernel, dilation_rate=layer.dilation,
+                                 depth_multiplier=layer.depth_multiplier, use_bias=layer.use_bias,
+                                 name=name, **window)
+    if op == "maxpool":
+        return L.MaxPooling2D(layer.kernel, name=name, **window)
+    if op == "avgpool":
+        return L.AveragePooling2D(layer.kernel, name=name, **window)
+    if op == "gap":
+        return L.GlobalAveragePooling2D(name=name)
+    if op == "gmp":
+        return L.GlobalMaxPooling2D(name=name)
+    if op == "flatten":
+        return L.Flatten(name=name)
+    if op == "dense":
+        return L.Dense(layer.filters, use_bias=layer.use_bias, name=name)
+    if op == "dropout":
+        return L.Dropout(layer.rate, name=name)
+    if op == "bn":
+        return L.BatchNormalization(name=name)
+    if op in ("act", "softmax"):
+        return L.Activation(layer.activation, name=name)
+    if op == "add":
+        return L.Add(name=name)
+    if op == "concat":
+        return L.Concatenate(name=name)
+    raise NotImplementedError(f"the Keras back-end has no rule for op '{op}'")
+
+
+def _post_name(layer: Layer, post, n: int) -> str:
+    suffix = {"drop": "drop", "bn": "bn"}.get(post.kind) or post.activation
+    # the same post-op twice on one line (`bn relu bn`) gets a number
+    same = [p for p in layer.post[:n] if p == post]
+    return f"{layer.name}_{suffix}{len(same) + 1 if same else ''}"
+
+
+def _post_layer(layer: Layer, post, n: int):
+    name = _post_name(layer, post, n)
+    if post.kind == "drop":
+        return L.Dropout(post.rate, name=name)
+    if post.kind == "bn":
+        return L.BatchNormalization(name=name)
+    return L.Activation(post.activation, name=name)

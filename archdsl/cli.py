@@ -1,0 +1,212 @@
+"""The `archdsl` command. Presenter only: each command calls the pipeline and prints.
+
+Commands that need TensorFlow import it inside their handler, so `archdsl rf`,
+`check` and `fmt` start in a fraction of a second.
+Exit status: 0 ok, 1 a constraint failed (or a run failed), 2 the spec or command line is wrong.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .errors import ArchError, UsageError
+
+EXAMPLES = """examples:
+  archdsl rf specs/base.arch                 receptive-field table (no TensorFlow)
+  archdsl rf specs/best.arch --format json   the same as JSON
+  archdsl check specs/*.arch                 validate specs and their asserts
+  archdsl fmt specs/best.arch --write        rewrite in canonical form
+  archdsl build specs/best.arch -o best.keras
+  archdsl train specs/best.arch --data ../shared/data/cifar10-jpg.tar.gz --epochs 1 --limit 2000
+  archdsl eval runs/best/<timestamp>
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError (exit 2, our message shape) instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UsageError(message, hint=f"see `{self.prog} --help`", code="E601")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="archdsl", description="A declarative architecture language for CNNs.",
+                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("rf", help="per-layer table: output size, receptive field, jump, start, params, MACs")
+    p.add_argument("file")
+    p.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table")
+    p.add_argument("--verify", action="store_true",
+                   help="build the Keras model and measure each layer's receptive field empirically")
+
+    p = sub.add_parser("check", help="validate specs and their asserts; exit 0, 1 (assert failed) or 2 (bad spec)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    p = sub.add_parser("fmt", help="print a spec in canonical form")
+    p.add_argument("file")
+    p.add_argument("--check", action="store_true", help="exit 1 if the file is not formatted")
+    p.add_argument("--write", action="store_true", help="rewrite the file in place")
+
+    p = sub.add_parser("build", help="compile to Keras, print model.summary(), optionally save (.keras)")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", help="where to write the untrained model (Keras v3 .keras file)")
+
+    p = sub.add_parser("train", help="compile to Keras and train")
+    p.add_argument("file")
+    _add_data_arguments(p)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--limit", type=int, help="train on the first N training images")
+    p.add_argument("--test-limit", type=int, help="evaluate on the first N test images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs", help="parent folder of run directories (default: runs)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete epoch")
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1, help="Keras progress output")
+
+    p = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run or model")
+    p.add_argument("target", metavar="MODEL_OR_RUN_DIR")
+    _add_data_arguments(p)
+    p.add_argument("--test-limit", type=int)
+    p.add_argument("--tta", action="store_true", help="average predictions over the image and its mirror")
+    return parser
+
+
+def _add_data_arguments(p):
+    p.add_argument("--data", default="cifar10", help="cifar10 (downloaded once) or PATH to an image folder/.tar.gz")
+    p.add_argument("--data-dir", help="cache folder for datasets (default: $ARCHDSL_DATA or ~/.cache/archdsl)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return 2
+        return HANDLERS[args.command](args)
+    except ArchError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _load(path: str):
+    """Parse + resolve + analyse; returns (model, analysis)."""
+    from .analysis import analyze
+    from .parser import parse_file
+    from .resolve import resolve
+    model = resolve(parse_file(path))
+    return model, analyze(model)
+
+
+def cmd_rf(args) -> int:
+    from .analysis import check_assertions
+    from .tables import render
+    model, analysis = _load(args.file)
+    results = check_assertions(analysis)
+    print(render(analysis, args.format, results))
+    status = 0
+    if args.verify:
+        from .verify import verify_rf
+        report = verify_rf(model, analysis)
+        print(report.render())
+        status = 0 if report.ok else 1
+    for w in analysis.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return status if all(r.ok for r in results) else 1
+
+
+def cmd_check(args) -> int:
+    from .analysis import check_assertions, constraint_errors
+    status = 0
+    for path in args.files:
+        try:
+            model, analysis = _load(path)
+        except ArchError as exc:
+            print(exc.render(), file=sys.stderr)
+            status = max(status, exc.exit_status)
+            continue
+        failed = constraint_errors(check_assertions(analysis), source=_read_text(path))
+        for w in analysis.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        for e in failed:
+            print(e.render(), file=sys.stderr)
+        if failed:
+            status = max(status, 1)
+        else:
+            print(f"{path}: ok ({len(model.layers)} layers, {analysis.params:,} params, "
+                  f"rf {analysis.final.rf[0]}x{analysis.final.rf[1]})")
+    return status
+
+
+def cmd_fmt(args) -> int:
+    from .formatter import format_spec
+    from .parser import parse_file
+    from .resolve import resolve
+    spec = parse_file(args.file)
+    resolve(spec)  # only valid specs are formatted: fmt must not bless a broken file
+    formatted = format_spec(spec)
+    if args.check:
+        if formatted != spec.text:
+            print(f"{args.file}: not formatted (run `archdsl fmt --write {args.file}`)", file=sys.stderr)
+            return 1
+        return 0
+    if args.write:
+        if formatted != spec.text:
+            from .fileio import atomic_write_text
+            atomic_write_text(args.file, formatted)
+        return 0
+    sys.stdout.write(formatted)
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .backends.keras import compile as compile_keras
+    model, analysis = _load(args.file)
+    keras_model = compile_keras(model)
+    keras_model.summary()
+    if args.output:
+        from .fileio import save_keras_model
+        save_keras_model(keras_model, args.output)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import run_train
+    return run_train(args)
+
+
+def cmd_eval(args) -> int:
+    from .train import run_eval
+    return run_eval(args)
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+HANDLERS = {"rf": cmd_rf, "check": cmd_check, "fmt": cmd_fmt, "build": cmd_build,
+            "train": cmd_train, "eval": cmd_eval}
+
+
+def main_exit() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_exit()

@@ -1,0 +1,75 @@
+"""Writing files so that nothing a user has is lost.
+
+Every write goes to a temporary file in the target's folder and is moved into place
+with `os.replace`, so a kill mid-write leaves the previous file intact. Outputs that
+already exist are refused unless the caller allows replacing them.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import RunError, UsageError
+
+
+def _check_target(path: str | os.PathLike, overwrite: bool) -> Path:
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{target} is a directory", hint="give a file name", code="E602")
+    if target.exists() and not overwrite:
+        raise UsageError(f"{target} already exists; archdsl does not overwrite it",
+                         hint="choose another name, or remove the file first", code="E603")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.exists():
+        raise UsageError(f"folder {parent} does not exist", hint=f"create it: mkdir -p {parent}", code="E604")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"folder {parent} is not writable", hint="choose another output path", code="E605")
+    return target
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
+    target = _check_target(path, overwrite)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        _remove_quietly(tmp)
+        if isinstance(exc, OSError):
+            raise RunError(f"cannot write {target}: {exc.strerror or exc}", hint="check free disk space and "
+                           "permissions", code="E501") from None
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), overwrite)
+
+
+def save_keras_model(keras_model, path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Save in Keras v3 format (`.keras`), atomically."""
+    target = _check_target(path, overwrite)
+    if target.suffix != ".keras":
+        raise UsageError(f"a Keras model file ends in .keras, not '{target.suffix or target.name}'",
+                         hint=f"write e.g. -o {target.with_suffix('.keras').name}", code="E606")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".keras", dir=target.parent)
+    os.close(fd)
+    try:
+        keras_model.save(tmp)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        _remove_quietly(tmp)
+        if isinstance(exc, OSError):
+            raise RunError(f"cannot write {target}: {exc.strerror or exc}", hint="check free disk space and "
+                           "permissions", code="E501") from None
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
