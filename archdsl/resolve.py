@@ -13,6 +13,7 @@ from pathlib import Path
 from . import geometry
 from .errors import ArchError, SpecSemanticError, did_you_mean, raise_collected
 from .ir import CONV_OPS, GLOBAL_OPS, POOL_OPS, Assertion, Layer, Model, Where
+from .formatter import canonical_token
 from .ops import OPS, canonical_op, read_options, unknown_op_hint
 from .spec import AssertStmt, BlockDef, HeaderStmt, LayerStmt, Spec, Token, TrainSection
 from .train_config import resolve_train
@@ -22,7 +23,7 @@ MAX_LAYERS = 10_000
 MAX_NESTING = 32
 METRICS = ("params", "trainable_params", "non_trainable_params", "macs", "rf", "rf_h", "rf_w",
            "jump", "layers", "output")
-COMPARISONS = ("<=", "<", ">=", ">", "==", "!=")
+KEYWORDS = ["model", "input", "classes", "block", "assert", "train"]
 
 
 @dataclass
@@ -150,7 +151,7 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
     op = canonical_op(name)
     if op is None:
         state.errors.append(SpecSemanticError(f"unknown op '{name}'", stmt.op.span,
-                                              unknown_op_hint(name, list(state.blocks)), "E206"))
+                                              unknown_op_hint(name, list(state.blocks) + KEYWORDS), "E206"))
         state.shape = None
         return
     if stmt.call_args is not None:
@@ -184,7 +185,7 @@ def _expand_block(state, stmt: LayerStmt, env: dict, block: str | None, depth: i
         return
     for _ in range(count):
         state.uses[definition.name.text] = n = state.uses.get(definition.name.text, 0) + 1
-        args = ",".join(t.text for t in bound.values() if t is not None)
+        args = ",".join(canonical_token(t) for t in bound.values() if t is not None)
         label = _join(block, f"{definition.name.text}({args})#{n}")
         for inner in definition.body:
             if isinstance(inner, LayerStmt):
@@ -271,7 +272,7 @@ def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], blo
     if out is None:
         state.shape = None
         return True
-    text = " ".join([stmt.op.text] + [t.text for t in tokens])
+    text = " ".join([canonical_token(stmt.op)] + [canonical_token(t) for t in tokens])
     span = stmt.op.span
     name = f"l{index:02d}_{op}{opts.filters or ''}" if op != "act" else f"l{index:02d}_{stmt.op.text.lower()}"
     state.layers.append(Layer(index=index, name=name, op=op, inputs=(index - 1,), text=text,

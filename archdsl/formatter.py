@@ -1,0 +1,93 @@
+"""`archdsl fmt`: print a written spec in canonical form.
+
+Canonical: one space between tokens, numbers without redundant digits (`.05` -> `0.05`),
+language words lower-case, block and train bodies indented by two spaces, comments
+kept where they were (trailing comments two spaces after the statement), runs of
+blank lines folded to one. Formatting is idempotent and never changes the IR.
+"""
+from __future__ import annotations
+
+from .ops import OPTION_WORDS, canonical_op
+from .spec import AssertStmt, BlockDef, HeaderStmt, LayerStmt, Spec, Token, TrainSection
+
+INDENT = "  "
+
+
+def canonical_token(tok: Token) -> str:
+    if tok.kind == "name":
+        lower = tok.text.lower()
+        if lower in OPTION_WORDS or canonical_op(lower):
+            return lower
+        return tok.text
+    return tok.canonical()
+
+
+def format_layer(stmt: LayerStmt) -> str:
+    head = canonical_token(stmt.op)
+    if stmt.call_args is not None:
+        args = [(f"{a.name.text}=" if a.name else "") + canonical_token(a.value) for a in stmt.call_args]
+        head += "(" + ", ".join(args) + ")"
+    if stmt.count is not None:
+        head = f"{stmt.count.canonical()} * {head}"
+    return " ".join([head] + [canonical_token(t) for t in stmt.args])
+
+
+def _lines(stmt, depth: int) -> list[tuple[int, int, str]]:
+    """(source line, depth, text) for each line a statement prints."""
+    if isinstance(stmt, HeaderStmt):
+        return [(stmt.span.line, depth, f"{stmt.keyword} {canonical_token(stmt.value)}")]
+    if isinstance(stmt, LayerStmt):
+        return [(stmt.span.line, depth, format_layer(stmt))]
+    if isinstance(stmt, AssertStmt):
+        if stmt.value is not None:
+            text = f"assert {stmt.metric.text} {stmt.comparison} {canonical_token(stmt.value)}"
+        else:
+            members = ", ".join(canonical_token(m) for m in stmt.members)
+            text = f"assert {stmt.metric.text} {stmt.comparison} [{members}]"
+        return [(stmt.span.line, depth, text)]
+    if isinstance(stmt, BlockDef):
+        params = ", ".join(p.name.text + (f"={canonical_token(p.default)}" if p.default else "")
+                           for p in stmt.params)
+        out = [(stmt.span.line, depth, f"block {stmt.name.text}({params}) {{" if stmt.params
+                else f"block {stmt.name.text} {{")]
+        for inner in stmt.body:
+            out += _lines(inner, depth + 1)
+        return out + [(stmt.end_line, depth, "}")]
+    if isinstance(stmt, TrainSection):
+        out = [(stmt.span.line, depth, "train {")]
+        for item in stmt.items:
+            words = [item.key.text.lower()] + [canonical_token(t) for t in item.args]
+            out.append((item.key.span.line, depth + 1, " ".join(words)))
+        return out + [(stmt.end_line, depth, "}")]
+    raise TypeError(f"unknown statement {stmt!r}")
+
+
+def format_spec(spec: Spec) -> str:
+    printed: dict[int, tuple[int, str]] = {}
+    bodies: list[tuple[int, int]] = []  # (first, last) source lines inside braces, for comment indentation
+    for stmt in spec.statements:
+        for line, depth, text in _lines(stmt, 0):
+            printed[line] = (depth, text)
+        if isinstance(stmt, (BlockDef, TrainSection)):
+            bodies.append((stmt.span.line, stmt.end_line))
+    comments = {c.line: c.text.rstrip() for c in spec.comments}
+    last_line = max([*printed, *comments, 0])
+    out: list[str] = []
+    for line in range(1, last_line + 1):
+        if line in printed:
+            depth, text = printed[line]
+            if line in comments:
+                text += "  " + comments[line]
+            out.append(INDENT * depth + text)
+        elif line in comments:
+            depth = sum(1 for first, last in bodies if first < line < last)
+            out.append(INDENT * depth + comments[line])
+        elif out and out[-1] != "":
+            out.append("")
+    # no blank line just inside braces
+    out = [text for i, text in enumerate(out)
+           if text or not (i + 1 < len(out) and out[i + 1].lstrip().startswith("}")
+                           or i > 0 and out[i - 1].endswith("{"))]
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out) + "\n" if out else ""
