@@ -155,7 +155,7 @@ def _warnings(model: Model, analysis: Analysis) -> list[str]:
     by_index = {0: ((1, 1),)}
     for layer, row in zip(model.layers, analysis.rows):
         by_index[layer.index] = (row.rf,)
-        if layer.op not in WINDOW_OPS:
+        if layer.op not in WINDOW_OPS or layer.kernel == (1, 1):  # a 1x1 window never adds context
             continue
         incoming = by_index[layer.inputs[0]][0]
         if incoming[0] >= h and incoming[1] >= w:
