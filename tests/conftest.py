@@ -1,0 +1,38 @@
+"""Shared fixtures: where the CIFAR-10 archive is, and a dataset cache shared by a test session."""
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cifar10_archive() -> Path | None:
+    """The shared CIFAR-10 image-folder archive: $ARCHDSL_CIFAR10_ARCHIVE or ../shared/data beside the repo."""
+    candidates = [os.environ.get("ARCHDSL_CIFAR10_ARCHIVE"), ROOT.parent / "shared/data/cifar10-jpg.tar.gz"]
+    for c in candidates:
+        if c and Path(c).is_file():
+            return Path(c)
+    return None
+
+
+@pytest.fixture(scope="session")
+def cifar_archive() -> Path:
+    path = cifar10_archive()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide the CIFAR-10 archive (../shared/data/cifar10-jpg.tar.gz)")
+        pytest.skip("the CIFAR-10 archive is not on this machine")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory) -> Path:
+    """A dataset cache for the whole session, so the archive is decoded at most once."""
+    return tmp_path_factory.mktemp("archdsl-data")
+
+
+@pytest.fixture(autouse=True)
+def _repo_root_cwd(monkeypatch):
+    """Tests name specs relative to the repo root."""
+    monkeypatch.chdir(ROOT)
