@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
 
 from . import geometry
 from .errors import ArchError, SpecSemanticError, did_you_mean, raise_collected
 from .ir import CONV_OPS, GLOBAL_OPS, POOL_OPS, Assertion, Layer, Model, Where
 from .formatter import canonical_token
-from .ops import OPS, canonical_op, read_options, unknown_op_hint
+from .ops import OPS, WRITTEN_OPS, canonical_op, read_options, unknown_op_hint
 from .spec import AssertStmt, BlockDef, HeaderStmt, LayerStmt, Spec, Token, TrainSection
 from .train_config import resolve_train
 
@@ -153,6 +154,11 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
         state.errors.append(SpecSemanticError(f"unknown op '{name}'", stmt.op.span,
                                               unknown_op_hint(name, list(state.blocks) + KEYWORDS), "E206"))
         state.shape = None
+        guess = get_close_matches(name.lower(), WRITTEN_OPS, n=1, cutoff=0.6)
+        if guess:  # check the options as if the suggestion were written, to report their typos too
+            guessed: list[ArchError] = []
+            read_options(canonical_op(guess[0]), guess[0], stmt.args, guessed)
+            state.errors.extend(e for e in guessed if e.span is not None)
         return
     if stmt.call_args is not None:
         state.errors.append(SpecSemanticError(f"'{name}' is an op, not a block: it takes no (arguments)",
