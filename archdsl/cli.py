@@ -72,6 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(p)
     p.add_argument("--test-limit", type=int)
     p.add_argument("--tta", action="store_true", help="average predictions over the image and its mirror")
+
+    p = sub.add_parser("draw", help="draw the network (graphviz: svg, png, pdf, dot; or ascii in the terminal)")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", help="output file; its extension picks the format (.svg .png .pdf .dot)")
+    p.add_argument("--format", choices=["svg", "png", "pdf", "dot", "ascii"],
+                   help="override the format (ascii prints to the terminal)")
+    p.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="top-to-bottom or left-to-right")
+
+    p = sub.add_parser("report", help="an HTML or Markdown report: RF table, diagram, params, asserts, training")
+    p.add_argument("file")
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a training run to add curves and metrics from")
+    p.add_argument("-o", "--output", required=True, help="report.html or report.md")
+
+    p = sub.add_parser("export", help="generate a readable standalone Python file that builds the model")
+    p.add_argument("file")
+    p.add_argument("--to", required=True, help="keras or pytorch")
+    p.add_argument("-o", "--output", required=True, help="the .py file to write")
     return parser
 
 
@@ -191,6 +208,21 @@ def cmd_eval(args) -> int:
     return run_eval(args)
 
 
+def cmd_draw(args) -> int:
+    from .draw import run_draw
+    return run_draw(args)
+
+
+def cmd_report(args) -> int:
+    from .report import run_report
+    return run_report(args)
+
+
+def cmd_export(args) -> int:
+    from .export import run_export
+    return run_export(args)
+
+
 def _read_text(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as f:
@@ -200,7 +232,7 @@ def _read_text(path: str) -> str | None:
 
 
 HANDLERS = {"rf": cmd_rf, "check": cmd_check, "fmt": cmd_fmt, "build": cmd_build,
-            "train": cmd_train, "eval": cmd_eval}
+            "train": cmd_train, "eval": cmd_eval, "draw": cmd_draw, "report": cmd_report, "export": cmd_export}
 
 
 def main_exit() -> None:
