@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 
 from .errors import SpecSemanticError, did_you_mean, one_of
 from .ir import ACTIVATIONS, PostOp
@@ -52,6 +53,8 @@ WRITTEN_OPS = sorted(set(OPS) - {"act"} | set(ALIASES))
 
 OPTION_WORDS = ["same", "valid", "stride", "dilation", "dm", "bias", "nobias", "drop", "bn", "none",
                 *ACTIVATIONS]
+_PADDING_LIKE = {"full", "causal", "zero", "zeros", "reflect", "symmetric"}
+_TAKES_VALUE = {"drop", "stride", "dilation", "dm", "padding"}
 _STRIDE = re.compile(r"^s(\d+)(?:x(\d+))?$")
 _DILATION = re.compile(r"^d(\d+)(?:x(\d+))?$")
 MAX_DIM = 100_000
@@ -84,6 +87,7 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
     if op == "act":
         opts.post.append(PostOp(kind="act", activation=written_op.lower()))
     i = 0
+    given: set[str] = set()  # slots written, even with a bad value: no "needs a kernel" on top of its error
 
     def fail(tok: Token, message: str, hint: str | None = None, code: str = "E210"):
         errors.append(SpecSemanticError(message, tok.span, hint, code))
@@ -100,17 +104,21 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
         tok = tokens[i]
         word = tok.text.lower()
         if tok.kind == "size":
-            if sig.kernel and opts.kernel is None:
+            if sig.kernel and "kernel" not in given:
+                given.add("kernel")
                 opts.kernel = pair(tok, errors, "kernel")
             else:
                 fail(tok, f"unexpected size '{tok.text}' for {written_op}",
                      "the kernel is already given" if sig.kernel else f"{written_op} takes no kernel")
         elif tok.kind == "number":
-            if sig.filters and opts.filters is None:
+            if sig.filters and "filters" not in given:
+                given.add("filters")
                 opts.filters = positive_int(tok, errors, "filters" if op != "dense" else "units")
-            elif sig.rate and opts.rate is None:
+            elif sig.rate and "rate" not in given:
+                given.add("rate")
                 opts.rate = unit_rate(tok, errors)
-            elif sig.kernel == OPTIONAL and opts.kernel is None:
+            elif sig.kernel == OPTIONAL and "kernel" not in given:
+                given.add("kernel")
                 n = positive_int(tok, errors, "pool size")
                 opts.kernel = (n, n) if n else None
             else:
@@ -146,23 +154,44 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
             pass  # explicit "no activation"
         else:
             allowed = _allowed_words(sig)
+            guess = _close(word, allowed)
             if word in OPTION_WORDS or _STRIDE.match(word) or _DILATION.match(word):
                 fail(tok, f"{written_op} takes no '{tok.text}'", "it takes " + (", ".join(allowed) or "no options"))
+            elif sig.window and word in ("padding", "pad"):
+                fail(tok, f"{written_op} takes no '{tok.text}' keyword",
+                     f"write the padding alone, `same` or `valid`: e.g. `{_example(op)}`")
+                guess = "padding"
+            elif sig.window and (word in _PADDING_LIKE or guess in ("same", "valid")):
+                fail(tok, f"unknown padding '{tok.text}' for {written_op}",
+                     (f"did you mean '{guess}'? " if guess in ("same", "valid") else "")
+                     + "padding is one of: same, valid")
+                guess = None
             else:
                 fail(tok, f"unknown option '{tok.text}' for {written_op}",
-                     did_you_mean(word, allowed) or ("options: " + ", ".join(allowed) if allowed else None))
+                     f"did you mean '{guess}'?" if guess else ("options: " + ", ".join(allowed) if allowed else None))
+            # a misspelled `drop .05` or `stride 2`: its value belongs to it, not a second error
+            if guess in _TAKES_VALUE and i + 1 < len(tokens) and tokens[i + 1].kind != "name":
+                i += 1
+            elif guess == "padding" and i + 1 < len(tokens) and tokens[i + 1].kind == "name" \
+                    and tokens[i + 1].text.lower() in ("same", "valid"):
+                i += 1
         i += 1
 
-    if sig.kernel == REQUIRED and opts.kernel is None:
+    if sig.kernel == REQUIRED and "kernel" not in given:
         errors.append(SpecSemanticError(f"{written_op} needs a kernel size", None,
                                         f"write e.g. `{written_op} 3x3 ...`", "E212"))
-    if sig.filters == REQUIRED and opts.filters is None:
+    if sig.filters == REQUIRED and "filters" not in given:
         what = "a number of units" if op == "dense" else "a number of filters"
         errors.append(SpecSemanticError(f"{written_op} needs {what}", None,
                                         f"write e.g. `{_example(op)}`", "E212"))
-    if sig.rate and opts.rate is None:
+    if sig.rate and "rate" not in given:
         errors.append(SpecSemanticError(f"{written_op} needs a rate", None, "write e.g. `dropout .1`", "E212"))
     return opts
+
+
+def _close(word: str, choices: list[str]) -> str | None:
+    matches = get_close_matches(word, choices, n=1, cutoff=0.6)
+    return matches[0] if matches else None
 
 
 def _example(op: str) -> str:
@@ -192,15 +221,17 @@ def _allowed_words(sig: OpSignature) -> list[str]:
     return words
 
 
+_AT_LEAST_ONE = {"filters": "a layer needs at least 1 filter", "units": "a dense layer needs at least 1 unit"}
+
+
 def positive_int(tok: Token, errors: list, what: str) -> int | None:
     value = tok.number if tok.kind == "number" else None
     if value is None or value != int(value):
         errors.append(SpecSemanticError(f"{what} must be a whole number, not '{tok.text}'", tok.span, None, "E213"))
         return None
     if not 1 <= value <= MAX_DIM:
-        errors.append(SpecSemanticError(f"{what} must be between 1 and {MAX_DIM:,}, not {tok.text}", tok.span,
-                                        None if value >= 1 else f"a layer needs at least one {what.split()[0]}",
-                                        "E214"))
+        errors.append(SpecSemanticError(f"{what} must be between 1 and {MAX_DIM:,}, not '{tok.text}'", tok.span,
+                                        None if value >= 1 else _AT_LEAST_ONE.get(what), "E214"))
         return None
     return int(value)
 
