@@ -39,6 +39,10 @@ class _State:
 
 
 def resolve(spec: Spec) -> Model:
+    if not spec.statements:  # a whole-file problem: no line to point at
+        what = "is empty" if not spec.text.strip() else "has only comments and blank lines"
+        raise SpecSemanticError(f"{spec.file} {what}", None, "a spec needs at least an `input` line and a layer, "
+                                "e.g. `input 32x32x3` and `sep 3x3 32 same bn relu`", "E201", spec.text)
     errors: list[ArchError] = []
     headers = _headers(spec, errors)
     blocks = _blocks(spec, errors)
@@ -63,11 +67,15 @@ def resolve(spec: Spec) -> Model:
                                         "add layers, e.g. `sep 3x3 32 same bn relu`", "E201"))
     classes = headers.get("classes")
     if classes and state.layers and state.shape is not None and state.shape[-1] != classes:
-        last = state.layers[-1]
+        # point at the layer that sets the channel count, not at a softmax after it
+        last = next((layer for layer in reversed(state.layers) if layer.filters or layer.op == "dw"),
+                    state.layers[-1])
         errors.append(SpecSemanticError(
             f"the model ends with {state.shape[-1]} outputs but `classes {classes}` is declared",
-            _where_span(last.where), f"make the last layer produce {classes} channels (write `classes` as its "
-            "filters), or fix the classes line", "E208"))
+            _where_span(last.where, len(last.text.split()[0])), f"make the last layer produce {classes} channels "
+            "(write `classes` as its filters), or fix the classes line", "E208"))
+    # a repeated layer or a block used twice would report the same mistake once a copy
+    errors[:] = list({(e.span, e.code, e.message): e for e in errors}.values())
     for e in errors:
         e.source = spec.text
     raise_collected(errors)
@@ -164,7 +172,11 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
         state.errors.append(SpecSemanticError(f"'{name}' is an op, not a block: it takes no (arguments)",
                                               stmt.op.span, "write its options after it, e.g. `sep 3x3 64`", "E224"))
         return
+    reported = len(state.errors)
     tokens = [_substitute(t, env, state.errors) for t in stmt.args]
+    if len(state.errors) > reported:  # an undeclared `classes`: said once, not again as an unknown option
+        state.shape = None
+        return
     label = block
     if count > 1:
         state.uses[name] = state.uses.get(name, 0) + 1
@@ -176,10 +188,18 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
 
 def _expand_block(state, stmt: LayerStmt, env: dict, block: str | None, depth: int, count: int) -> None:
     definition = state.blocks[stmt.op.text]
-    path = (block or "").split("/")
-    if depth >= MAX_NESTING or any(part.startswith(definition.name.text + "(") for part in path):
-        state.errors.append(SpecSemanticError(f"block '{definition.name.text}' uses itself", stmt.op.span,
+    name = definition.name.text
+    chain = [part.split("(")[0] for part in (block or "").split("/") if "(" in part]
+    if name in chain:
+        cycle = " -> ".join(chain[chain.index(name):] + [name])
+        state.errors.append(SpecSemanticError(f"block '{name}' uses itself ({cycle})", stmt.op.span,
                                               "a block cannot contain itself, directly or through another", "E225"))
+        state.shape = None
+        return
+    if depth >= MAX_NESTING:
+        state.errors.append(SpecSemanticError(f"blocks are nested more than {MAX_NESTING} deep here", stmt.op.span,
+                                              "flatten some of the blocks", "E225"))
+        state.shape = None
         return
     if stmt.args:
         state.errors.append(SpecSemanticError(f"a use of block '{definition.name.text}' takes no options",
@@ -188,6 +208,7 @@ def _expand_block(state, stmt: LayerStmt, env: dict, block: str | None, depth: i
         return
     bound = _bind(definition, stmt, env, state.errors)
     if bound is None:
+        state.shape = None
         return
     for _ in range(count):
         state.uses[definition.name.text] = n = state.uses.get(definition.name.text, 0) + 1
@@ -202,34 +223,41 @@ def _expand_block(state, stmt: LayerStmt, env: dict, block: str | None, depth: i
 
 def _bind(definition: BlockDef, stmt: LayerStmt, env: dict, errors: list) -> dict[str, Token] | None:
     names = [p.name.text for p in definition.params]
+    block = definition.name.text
+    signature = f"its parameters: ({', '.join(names)})" if names else "it has no parameters"
     bound: dict[str, Token] = {}
-    ok = True
-    for i, arg in enumerate(stmt.call_args or []):
+    reported = len(errors)
+    args = stmt.call_args or []
+    for i, arg in enumerate(args):
         value = _substitute(arg.value, env, errors)
         if arg.name is None:
             if i >= len(names):
-                errors.append(SpecSemanticError(f"block '{definition.name.text}' takes {len(names)} "
-                                                f"argument(s), got more", arg.value.span,
-                                                f"its parameters: ({', '.join(names)})", "E227"))
+                errors.append(SpecSemanticError(f"block '{block}' takes {_count(len(names), 'argument')}, got "
+                                                f"{len(args)}", arg.value.span, signature, "E227"))
                 return None
             bound[names[i]] = value
         elif arg.name.text not in names:
-            errors.append(SpecSemanticError(f"block '{definition.name.text}' has no parameter '{arg.name.text}'",
-                                            arg.name.span, did_you_mean(arg.name.text, names), "E227"))
-            ok = False
+            errors.append(SpecSemanticError(f"block '{block}' has no parameter '{arg.name.text}'",
+                                            arg.name.span, did_you_mean(arg.name.text, names) or signature, "E227"))
+        elif arg.name.text in bound:
+            errors.append(SpecSemanticError(f"block '{block}' gets '{arg.name.text}' twice", arg.name.span,
+                                            signature, "E227"))
         else:
             bound[arg.name.text] = value
+    if len(errors) > reported:  # a misspelled name is the missing one: do not report it missing too
+        return None
     for p in definition.params:
         if p.name.text not in bound:
             if p.default is None:
-                errors.append(SpecSemanticError(f"block '{definition.name.text}' needs a value for "
-                                                f"'{p.name.text}'", stmt.op.span,
-                                                f"write `{definition.name.text}({', '.join(names)})` with values",
-                                                "E227"))
-                ok = False
+                errors.append(SpecSemanticError(f"block '{block}' needs a value for '{p.name.text}'", stmt.op.span,
+                                                f"write e.g. `{block}({p.name.text}=...)`; {signature}", "E227"))
             else:
                 bound[p.name.text] = _substitute(p.default, env, errors)
-    return bound if ok else None
+    return bound if len(errors) == reported else None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _substitute(tok: Token, env: dict, errors: list) -> Token:
@@ -243,10 +271,15 @@ def _substitute(tok: Token, env: dict, errors: list) -> Token:
 
 
 def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], block: str | None) -> bool:
+    if state.too_many:  # said once; the layers after it are not checked
+        return False
     if len(state.layers) >= MAX_LAYERS:
-        state.errors.append(SpecSemanticError(f"the model grows past {MAX_LAYERS:,} layers here", stmt.span,
+        chain = [part.split("(")[0] for part in (block or "").split("/") if "(" in part]
+        inside = f" (inside {' -> '.join(chain)})" if chain else ""
+        state.errors.append(SpecSemanticError(f"the model grows past {MAX_LAYERS:,} layers here{inside}", stmt.span,
                                               "lower the repeat counts", "E228"))
         state.too_many = True
+        state.shape = None
         return False
     new_errors: list[ArchError] = []
     opts = read_options(op, stmt.op.text, tokens, new_errors)
@@ -372,9 +405,9 @@ def _first_span(spec: Spec):
     return spec.statements[0].span if spec.statements else Span(spec.file, 1, 1)
 
 
-def _where_span(where: Where):
+def _where_span(where: Where, width: int = 1):
     from .errors import Span
-    return Span(where.file, where.line, where.column)
+    return Span(where.file, where.line, where.column, where.column + width)
 
 
 def _name_from_file(file: str) -> str:
