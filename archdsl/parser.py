@@ -46,8 +46,12 @@ def read_source(path: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecSyntaxError(f"{path} is not UTF-8 text (byte {exc.start})", code="E102",
-                              hint="save the file as UTF-8") from None
+        before = data[:exc.start]
+        line_start = before.rfind(b"\n") + 1
+        column = len(data[line_start:exc.start].decode("utf-8", "replace")) + 1
+        raise SpecSyntaxError(f"the file is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+                              Span(path, before.count(b"\n") + 1, column, column + 1), "save the file as UTF-8",
+                              "E102", data.decode("utf-8", "replace")) from None
 
 
 def parse_file(path: str) -> Spec:
@@ -164,36 +168,85 @@ class _ToSpec(Transformer):
 
 def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError:
     line, column = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
+    lines = text.splitlines()
+    before = lines[line - 1][:column - 1] if 1 <= line <= len(lines) else ""
     if isinstance(exc, UnexpectedCharacters):
-        char = text.splitlines()[line - 1][column - 1] if line <= len(text.splitlines()) else "?"
-        if char == "}" :
-            message, hint = "'}' without a matching '{'", "remove it, or open a block with `block NAME {`"
+        char = lines[line - 1][column - 1] if line <= len(lines) and column <= len(lines[line - 1]) else "?"
+        if char == "}":
+            message, hint = _brace_message(text, line, column)
         else:
             message = f"unexpected character {char!r}"
-            hint = _expected_hint(exc.allowed)
+            hint = _CHARACTER_HINTS.get(char) or _expected_hint(exc.allowed, text, line, column)
         return SpecSyntaxError(message, Span(file, line, column, column + 1), hint, "E103", text)
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
-        lines = text.splitlines() or [""]
-        last = len(lines)
-        return SpecSyntaxError("the file ends inside a block: a '}' is missing",
-                               Span(file, last, max(1, len(lines[-1]) + 1)),
-                               "close every `{` with a `}` on a line of its own", "E104", text)
+        # the grammar ends every line itself, so only an open `{` makes the end of the file unexpected
+        unclosed = _open_braces(text, len(lines) + 1, 1)
+        o_line, o_column = unclosed[-1] if unclosed else (max(1, len(lines)), 1)
+        return SpecSyntaxError("this '{' is never closed: the file ends inside it", Span(file, o_line, o_column,
+                               o_column + 1), "close it with a `}` on a line of its own", "E104", text)
     assert isinstance(exc, UnexpectedToken)
     tok = exc.token
-    expected = exc.expected or set()
+    expected = set(exc.expected or ())
+    hint = _expected_hint(expected, text, line, column)
     if tok.type == "_NL":
         message = "the line ends too early"
         span = Span(file, line, column, column + 1)
+        if before.rstrip().endswith("*"):
+            hint = "write what to repeat after the `*`, e.g. `3 * sep 3x3 64 same`"
+    elif tok.type == "RBRACE":
+        message, hint = _brace_message(text, line, column)
+        span = _span(file, tok)
+    elif before.rstrip().endswith("{") and expected <= {"_NL"}:
+        message = "a '{' ends its line"
+        span = _span(file, tok)
+        hint = "write the body on the lines after it, and the closing `}` on a line of its own"
     else:
         message = f"unexpected {str(tok)!r}"
         span = _span(file, tok)
-        if tok.type == "RBRACE":
-            message = "'}' without a matching '{'"
-    return SpecSyntaxError(message, span, _expected_hint(expected), "E105", text)
+    return SpecSyntaxError(message, span, hint, "E105", text)
 
 
-def _expected_hint(expected) -> str | None:
-    names = sorted({TERMINAL_NAMES.get(e, repr(e.lower())) for e in expected or ()})
+_CHARACTER_HINTS = {"/": "comments start with `#`", ";": "write one statement a line, without `;`",
+                    '"': "names and numbers are written without quotes", "'": "names and numbers are written "
+                    "without quotes"}
+
+
+def _open_braces(text: str, line: int, column: int) -> list[tuple[int, int]]:
+    """(line, column) of each `{` still open before a position."""
+    stack: list[tuple[int, int]] = []
+    for number, raw in enumerate(text.splitlines()[:line], 1):
+        code = raw.split("#", 1)[0]
+        if number == line:
+            code = code[:column - 1]
+        for col, char in enumerate(code, 1):
+            if char == "{":
+                stack.append((number, col))
+            elif char == "}" and stack:
+                stack.pop()
+    return stack
+
+
+def _brace_message(text: str, line: int, column: int) -> tuple[str, str]:
+    if _open_braces(text, line, column):
+        return "a '}' goes on a line of its own", "move it to the next line"
+    return "'}' without a matching '{'", "remove it, or open a block with `block NAME {`"
+
+
+def _expected_hint(expected, text: str, line: int, column: int) -> str | None:
+    expected = set(expected or ())
+    # LALR merges states, so the expected set can name closers that nothing on the line opened
+    lines = text.splitlines()
+    before = lines[line - 1][:column - 1].split("#", 1)[0] if 1 <= line <= len(lines) else ""
+    in_parens, in_list = before.count("(") > before.count(")"), before.count("[") > before.count("]")
+    if not in_parens:
+        expected -= {"RPAR", "EQUAL"}
+    if not in_list:
+        expected -= {"RSQB"}
+    if not (in_parens or in_list):
+        expected -= {"COMMA"}
+    if not _open_braces(text, line, column):
+        expected -= {"RBRACE"}
+    names = sorted({TERMINAL_NAMES.get(e, repr(e.lower())) for e in expected})
     if not names:
         return None
     if len(names) > 6:
