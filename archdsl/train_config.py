@@ -39,9 +39,9 @@ def resolve_train(section: TrainSection | None, errors: list) -> TrainConfig:
     except ValidationError as exc:
         for problem in exc.errors():
             field = str(problem["loc"][0]) if problem["loc"] else ""
-            tok = where.get(field) or where.get("schedule") or section.items[0].key
-            errors.append(SpecSemanticError(f"train {field}: {_pydantic_message(problem)}", tok.span,
-                                            _choices_hint(field), "E251"))
+            tok = where.get(f"{field}=") or where.get(field) or where.get("schedule") or section.items[0].key
+            message, hint = _problem(field, problem, tok)
+            errors.append(SpecSemanticError(message, tok.span, hint, "E251"))
         return TrainConfig()
 
 
@@ -65,16 +65,17 @@ def _read_item(key: str, item: TrainItem, values: dict, where: dict, errors: lis
                 return
             value = int(value)
         values[key] = value
+        where[f"{key}="] = args[0]  # the value, for range errors
     elif key == "schedule":
         if not args or args[0].kind != "name" or len(args) > 2 or (len(args) == 2 and args[1].kind != "number"):
             fail("train 'schedule' takes a name and, for inverse_time, its decay",
                  "write e.g. `schedule inverse_time 0.319` or `schedule cosine`")
             return
         values["schedule"] = args[0].text.lower()
-        where["schedule"] = args[0]
+        where["schedule="] = args[0]
         if len(args) == 2:
             values["decay"] = args[1].number
-            where["decay"] = args[1]
+            where["decay="] = args[1]
     elif key == "nesterov":
         if args:
             fail("train 'nesterov' takes no value", "write `nesterov` alone", args[0])
@@ -120,14 +121,28 @@ def _read_augment(args: list[Token], fail) -> Augment | None:
     return Augment(**fields)
 
 
-def _pydantic_message(problem: dict) -> str:
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "greater than"),
+           "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
+
+
+def _problem(field: str, problem: dict, tok: Token) -> tuple[str, str | None]:
+    """A pydantic complaint in the words of the spec: (message, hint)."""
+    kind, ctx = problem.get("type", ""), problem.get("ctx") or {}
+    if kind in _BOUNDS:
+        bound, words = _BOUNDS[kind]
+        limit = ctx.get(bound)
+        limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
+        return f"train '{field}' must be {words} {limit}, not '{tok.text}'", None
+    choices = _choices(field)
+    if kind == "literal_error" and choices:
+        guess = did_you_mean(tok.text, choices)
+        listed = "one of: " + ", ".join(choices)
+        return f"unknown {field} '{tok.text}'", f"{guess} ({listed})" if guess else f"choose {listed}"
     message = problem.get("msg", "invalid value")
-    return message[0].lower() + message[1:] if message else message
+    return f"train '{field}': {message[0].lower() + message[1:]}", None
 
 
-def _choices_hint(field: str) -> str | None:
-    choices = TrainConfig.model_fields.get(field)
-    if choices is None:
-        return None
-    args = getattr(choices.annotation, "__args__", None)
-    return "choose one of: " + ", ".join(args) if args and all(isinstance(a, str) for a in args) else None
+def _choices(field: str) -> tuple[str, ...]:
+    info = TrainConfig.model_fields.get(field)
+    args = getattr(info.annotation, "__args__", None) if info else None
+    return args if args and all(isinstance(a, str) for a in args) else ()
