@@ -16,7 +16,7 @@ import operator
 from dataclasses import dataclass, field
 
 from . import geometry
-from .errors import ConstraintError, Span
+from .errors import ConstraintError, Span, SpecSemanticError, raise_collected
 from .ir import GLOBAL_OPS, MERGE_OPS, WINDOW_OPS, Assertion, Layer, Model
 
 
@@ -52,9 +52,11 @@ class Analysis:
     @property
     def final(self) -> LayerStats:
         """The deepest feature map's stats: what the head (gap/flatten/dense) sees."""
-        spatial = [r for r, layer in zip(self.rows, self.model.layers)
+        spatial = [(r, layer) for r, layer in zip(self.rows, self.model.layers)
                    if layer.spatial and layer.op not in GLOBAL_OPS]
-        return spatial[-1] if spatial else LayerStats(0, (1, 1), (1, 1), (0.0, 0.0), 0, 0, 0)
+        # a pool over the whole map (output 1x1) is a global op in disguise: report what it reads
+        maps = [r for r, layer in spatial if layer.output_shape[:2] != (1, 1)] or [r for r, _ in spatial]
+        return maps[-1] if maps else LayerStats(0, (1, 1), (1, 1), (0.0, 0.0), 0, 0, 0)
 
     def metric(self, name: str):
         final = self.final
@@ -70,14 +72,43 @@ class Analysis:
 def analyze(model: Model) -> Analysis:
     geo: dict[int, tuple] = {0: ((1, 1), (1, 1), (0.0, 0.0))}
     rows = []
+    merge_warnings, errors = [], []
     for layer in model.layers:
-        geo[layer.index] = _geometry(layer, [geo[i] for i in layer.inputs], model)
+        inputs = [geo[i] for i in layer.inputs]
+        if layer.op in MERGE_OPS:
+            _check_merge(layer, inputs, merge_warnings, errors)
+        geo[layer.index] = _geometry(layer, inputs, model)
         params, trainable = _params(layer)
         rf, jump, start = geo[layer.index]
         rows.append(LayerStats(layer.index, rf, jump, start, params, trainable, _macs(layer)))
+    raise_collected(errors)
     result = Analysis(model, rows)
-    result.warnings = _warnings(model, result)
+    result.warnings = _warnings(model, result) + merge_warnings
     return result
+
+
+def _check_merge(layer: Layer, inputs: list[tuple], warnings: list[str], errors: list) -> None:
+    """A merge's inputs must step through the image alike; say where their centres differ."""
+    jumps = {j for _, j, _ in inputs}
+    names = [f"layer {i}" if i else "the input" for i in layer.inputs]
+    if len(jumps) > 1:
+        described = ", ".join(f"{n} jump {_axes(j)}" for n, (_, j, _) in zip(names, inputs))
+        errors.append(SpecSemanticError(
+            f"{layer.text} merges paths that step through the image differently ({described})",
+            Span(layer.where.file, layer.where.line, layer.where.column), "downsample every path by the same "
+            "strides (e.g. `same` padding with equal strides)", "E264"))
+        return
+    starts = {s for _, _, s in inputs}
+    if len(starts) > 1:
+        described = ", ".join(f"{n} at {_axes(s)}" for n, (_, _, s) in zip(names, inputs))
+        warnings.append(f"{layer.where.file}:{layer.where.line}: layer {layer.index} ({layer.text}): the merged "
+                        f"paths' receptive fields are centred on different pixels ({described}); TF's SAME "
+                        "padding pads after, not before, for even sizes with stride 2")
+
+
+def _axes(values) -> str:
+    a, b = (int(v) if float(v).is_integer() else v for v in values)
+    return f"{a}" if a == b else f"{a}x{b}"
 
 
 def _geometry(layer: Layer, inputs: list[tuple], model: Model):

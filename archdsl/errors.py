@@ -51,6 +51,8 @@ class ArchError(Exception):
 
     def render(self, source: str | None = None) -> str:
         source = source if source is not None else self.source
+        if source is None and self.span is not None:
+            source = _read_quietly(self.span.file)
         where = f"{self.span}: " if self.span else ""
         lines = [f"{where}error[{self.code}]: {self.message}"]
         if self.span and source is not None:
@@ -128,6 +130,15 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
 def one_of(choices: Iterable[str]) -> str:
     return "one of: " + ", ".join(sorted(choices))
+
+
+def _read_quietly(path: str) -> str | None:
+    """The source of an error found after parsing (e.g. by the analysis), to show its line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
 
 
 def _caret_lines(source: str, span: Span) -> list[str]:

@@ -8,7 +8,8 @@ blank lines folded to one. Formatting is idempotent and never changes the IR.
 from __future__ import annotations
 
 from .ops import OPTION_WORDS, canonical_op
-from .spec import AssertStmt, BlockDef, HeaderStmt, LayerStmt, Spec, Token, TrainSection
+from .spec import (AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
+                   TrainSection)
 
 INDENT = "  "
 
@@ -53,6 +54,23 @@ def _lines(stmt, depth: int) -> list[tuple[int, int, str]]:
         for inner in stmt.body:
             out += _lines(inner, depth + 1)
         return out + [(stmt.end_line, depth, "}")]
+    if isinstance(stmt, ResidualStmt):
+        head = ("" if stmt.count is None else f"{stmt.count.canonical()} * ") + "residual" + \
+            (f" {stmt.merge.text.lower()}" if stmt.merge else "")
+        out = [(stmt.span.line, depth, head + " {")]
+        out += [line for inner in stmt.body.statements for line in _lines(inner, depth + 1)]
+        if stmt.shortcut is not None:
+            out.append((stmt.body.end_line, depth, "} shortcut {"))
+            out += [line for inner in stmt.shortcut.statements for line in _lines(inner, depth + 1)]
+        return out + [(stmt.end_line, depth, "}")]
+    if isinstance(stmt, ParallelStmt):
+        head = ("" if stmt.count is None else f"{stmt.count.canonical()} * ") + f"parallel {stmt.merge.text.lower()}"
+        out = [(stmt.span.line, depth, head + " {")]
+        for branch in stmt.branches:
+            out.append((branch.span.line, depth + 1, "branch {"))
+            out += [line for inner in branch.body.statements for line in _lines(inner, depth + 2)]
+            out.append((branch.body.end_line, depth + 1, "}"))
+        return out + [(stmt.end_line, depth, "}")]
     if isinstance(stmt, TrainSection):
         out = [(stmt.span.line, depth, "train {")]
         for item in stmt.items:
@@ -62,14 +80,29 @@ def _lines(stmt, depth: int) -> list[tuple[int, int, str]]:
     raise TypeError(f"unknown statement {stmt!r}")
 
 
+def _ranges(stmt) -> list[tuple[int, int]]:
+    """(first, last) source lines of every pair of braces in a statement, nested ones included."""
+    if isinstance(stmt, BlockDef):
+        return [(stmt.span.line, stmt.end_line)] + [r for inner in stmt.body for r in _ranges(inner)]
+    if isinstance(stmt, TrainSection):
+        return [(stmt.span.line, stmt.end_line)]
+    if isinstance(stmt, ResidualStmt):
+        bodies = [stmt.body] + ([stmt.shortcut] if stmt.shortcut else [])
+        return [(b.line, b.end_line) for b in bodies] + \
+            [r for b in bodies for inner in b.statements for r in _ranges(inner)]
+    if isinstance(stmt, ParallelStmt):
+        return [(stmt.span.line, stmt.end_line)] + [(b.body.line, b.body.end_line) for b in stmt.branches] + \
+            [r for b in stmt.branches for inner in b.body.statements for r in _ranges(inner)]
+    return []
+
+
 def format_spec(spec: Spec) -> str:
     printed: dict[int, tuple[int, str]] = {}
     bodies: list[tuple[int, int]] = []  # (first, last) source lines inside braces, for comment indentation
     for stmt in spec.statements:
         for line, depth, text in _lines(stmt, 0):
             printed[line] = (depth, text)
-        if isinstance(stmt, (BlockDef, TrainSection)):
-            bodies.append((stmt.span.line, stmt.end_line))
+        bodies.extend(_ranges(stmt))
     comments = {c.line: c.text.rstrip() for c in spec.comments}
     last_line = max([*printed, *comments, 0])
     out: list[str] = []

@@ -8,8 +8,8 @@ from lark import Lark, Token as LarkToken, Transformer, UnexpectedCharacters, Un
 from lark.exceptions import UnexpectedInput, VisitError
 
 from .errors import ArchError, Span, SpecSyntaxError
-from .spec import (AssertStmt, BlockDef, CallArg, Comment, HeaderStmt, LayerStmt, Param, Spec,
-                   Token, TrainItem, TrainSection)
+from .spec import (AssertStmt, BlockDef, Body, Branch, CallArg, Comment, HeaderStmt, LayerStmt, ParallelStmt,
+                   Param, ResidualStmt, Spec, Token, TrainItem, TrainSection)
 
 MAX_SOURCE_BYTES = 1_000_000
 
@@ -161,6 +161,34 @@ class _ToSpec(Transformer):
         entries = [i for i in items if isinstance(i, TrainItem)]
         return TrainSection(entries, Span(self.file, meta.line, meta.column, meta.column + len("train")),
                             meta.end_line)
+
+    @v_args(meta=True)
+    def body(self, meta, items):
+        return Body([s for s in items if s is not None], meta.line, meta.end_line)
+
+    @v_args(meta=True)
+    def residual(self, meta, items):
+        count, merge, body, shortcut = items
+        return ResidualStmt(self._tok(count) if count is not None else None,
+                            self._tok(merge) if merge is not None else None, body, shortcut,
+                            self._keyword(meta, count, "residual"), meta.end_line)
+
+    @v_args(meta=True)
+    def parallel(self, meta, items):
+        count, merge, *branches = items
+        return ParallelStmt(self._tok(count) if count is not None else None, self._tok(merge),
+                            [b for b in branches if isinstance(b, Branch)], self._keyword(meta, count, "parallel"),
+                            meta.end_line)
+
+    def _keyword(self, meta, count, keyword: str) -> Span:
+        """The span to underline for a multi-line statement: its count and keyword."""
+        start = meta.column
+        end = (count.end_column + 3 if count is not None else start) + len(keyword)
+        return Span(self.file, meta.line, start, end)
+
+    @v_args(meta=True)
+    def branch(self, meta, items):
+        return Branch(items[0], Span(self.file, meta.line, meta.column, meta.column + len("branch")))
 
     def train_item(self, items):
         return TrainItem(self._tok(items[0]), self._args(items[1:]))

@@ -16,7 +16,9 @@ from .errors import ArchError, SpecSemanticError, did_you_mean, raise_collected
 from .ir import CONV_OPS, GLOBAL_OPS, POOL_OPS, Assertion, Layer, Model, Where
 from .formatter import canonical_token
 from .ops import OPS, WRITTEN_OPS, canonical_op, read_options, unknown_op_hint
-from .spec import AssertStmt, BlockDef, HeaderStmt, LayerStmt, Spec, Token, TrainSection
+from .spec import (AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
+                   TrainSection)
+from .merges import expand_merge_block
 from .train_config import resolve_train
 
 MAX_REPEAT = 1000
@@ -33,7 +35,8 @@ class _State:
     blocks: dict[str, BlockDef]
     errors: list[ArchError] = field(default_factory=list)
     layers: list[Layer] = field(default_factory=list)
-    shape: tuple[int, ...] | None = None   # output of the last layer; None once unknown
+    shape: tuple[int, ...] | None = None   # output of the current tip; None once unknown
+    last: int = 0                          # index of the current tip (0: the model input)
     uses: dict[str, int] = field(default_factory=dict)
     too_many: bool = False
 
@@ -52,8 +55,7 @@ def resolve(spec: Spec) -> Model:
     if "classes" in headers:
         env["classes"] = headers["classes_token"]
     for stmt in spec.statements:
-        if isinstance(stmt, LayerStmt):
-            _expand(state, stmt, env, block=None, depth=0)
+        _expand_statement(state, stmt, env, block=None, depth=0)
     assertions = [a for a in (_assertion(s, spec.file, errors) for s in spec.statements
                               if isinstance(s, AssertStmt)) if a]
     sections = [s for s in spec.statements if isinstance(s, TrainSection)]
@@ -134,7 +136,7 @@ def _blocks(spec: Spec, errors: list) -> dict[str, BlockDef]:
         else:
             blocks[name] = stmt
         for inner in stmt.body:
-            if not isinstance(inner, LayerStmt):
+            if not isinstance(inner, (LayerStmt, ResidualStmt, ParallelStmt)):
                 errors.append(SpecSemanticError("a block holds only layers", inner.span,
                                                 "move this line out of the block", "E221"))
         for p in stmt.params:
@@ -144,15 +146,33 @@ def _blocks(spec: Spec, errors: list) -> dict[str, BlockDef]:
     return blocks
 
 
+def _expand_statement(state: _State, stmt, env: dict, block: str | None, depth: int) -> None:
+    """Add the layers a layer line, block use, residual or parallel statement stands for."""
+    if isinstance(stmt, LayerStmt):
+        _expand(state, stmt, env, block, depth)
+    elif isinstance(stmt, (ResidualStmt, ParallelStmt)):
+        count = _repeat_count(stmt.count, state.errors)
+        for _ in range(count or 0):
+            if state.too_many:
+                return
+            expand_merge_block(state, stmt, env, block, depth)
+
+
+def _repeat_count(tok: Token | None, errors: list) -> int | None:
+    if tok is None:
+        return 1
+    n = tok.number
+    if n != int(n) or not 1 <= n <= MAX_REPEAT:
+        errors.append(SpecSemanticError(f"a repeat count is a whole number from 1 to {MAX_REPEAT}, "
+                                        f"not '{tok.text}'", tok.span, None, "E223"))
+        return None
+    return int(n)
+
+
 def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth: int) -> None:
-    count = 1
-    if stmt.count is not None:
-        n = stmt.count.number
-        if n != int(n) or not 1 <= n <= MAX_REPEAT:
-            state.errors.append(SpecSemanticError(f"a repeat count is a whole number from 1 to {MAX_REPEAT}, "
-                                                  f"not '{stmt.count.text}'", stmt.count.span, None, "E223"))
-            return
-        count = int(n)
+    count = _repeat_count(stmt.count, state.errors)
+    if count is None:
+        return
     name = stmt.op.text
     if name in state.blocks:
         _expand_block(state, stmt, env, block, depth, count)
@@ -215,8 +235,7 @@ def _expand_block(state, stmt: LayerStmt, env: dict, block: str | None, depth: i
         args = ",".join(canonical_token(t) for t in bound.values() if t is not None)
         label = _join(block, f"{definition.name.text}({args})#{n}")
         for inner in definition.body:
-            if isinstance(inner, LayerStmt):
-                _expand(state, inner, {**env, **bound}, label, depth + 1)
+            _expand_statement(state, inner, {**env, **bound}, label, depth + 1)
             if state.too_many:
                 return
 
@@ -271,15 +290,7 @@ def _substitute(tok: Token, env: dict, errors: list) -> Token:
 
 
 def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], block: str | None) -> bool:
-    if state.too_many:  # said once; the layers after it are not checked
-        return False
-    if len(state.layers) >= MAX_LAYERS:
-        chain = [part.split("(")[0] for part in (block or "").split("/") if "(" in part]
-        inside = f" (inside {' -> '.join(chain)})" if chain else ""
-        state.errors.append(SpecSemanticError(f"the model grows past {MAX_LAYERS:,} layers here{inside}", stmt.span,
-                                              "lower the repeat counts", "E228"))
-        state.too_many = True
-        state.shape = None
+    if not _room_for_one_more(state, stmt, block):
         return False
     new_errors: list[ArchError] = []
     opts = read_options(op, stmt.op.text, tokens, new_errors)
@@ -314,10 +325,24 @@ def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], blo
     text = " ".join([canonical_token(stmt.op)] + [canonical_token(t) for t in tokens])
     span = stmt.op.span
     name = f"l{index:02d}_{op}{opts.filters or ''}" if op != "act" else f"l{index:02d}_{stmt.op.text.lower()}"
-    state.layers.append(Layer(index=index, name=name, op=op, inputs=(index - 1,), text=text,
+    state.layers.append(Layer(index=index, name=name, op=op, inputs=(state.last,), text=text,
                               where=Where(file=span.file, line=span.line, column=span.column), block=block,
                               input_shape=in_shape, output_shape=out, **fields))
-    state.shape = out
+    state.shape, state.last = out, index
+    return True
+
+
+def _room_for_one_more(state: _State, stmt, block: str | None) -> bool:
+    if state.too_many:  # said once; the layers after it are not checked
+        return False
+    if len(state.layers) >= MAX_LAYERS:
+        chain = [part.split("(")[0] for part in (block or "").split("/") if "(" in part]
+        inside = f" (inside {' -> '.join(chain)})" if chain else ""
+        state.errors.append(SpecSemanticError(f"the model grows past {MAX_LAYERS:,} layers here{inside}", stmt.span,
+                                              "lower the repeat counts", "E228"))
+        state.too_many = True
+        state.shape = None
+        return False
     return True
 
 

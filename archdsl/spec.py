@@ -111,6 +111,41 @@ class TrainSection:
 
 
 @dataclass
+class Body:
+    """The statements between `{` and `}`; `line`/`end_line` are those of the braces."""
+    statements: list["Statement"]
+    line: int
+    end_line: int
+
+
+@dataclass
+class ResidualStmt:
+    """`residual [add|concat] { body } [shortcut { layers }]`; no shortcut = identity."""
+    count: Token | None
+    merge: Token | None
+    body: Body
+    shortcut: Body | None
+    span: Span
+    end_line: int
+
+
+@dataclass
+class Branch:
+    body: Body
+    span: Span
+
+
+@dataclass
+class ParallelStmt:
+    """`parallel add|concat { branch { ... } ... }`; an empty branch is the identity."""
+    count: Token | None
+    merge: Token
+    branches: list[Branch]
+    span: Span
+    end_line: int
+
+
+@dataclass
 class HeaderStmt:
     """`model NAME`, `input HxWxC` or `classes N`."""
     keyword: str
@@ -118,7 +153,7 @@ class HeaderStmt:
     span: Span
 
 
-Statement = Union[HeaderStmt, LayerStmt, BlockDef, AssertStmt, TrainSection]
+Statement = Union[HeaderStmt, LayerStmt, BlockDef, AssertStmt, TrainSection, ResidualStmt, ParallelStmt]
 
 
 @dataclass

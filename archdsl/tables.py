@@ -31,6 +31,7 @@ def to_dict(analysis: Analysis, results: list[AssertionResult]) -> dict:
         "layers": [_layer_dict(layer, row) for layer, row in zip(m.layers, analysis.rows)],
         "total": {"params": analysis.params, "trainable_params": analysis.trainable_params,
                   "non_trainable_params": analysis.params - analysis.trainable_params, "macs": analysis.macs},
+        "edges": [[i, layer.index] for layer in m.layers for i in layer.inputs],
         "final": {"layer": final.index, "rf": list(final.rf), "jump": list(final.jump)},
         "asserts": [{"assert": r.assertion.text, "line": r.assertion.where.line, "ok": r.ok,
                      "actual": r.actual} for r in results],
@@ -77,13 +78,22 @@ def _cells(analysis: Analysis) -> list[list[str]]:
             geometry = ["global", "", ""]
         else:
             geometry = [_pair(row.rf), _pair(row.jump), _pair(tuple(_num(s) for s in row.start))]
-        rows.append([str(layer.index), str(layer.where.line), layer.text, _shape(layer.output_shape), *geometry,
-                     f"{row.params:,}", f"{row.macs:,}"] + ([layer.block or ""] if _has_blocks(analysis) else []))
+        cells = [str(layer.index), str(layer.where.line), layer.text, _shape(layer.output_shape), *geometry,
+                 f"{row.params:,}", f"{row.macs:,}"]
+        if _is_graph(analysis):  # where each layer reads from, when it is not simply the layer above
+            cells.append(",".join(str(i) for i in layer.inputs))
+        if _has_blocks(analysis):
+            cells.append(layer.block or "")
+        rows.append(cells)
     return rows
 
 
 def _columns(analysis: Analysis) -> tuple[str, ...]:
-    return COLUMNS + (("block",) if _has_blocks(analysis) else ())
+    return COLUMNS + (("from",) if _is_graph(analysis) else ()) + (("block",) if _has_blocks(analysis) else ())
+
+
+def _is_graph(analysis: Analysis) -> bool:
+    return any(layer.inputs != (layer.index - 1,) for layer in analysis.model.layers)
 
 
 def _has_blocks(analysis: Analysis) -> bool:
@@ -97,7 +107,7 @@ def text_table(analysis: Analysis, results: list[AssertionResult]) -> str:
     rows = _cells(analysis)
     columns = _columns(analysis)
     widths = [max(len(c[i]) for c in rows + [list(columns)]) for i in range(len(columns))]
-    left = {2, 3, 9}  # text columns align left, numbers right
+    left = {2, 3, len(columns) - 1} if _has_blocks(analysis) else {2, 3}  # text left, numbers right
 
     def line(cells):
         return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
@@ -126,7 +136,8 @@ def markdown_table(analysis: Analysis, results: list[AssertionResult]) -> str:
     m = analysis.model
     out = [f"**{m.name}** — input {_shape(m.input_shape)}", "",
            "| " + " | ".join(_columns(analysis)) + " |",
-           "|" + "|".join("---:" if i not in (2, 3, 9) else "---" for i in range(len(_columns(analysis)))) + "|"]
+           "|" + "|".join("---" if i in (2, 3) or name == "block" else "---:"
+                          for i, name in enumerate(_columns(analysis))) + "|"]
     for cells in _cells(analysis):
         cells[2] = f"`{cells[2]}`"
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

@@ -1,0 +1,96 @@
+"""Resolving `residual` and `parallel` statements: several paths from one tip, joined by a merge layer.
+
+    residual { body } [shortcut { layers }]   ->  add(body(x), shortcut(x) or x)
+    parallel concat { branch {..} branch {..} } -> concat(branch1(x), branch2(x), ...)
+
+Each path is expanded from the same entry tip by resolve.py's machinery; the merge
+layer (`add` or `concat`) lists the paths' last layers as its inputs, which makes
+the IR a graph.
+"""
+from __future__ import annotations
+
+from .errors import SpecSemanticError, did_you_mean
+from .ir import Layer, Where
+from .spec import ResidualStmt
+
+MERGES = ("add", "concat")
+
+
+def expand_merge_block(state, stmt, env: dict, block: str | None, depth: int) -> None:
+    from .resolve import _expand_statement, _join, _room_for_one_more  # the shared expansion machinery
+
+    residual = isinstance(stmt, ResidualStmt)
+    kind = "residual" if residual else "parallel"
+    merge = stmt.merge.text.lower() if stmt.merge else "add"
+    if merge not in MERGES:
+        state.errors.append(SpecSemanticError(f"unknown merge '{stmt.merge.text}'", stmt.merge.span,
+                                              did_you_mean(merge, MERGES) or "merge with add or concat", "E260"))
+        state.shape = None
+        return
+    state.uses[kind] = n = state.uses.get(kind, 0) + 1
+    label = _join(block, f"{kind}#{n}")
+    if residual:
+        if not stmt.body.statements:
+            state.errors.append(SpecSemanticError("a residual block needs at least one layer in its body",
+                                                  stmt.span, "put layers between the braces", "E261"))
+            state.shape = None
+            return
+        paths = [("the body", stmt.body, label), ("the shortcut", stmt.shortcut, f"{label}/shortcut")]
+    else:
+        if len(stmt.branches) < 2:
+            state.errors.append(SpecSemanticError("a parallel block needs at least two branches", stmt.span,
+                                                  "add `branch { ... }` sections (an empty one is the identity)",
+                                                  "E262"))
+            state.shape = None
+            return
+        paths = [(f"branch {i + 1}", b.body, f"{label}/branch{i + 1}") for i, b in enumerate(stmt.branches)]
+    entry = (state.last, state.shape)
+    outputs = []
+    for name, body, path_label in paths:
+        state.last, state.shape = entry
+        for inner in (body.statements if body else []):
+            _expand_statement(state, inner, env, path_label, depth + 1)
+        outputs.append((name, state.last, state.shape))
+    if not _room_for_one_more(state, stmt, block):
+        return
+    if any(shape is None for _, _, shape in outputs):
+        state.shape = None
+        return
+    out = _merge_shape(merge, outputs, stmt, residual, state.errors)
+    if out is None:
+        state.shape = None
+        return
+    index = len(state.layers) + 1
+    state.layers.append(Layer(index=index, name=f"l{index:02d}_{merge}", op=merge,
+                              inputs=tuple(i for _, i, _ in outputs), text=f"{kind} {merge}",
+                              where=Where(file=stmt.span.file, line=stmt.span.line, column=stmt.span.column),
+                              block=label, input_shape=outputs[0][2], output_shape=out))
+    state.shape, state.last = out, index
+
+
+def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list):
+    first_name, _, first = outputs[0]
+    for name, _, shape in outputs[1:]:
+        same_rank = len(shape) == len(first)
+        fits = same_rank and (shape == first if merge == "add" else shape[:-1] == first[:-1])
+        if fits:
+            continue
+        what = "equal shapes" if merge == "add" else "equal spatial sizes"
+        if residual and merge == "add":
+            hint = (f"give the shortcut layers that produce {_fmt(first)}, e.g. "
+                    f"`}} shortcut {{ conv 1x1 {first[-1]} s2 same }}`" if len(first) == 3 else
+                    "make the body end with the shape it starts with")
+        elif merge == "concat":
+            hint = "make every branch downsample alike"
+        else:
+            hint = "make every branch end with the same shape"
+        errors.append(SpecSemanticError(f"{merge} needs {what}, but {first_name} gives {_fmt(first)} and {name} "
+                                        f"gives {_fmt(shape)}", stmt.span, hint, "E263"))
+        return None
+    if merge == "add":
+        return first
+    return first[:-1] + (sum(shape[-1] for _, _, shape in outputs),)
+
+
+def _fmt(shape) -> str:
+    return "x".join(map(str, shape))

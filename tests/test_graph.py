@@ -1,0 +1,122 @@
+"""Residual and parallel blocks: IR edges, merge shapes, RF over every path, Keras equality."""
+import json
+
+import numpy as np
+import pytest
+
+import archdsl
+from archdsl.errors import ArchError
+from archdsl.tables import to_dict
+
+RESIDUAL = """input 32x32x3
+conv 3x3 16 same bn relu
+residual {
+  conv 3x3 32 s2 same bn relu
+  conv 3x3 32 same bn
+} shortcut {
+  conv 1x1 32 s2 same
+}
+relu
+"""
+
+
+def test_residual_edges_and_union_rf_by_hand():
+    model = archdsl.loads(RESIDUAL)
+    a = archdsl.analyze(model)
+    ops = [(l.op, l.inputs) for l in model.layers]
+    assert ops == [("conv", (0,)), ("conv", (1,)), ("conv", (2,)), ("conv", (1,)), ("add", (3, 4)), ("act", (5,))]
+    # body: rf 3 -> 5 (jump 2, TF pads 0 before: centre 1) -> 9, centre 1: interval [-3, 5]
+    # shortcut: 1x1 s2 on layer 1 (rf 3, centre 0): interval [-1, 1]
+    # union [-3, 5]: rf 9, centre 1
+    assert a.rows[4].rf == (9, 9) and a.rows[4].start == (1.0, 1.0) and a.rows[4].jump == (2, 2)
+    assert a.rows[3].rf == (3, 3) and a.rows[3].start == (0.0, 0.0)
+    assert len(a.warnings) == 1 and "centred on different pixels" in a.warnings[0]
+
+
+def test_union_when_shortcut_reaches_further():
+    # the shortcut's 7x7 window reaches further than the body's 3x3: the union is the shortcut's
+    model = archdsl.loads("input 16x16x1\nresidual {\n  conv 3x3 4 same\n} shortcut {\n  conv 7x7 4 same\n}\n")
+    a = archdsl.analyze(model)
+    assert a.rows[-1].rf == (7, 7) and a.rows[-1].start == (0.0, 0.0)
+
+
+def test_parallel_concat_channels_and_identity_branch():
+    model = archdsl.loads("input 8x8x4\nparallel concat {\n  branch {\n    conv 1x1 8 same\n  }\n"
+                          "  branch {\n  }\n}\n")
+    assert model.layers[-1].output_shape == (8, 8, 12) and model.layers[-1].inputs == (1, 0)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("input 32x32x3\nresidual {\n  conv 3x3 8 s2 same\n}\n",
+     "add needs equal shapes, but the body gives 16x16x8 and the shortcut gives 32x32x3"),
+    ("input 32x32x3\nparallel concat {\n  branch {\n    conv 3x3 8 s2 same\n  }\n  branch {\n    conv 1x1 8 same\n"
+     "  }\n}\n", "concat needs equal spatial sizes, but branch 1 gives 16x16x8 and branch 2 gives 32x32x8"),
+    ("input 32x32x3\nparallel add {\n  branch {\n    conv 1x1 8 same\n  }\n}\n", "at least two branches"),
+    ("input 17x17x3\nparallel add {\n  branch {\n    conv 3x3 8 s2 same\n  }\n  branch {\n    conv 9x9 8 valid\n"
+     "  }\n}\n", "step through the image differently (layer 1 jump 2, layer 2 jump 1)"),
+    ("input 8x8x3\nparallel mul {\n  branch {\n  }\n  branch {\n  }\n}\n", "unknown merge 'mul'"),
+])
+def test_bad_merges_are_positioned(text, needle):
+    with pytest.raises(ArchError) as exc:
+        archdsl.analyze(archdsl.loads(text))
+    rendered = exc.value.render(text)
+    assert needle in rendered
+    assert "<spec>:2:" in rendered and "^" in rendered
+
+
+def test_json_has_edges():
+    model = archdsl.loads(RESIDUAL)
+    data = json.loads(json.dumps(to_dict(archdsl.analyze(model), [])))
+    assert [2, 3] in data["edges"] and [3, 5] in data["edges"] and [4, 5] in data["edges"]
+
+
+@pytest.mark.tf
+def test_resnet8_equals_mlperf_reference_keras_model():
+    """examples/resnet8.arch vs MLPerf Tiny's ResNet-8 written as in its reference keras_model.py."""
+    import keras
+    from keras import layers as L
+
+    from archdsl.backends.keras import compile as compile_keras
+
+    created = []  # weighted layers in the order the reference code creates them
+
+    def track(layer):
+        created.append(layer)
+        return layer
+
+    Conv2D = lambda *a, **k: track(L.Conv2D(*a, **k))  # noqa: E731
+    BatchNormalization = lambda: track(L.BatchNormalization())  # noqa: E731
+    Dense = lambda *a, **k: track(L.Dense(*a, **k))  # noqa: E731
+
+    def conv(x, filters, kernel, strides=1):
+        return Conv2D(filters, kernel, strides=strides, padding="same")(x)
+
+    inputs = keras.Input((32, 32, 3))
+    x = conv(inputs, 16, 3)
+    x = L.Activation("relu")(BatchNormalization()(x))
+    y = conv(x, 16, 3)
+    y = L.Activation("relu")(BatchNormalization()(y))
+    y = conv(y, 16, 3)
+    y = BatchNormalization()(y)
+    x = L.Activation("relu")(L.add([x, y]))
+    for filters in (32, 64):
+        y = conv(x, filters, 3, strides=2)
+        y = L.Activation("relu")(BatchNormalization()(y))
+        y = conv(y, filters, 3)
+        y = BatchNormalization()(y)
+        x = conv(x, filters, 1, strides=2)
+        x = L.Activation("relu")(L.add([x, y]))
+    x = L.Flatten()(L.AveragePooling2D(pool_size=8)(x))
+    reference = keras.Model(inputs, Dense(10, activation="softmax")(x))
+
+    ours = compile_keras(archdsl.load("examples/resnet8.arch"))
+    assert ours.count_params() == reference.count_params() == 78_666
+    # same weights in, same outputs out: our layer names (l07_conv32, l07_conv32_bn, ...) sort in spec
+    # order, which is the reference's order of creation
+    ref_weighted = created
+    our_weighted = sorted((l for l in ours.layers if l.weights), key=lambda l: l.name)
+    assert [type(l).__name__ for l in ref_weighted] == [type(l).__name__ for l in our_weighted]
+    for src, dst in zip(ref_weighted, our_weighted):
+        dst.set_weights(src.get_weights())
+    batch = np.random.default_rng(0).uniform(0, 1, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(ours(batch, training=False), reference(batch, training=False), atol=1e-6)
