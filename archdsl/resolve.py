@@ -199,8 +199,9 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
         return
     label = block
     if count > 1:
-        state.uses[name] = state.uses.get(name, 0) + 1
-        label = _join(block, f"{count}*{name}#{state.uses[name]}")
+        written = canonical_token(stmt.op)  # as fmt prints it: `2 * SEP` and `2 * sep` are one model
+        state.uses[written] = state.uses.get(written, 0) + 1
+        label = _join(block, f"{count}*{written}#{state.uses[written]}")
     for _ in range(count):
         if not _add_layer(state, stmt, op, tokens, label):
             return
