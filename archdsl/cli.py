@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from . import __version__
-from .errors import ArchError, UsageError
+from .errors import ArchError, UsageError, did_you_mean
 
 EXAMPLES = """examples:
   archdsl rf specs/base.arch                 receptive-field table (no TensorFlow)
@@ -101,7 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        if argv and not argv[0].startswith("-") and argv[0] not in HANDLERS:
+            guess = did_you_mean(argv[0], HANDLERS)
+            commands = "commands: " + ", ".join(HANDLERS)
+            raise UsageError(f"unknown command '{argv[0]}'", hint=f"{guess} ({commands})" if guess else commands,
+                             code="E601")
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # name the command whose options these are not
+            where = f"archdsl {args.command}" if args.command else "archdsl"
+            raise UsageError(f"unknown argument{'s' if len(extra) > 1 else ''} for `{where}`: {' '.join(extra)}",
+                             hint=f"see `{where} --help`", code="E601")
         if not args.command:
             parser.print_help()
             return 2
