@@ -141,11 +141,18 @@ def _read_quietly(path: str) -> str | None:
         return None
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of a spec as the parser numbers them. Only a newline ends a line: `str.splitlines`
+    also breaks at form feeds, U+2028 and other characters, and would show the wrong line under an error."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
 def _caret_lines(source: str, span: Span) -> list[str]:
-    text_lines = source.splitlines()
+    text_lines = source_lines(source)
     if not 1 <= span.line <= len(text_lines):
         return []
-    text = text_lines[span.line - 1].replace("\t", " ")
+    # one character for one: tabs and other invisible characters as spaces keep the caret aligned
+    text = "".join(c if c.isprintable() else " " for c in text_lines[span.line - 1])
     if len(text) > 200:  # a pathological line: show the part around the column
         lo = max(0, span.column - 100)
         text, offset = text[lo:lo + 200], lo
