@@ -7,7 +7,7 @@ from pathlib import Path
 from lark import Lark, Token as LarkToken, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
-from .errors import ArchError, Span, SpecSyntaxError
+from .errors import ArchError, Span, SpecSyntaxError, source_lines
 from .spec import (AssertStmt, BlockDef, Body, Branch, CallArg, Comment, HeaderStmt, LayerStmt, ParallelStmt,
                    Param, ResidualStmt, Spec, Token, TrainItem, TrainSection)
 
@@ -196,7 +196,7 @@ class _ToSpec(Transformer):
 
 def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError:
     line, column = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
-    lines = text.splitlines()
+    lines = source_lines(text)
     before = lines[line - 1][:column - 1] if 1 <= line <= len(lines) else ""
     if isinstance(exc, UnexpectedCharacters):
         char = lines[line - 1][column - 1] if line <= len(lines) and column <= len(lines[line - 1]) else "?"
@@ -242,7 +242,7 @@ _CHARACTER_HINTS = {"/": "comments start with `#`", ";": "write one statement a 
 def _open_braces(text: str, line: int, column: int) -> list[tuple[int, int]]:
     """(line, column) of each `{` still open before a position."""
     stack: list[tuple[int, int]] = []
-    for number, raw in enumerate(text.splitlines()[:line], 1):
+    for number, raw in enumerate(source_lines(text)[:line], 1):
         code = raw.split("#", 1)[0]
         if number == line:
             code = code[:column - 1]
@@ -263,7 +263,7 @@ def _brace_message(text: str, line: int, column: int) -> tuple[str, str]:
 def _expected_hint(expected, text: str, line: int, column: int) -> str | None:
     expected = set(expected or ())
     # LALR merges states, so the expected set can name closers that nothing on the line opened
-    lines = text.splitlines()
+    lines = source_lines(text)
     before = lines[line - 1][:column - 1].split("#", 1)[0] if 1 <= line <= len(lines) else ""
     in_parens, in_list = before.count("(") > before.count(")"), before.count("[") > before.count("]")
     if not in_parens:
