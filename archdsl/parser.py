@@ -58,8 +58,24 @@ def parse_file(path: str) -> Spec:
     return parse(read_source(path), path)
 
 
+MAX_BRACE_DEPTH = 64
+
+
+def _check_nesting(text: str, file: str) -> None:
+    """Refuse absurdly deep `{` nesting before parsing: the tree is transformed recursively."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0]
+        for column, char in enumerate(code, 1):
+            depth += (char == "{") - (char == "}")
+            if depth > MAX_BRACE_DEPTH:
+                raise SpecSyntaxError(f"braces nest deeper than {MAX_BRACE_DEPTH} levels", Span(file, number, column,
+                                      column + 1), "flatten the structure with named blocks", "E106", text)
+
+
 def parse(text: str, file: str = "<spec>") -> Spec:
     comments: list[Comment] = []
+    _check_nesting(text, file)
     try:
         # the grammar wants every statement to end with a newline
         tree = _lark().parse(text + "\n")

@@ -23,6 +23,7 @@ from .train_config import resolve_train
 
 MAX_REPEAT = 1000
 MAX_LAYERS = 10_000
+MAX_STEPS = 100_000
 MAX_NESTING = 32
 METRICS = ("params", "trainable_params", "non_trainable_params", "macs", "rf", "rf_h", "rf_w",
            "jump", "layers", "output")
@@ -37,6 +38,7 @@ class _State:
     layers: list[Layer] = field(default_factory=list)
     shape: tuple[int, ...] | None = None   # output of the current tip; None once unknown
     last: int = 0                          # index of the current tip (0: the model input)
+    steps: int = 0                         # statements expanded so far, to bound the work
     uses: dict[str, int] = field(default_factory=dict)
     too_many: bool = False
 
@@ -148,6 +150,14 @@ def _blocks(spec: Spec, errors: list) -> dict[str, BlockDef]:
 
 def _expand_statement(state: _State, stmt, env: dict, block: str | None, depth: int) -> None:
     """Add the layers a layer line, block use, residual or parallel statement stands for."""
+    state.steps += 1
+    if state.steps > MAX_STEPS and not state.too_many:
+        # nested repeats of statements that add no layer (e.g. ones with errors) are bounded too
+        state.errors.append(SpecSemanticError(f"the spec expands to more than {MAX_STEPS:,} statements here",
+                                              stmt.span, "lower the repeat counts", "E228"))
+        state.too_many = True
+    if state.too_many:
+        return
     if isinstance(stmt, LayerStmt):
         _expand(state, stmt, env, block, depth)
     elif isinstance(stmt, (ResidualStmt, ParallelStmt)):
@@ -203,7 +213,8 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
         state.uses[written] = state.uses.get(written, 0) + 1
         label = _join(block, f"{count}*{written}#{state.uses[written]}")
     for _ in range(count):
-        if not _add_layer(state, stmt, op, tokens, label):
+        # a copy of a layer that failed would only fail again the same way
+        if not _add_layer(state, stmt, op, tokens, label) or state.shape is None:
             return
 
 

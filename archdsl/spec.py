@@ -6,6 +6,8 @@ wrote: repeats, named blocks, and (through `Spec.comments`) comments.
 """
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -28,7 +30,9 @@ class Token:
         scale = SUFFIXES.get(text[-1].lower(), 1)
         if scale != 1:
             text = text[:-1]
-        return float(text) * scale
+        value = float(text) * scale
+        # a numeral beyond float range is "huge", not infinite: every range check then rejects it
+        return value if math.isfinite(value) else math.copysign(sys.float_info.max, value)
 
     @property
     def dims(self) -> tuple[int, ...]:
