@@ -4,6 +4,12 @@ Each IR layer becomes its main Keras layer, named after the spec (`l03_sep64`), 
 by its post-ops in written order (`l03_sep64_drop`, `l03_sep64_bn`, `l03_sep64_relu`).
 Graph edges become functional-API calls, so residual and parallel blocks need no
 special case here beyond the merge layers.
+
+One exception to "one main layer": TF's depthwise kernels (used by `dw` and by the first
+half of `sep`) take only equal strides on both axes, so a `dw`/`sep` with a stride like
+2x1 is built as `l05_dw_pad` (the zeros SAME would add, if any), `l05_dw` at stride 1
+with valid padding, and `l05_dw_stride` (a 1x1 pool keeping every s-th row and column):
+the same function, and the same weights in the layer named after the spec.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter
 import keras  # noqa: E402
 from keras import layers as L  # noqa: E402
 
+from .. import geometry  # noqa: E402
 from ..ir import Layer, Model  # noqa: E402
 
 
@@ -23,7 +30,7 @@ def compile(model: Model, preprocess: "keras.layers.Layer | None" = None) -> ker
     tensors = {0: preprocess(inputs) if preprocess is not None else inputs}
     for layer in model.layers:
         x = [tensors[i] for i in layer.inputs]
-        y = _main_layer(layer)(x if len(x) > 1 else x[0])
+        y = _call_main_layer(layer, x if len(x) > 1 else x[0])
         for n, post in enumerate(layer.post):
             y = _post_layer(layer, post, n)(y)
         tensors[layer.index] = y
@@ -34,13 +41,41 @@ def layer_outputs(model: Model, keras_model: keras.Model) -> dict[int, str]:
     """IR layer index -> name of the Keras layer whose output is that IR layer's output."""
     names = {}
     for layer in model.layers:
-        names[layer.index] = _post_name(layer, layer.post[-1], len(layer.post) - 1) if layer.post else layer.name
+        main = f"{layer.name}_stride" if _strides_by_hand(layer) else layer.name
+        names[layer.index] = _post_name(layer, layer.post[-1], len(layer.post) - 1) if layer.post else main
     return names
 
 
-def _main_layer(layer: Layer):
+def _strides_by_hand(layer: Layer) -> bool:
+    """TF's depthwise kernels (dw, and sep's first half) run only with equal strides on both axes."""
+    return layer.op in ("dw", "sep") and layer.stride[0] != layer.stride[1]
+
+
+def _call_main_layer(layer: Layer, x):
+    if not _strides_by_hand(layer):
+        return _main_layer(layer)(x)
+    # pad as SAME would, convolve at stride 1, keep every s-th row and column: the same result
+    pads = tuple(_same_pads(layer, a) for a in (0, 1))
+    if any(pads[0] + pads[1]):
+        x = L.ZeroPadding2D(pads, name=f"{layer.name}_pad")(x)
+    y = _main_layer(layer, strides=(1, 1), padding="valid")(x)
+    return L.AveragePooling2D(1, strides=layer.stride, name=f"{layer.name}_stride")(y)
+
+
+def _same_pads(layer: Layer, axis: int) -> tuple[int, int]:
+    """(before, after): the zeros TF's padding adds along `axis` (none for `valid`)."""
+    if layer.padding != "same":
+        return 0, 0
+    n, k, s, d = layer.input_shape[axis], layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
+    out = geometry.output_size(n, k, s, d, "same")
+    total = max((out - 1) * s + geometry.effective_kernel(k, d) - n, 0)
+    before = geometry.pad_before(n, k, s, d, "same")
+    return before, total - before
+
+
+def _main_layer(layer: Layer, strides=None, padding=None):
     name, op = layer.name, layer.op
-    window = dict(strides=layer.stride, padding=layer.padding)
+    window = dict(strides=strides or layer.stride, padding=padding or layer.padding)
     if op == "conv":
         return L.Conv2D(layer.filters, layer.kernel, dilation_rate=layer.dilation, use_bias=layer.use_bias,
                         name=name, **window)
