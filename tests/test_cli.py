@@ -1,0 +1,223 @@
+"""The `archdsl` command line: version, help, `rf` formats, `check` exit status, `fmt --check/--write`,
+usage errors, and that the analysis commands never import TensorFlow.
+
+Runs `archdsl.cli.main` in-process (tests/conftest.py makes the repo root the working directory);
+the import test runs in a fresh interpreter.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archdsl import __version__
+from archdsl.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+USAGE_ERROR = re.compile(r"^error\[E6\d\d\]: .+\n  hint: .+\n$")
+LAYER_KEYS = {"index", "line", "op", "kernel", "stride", "dilation", "padding", "output_shape", "rf", "jump",
+              "start", "params", "trainable_params", "macs"}
+
+MESSY = "model  tiny\ninput 16x16x3\nclasses 10\nsep 3x3 8 same drop .05 bn relu   # first\n" \
+        "sep 3x3 classes same\ngap\nsoftmax\n"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        status = main(list(argv))
+    except SystemExit as exc:  # argparse's --help and --version
+        status = exc.code
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+# ---------------------------------------------------------------- version and help
+
+def test_version(capsys):
+    status, out, _ = run(capsys, "--version")
+    assert status == 0
+    assert out.strip() == f"archdsl {__version__}"
+
+
+def test_help_mentions_examples(capsys):
+    status, out, _ = run(capsys, "--help")
+    assert status == 0
+    assert "examples:" in out
+    assert "archdsl rf specs/base.arch" in out
+    for command in ("rf", "check", "fmt"):
+        assert command in out
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    status, out, _ = run(capsys)
+    assert status == 2 and "usage: archdsl" in out
+
+
+# ---------------------------------------------------------------- rf
+
+def test_rf_json_shape(capsys):
+    status, out, err = run(capsys, "rf", "specs/best.arch", "--format", "json")
+    assert status == 0, err
+    data = json.loads(out)
+    assert {"name", "input", "layers", "total", "warnings"} <= set(data)
+    assert data["name"] == "best" and data["input"] == [32, 32, 3]
+    assert len(data["layers"]) == 14
+    for i, layer in enumerate(data["layers"], 1):
+        assert LAYER_KEYS <= set(layer), LAYER_KEYS - set(layer)
+        assert layer["index"] == i
+        assert isinstance(layer["line"], int) and isinstance(layer["params"], int)
+    first = data["layers"][0]
+    assert first["op"] == "sep" and first["kernel"] == [3, 3] and first["padding"] == "same"
+    assert first["output_shape"] == [32, 32, 16] and first["rf"] == [3, 3]
+    assert data["total"]["params"] == sum(layer["params"] for layer in data["layers"]) == 76_995
+
+
+def test_rf_csv_parses(capsys):
+    status, out, _ = run(capsys, "rf", "specs/base.arch", "--format", "csv")
+    assert status == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 12
+    assert {"index", "line", "op", "output_shape", "params", "macs"} <= set(rows[0])
+    assert [int(r["index"]) for r in rows] == list(range(1, 13))
+    assert sum(int(r["params"]) for r in rows) == 80_203
+
+
+def test_rf_markdown_has_a_header_row(capsys):
+    status, out, _ = run(capsys, "rf", "specs/best.arch", "--format", "markdown")
+    assert status == 0
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| #"))
+    assert re.fullmatch(r"\|(-+:?\|)+", lines[header + 1].replace("---:", "---"))
+    assert lines[header].count("|") == lines[header + 1].count("|") == lines[header + 2].count("|")
+    assert "`sep 3x3 16 same drop 0.05 bn relu`" in lines[header + 2]
+
+
+def test_rf_table_default(capsys):
+    status, out, _ = run(capsys, "rf", "specs/best.arch")
+    assert status == 0
+    assert "total params: 76,995" in out
+
+
+def test_rf_on_a_failing_assert_exits_1(capsys):
+    status, out, _ = run(capsys, "rf", "tests/bad/assert_params_fail.arch")
+    assert status == 1 and "FAIL" in out
+
+
+# ---------------------------------------------------------------- check
+
+@pytest.mark.parametrize("files, status", [
+    (["specs/base.arch", "specs/best.arch"], 0),
+    (["specs/base.arch", "tests/bad/assert_rf_fail.arch"], 1),
+    (["tests/bad/assert_rf_fail.arch", "specs/best.arch", "tests/bad/unknown_op_sepp.arch"], 2),
+    (["tests/bad/unknown_op_sepp.arch", "tests/bad/assert_rf_fail.arch"], 2),
+])
+def test_check_exits_with_the_worst_status(capsys, files, status):
+    got, out, err = run(capsys, "check", *files)
+    assert got == status
+    for f in files:
+        assert f in out + err  # every file is reported, good or bad
+    assert out.count(": ok (") == sum(1 for f in files if f.startswith("specs/"))
+    assert "Traceback" not in err
+
+
+# ---------------------------------------------------------------- fmt
+
+def test_fmt_check(tmp_path, capsys):
+    messy = tmp_path / "messy.arch"
+    messy.write_text(MESSY)
+    status, _, err = run(capsys, "fmt", str(messy), "--check")
+    assert status == 1 and "not formatted" in err
+    assert messy.read_text() == MESSY  # --check never writes
+
+    status, formatted, _ = run(capsys, "fmt", str(messy))
+    assert status == 0
+    clean = tmp_path / "clean.arch"
+    clean.write_text(formatted)
+    assert run(capsys, "fmt", str(clean), "--check")[0] == 0
+
+
+def test_fmt_write_rewrites_and_keeps_a_formatted_file_identical(tmp_path, capsys):
+    path = tmp_path / "spec.arch"
+    path.write_text(MESSY)
+    status, out, _ = run(capsys, "fmt", str(path), "--write")
+    assert status == 0 and out == ""
+    formatted = path.read_bytes()
+    assert formatted.decode() == ("model tiny\ninput 16x16x3\nclasses 10\nsep 3x3 8 same drop 0.05 bn relu  # first\n"
+                                  "sep 3x3 classes same\ngap\nsoftmax\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.arch"]  # no temporary file left behind
+
+    before = path.stat()
+    assert run(capsys, "fmt", str(path), "--write")[0] == 0
+    assert path.read_bytes() == formatted
+    assert path.stat().st_mtime_ns == before.st_mtime_ns and path.stat().st_ino == before.st_ino  # not touched
+
+
+def test_fmt_write_is_atomic(tmp_path, capsys, monkeypatch):
+    """A failure while replacing the file leaves the original intact and no temporary file."""
+    path = tmp_path / "spec.arch"
+    path.write_text(MESSY)
+
+    def fail(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    status, _, err = run(capsys, "fmt", str(path), "--write")
+    assert status != 0 and "Traceback" not in err
+    assert "cannot write" in err
+    assert path.read_text() == MESSY
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.arch"]
+
+
+def test_fmt_refuses_a_bad_spec(capsys):
+    status, out, err = run(capsys, "fmt", "tests/bad/unknown_op_sepp.arch")
+    assert status == 2 and out == "" and "unknown op 'sepp'" in err
+
+
+# ---------------------------------------------------------------- usage errors
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["frobnicate", "specs/best.arch"], "unknown command 'frobnicate'"),
+    (["chek", "specs/best.arch"], "did you mean 'check'?"),
+    (["rf", "specs/best.arch", "--frobnicate"], "--frobnicate"),
+    (["rf", "specs/best.arch", "--format", "yaml"], "'yaml'"),
+    (["--frobnicate"], "--frobnicate"),
+    (["check"], "required"),
+])
+def test_usage_errors_exit_2_with_our_message(capsys, argv, fragment):
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert out == ""
+    assert USAGE_ERROR.match(err), err
+    assert fragment in err
+    assert "Traceback" not in err and "usage:" not in err
+
+
+def test_unknown_flag_points_at_the_commands_help(capsys):
+    _, _, err = run(capsys, "rf", "specs/best.arch", "--frobnicate")
+    assert "archdsl rf --help" in err
+
+
+# ---------------------------------------------------------------- no TensorFlow for analysis
+
+def test_analysis_modules_do_not_import_tensorflow():
+    code = ("import archdsl.cli, archdsl.analysis, archdsl.tables, archdsl.resolve, archdsl.parser; import sys; "
+            "assert 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+def test_rf_check_fmt_do_not_import_tensorflow():
+    code = ("import sys, contextlib, io\n"
+            "from archdsl.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['rf', 'specs/best.arch', '--format', 'json']) == 0\n"
+            "    assert main(['check', 'specs/base.arch']) == 0\n"
+            "    assert main(['fmt', 'specs/base.arch']) == 0\n"
+            "assert 'tensorflow' not in sys.modules, 'rf/check/fmt imported TensorFlow'\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
