@@ -28,10 +28,22 @@ def _check_target(path: str | os.PathLike, overwrite: bool) -> Path:
     return target
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _new_file_mode(fd_or_path) -> None:
+    """mkstemp makes files 0600; give them the mode a plain open() would (0666 less the umask)."""
+    os.chmod(fd_or_path, 0o666 & ~_umask())
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
     target = _check_target(path, overwrite)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        _new_file_mode(tmp)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -59,6 +71,7 @@ def save_keras_model(keras_model, path: str | os.PathLike, overwrite: bool = Fal
     os.close(fd)
     try:
         keras_model.save(tmp)
+        _new_file_mode(tmp)
         os.replace(tmp, target)
     except BaseException as exc:
         _remove_quietly(tmp)
