@@ -56,7 +56,7 @@ def expand_merge_block(state, stmt, env: dict, block: str | None, depth: int) ->
     if any(shape is None for _, _, shape in outputs):
         state.shape = None
         return
-    out = _merge_shape(merge, outputs, stmt, residual, state.errors)
+    out = _merge_shape(merge, outputs, stmt, residual, state.errors, entry[1])
     if out is None:
         state.shape = None
         return
@@ -68,7 +68,7 @@ def expand_merge_block(state, stmt, env: dict, block: str | None, depth: int) ->
     state.shape, state.last = out, index
 
 
-def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list):
+def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list, entry_shape=None):
     first_name, _, first = outputs[0]
     for name, _, shape in outputs[1:]:
         same_rank = len(shape) == len(first)
@@ -77,9 +77,7 @@ def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list):
             continue
         what = "equal shapes" if merge == "add" else "equal spatial sizes"
         if residual and merge == "add":
-            hint = (f"give the shortcut layers that produce {_fmt(first)}, e.g. "
-                    f"`}} shortcut {{ conv 1x1 {first[-1]} s2 same }}`" if len(first) == 3 else
-                    "make the body end with the shape it starts with")
+            hint = _shortcut_hint(first, entry_shape)
         elif merge == "concat":
             hint = "make every branch downsample alike"
         else:
@@ -90,6 +88,20 @@ def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list):
     if merge == "add":
         return first
     return first[:-1] + (sum(shape[-1] for _, _, shape in outputs),)
+
+
+def _shortcut_hint(target, entry_shape) -> str:
+    """A projection shortcut from the block's input to the body's output shape, if one conv can do it."""
+    if len(target) == 3 and entry_shape is not None and len(entry_shape) == 3:
+        # `same` padding gives ceil(n / s): the smallest stride that lands on the body's size
+        strides = [next((s for s in range(1, n + 1) if -(-n // s) == m), None)
+                   for n, m in zip(entry_shape[:2], target[:2])]
+        if None not in strides:
+            stride = "" if strides == [1, 1] else f" s{strides[0]}" if strides[0] == strides[1] else \
+                f" s{strides[0]}x{strides[1]}"
+            return (f"give the shortcut layers that produce {_fmt(target)}: `}} shortcut {{`, then "
+                    f"`conv 1x1 {target[-1]}{stride} same`, then `}}`, each on a line of its own")
+    return "make the body end with the shape it starts with"
 
 
 def _fmt(shape) -> str:
