@@ -116,7 +116,7 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
                 opts.filters = positive_int(tok, errors, "filters" if op != "dense" else "units")
             elif sig.rate and "rate" not in given:
                 given.add("rate")
-                opts.rate = unit_rate(tok, errors)
+                opts.rate = unit_rate(tok, errors, f"{written_op.lower()} .1")
             elif sig.kernel == OPTIONAL and "kernel" not in given:
                 given.add("kernel")
                 n = positive_int(tok, errors, "pool size")
@@ -236,10 +236,10 @@ def positive_int(tok: Token, errors: list, what: str) -> int | None:
     return int(value)
 
 
-def unit_rate(tok: Token, errors: list) -> float | None:
+def unit_rate(tok: Token, errors: list, example: str = "drop .05") -> float | None:
     if tok.kind != "number" or not 0 <= tok.number < 1:
         errors.append(SpecSemanticError(f"a dropout rate is in [0, 1), not '{tok.text}'", tok.span,
-                                        "write e.g. `drop .05`", "E215"))
+                                        f"write e.g. `{example}`", "E215"))
         return None
     return tok.number
 
