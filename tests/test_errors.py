@@ -6,7 +6,7 @@ Each case is a pair:
     tests/bad/NAME.expected   line 1: `exit N`, the exit status of `archdsl check tests/bad/NAME.arch`;
                               the rest: its exact stderr
 
-The CLI runs in-process (`archdsl.cli.main`) with the repository root as the working directory
+The CLI runs in-process (`archdsl.cli.main`, once a case) with the repository root as the working directory
 (tests/conftest.py changes to it), so messages name `tests/bad/NAME.arch`. A few cases also run as a
 subprocess, to check the real exit status and that nothing else reaches the terminal.
 
@@ -22,6 +22,8 @@ and never a traceback.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -49,10 +51,17 @@ def spec_path(name: str) -> str:
     return f"tests/bad/{name}.arch"
 
 
-def run_check(name: str, capsys) -> tuple[int, str, str]:
-    status = main(["check", spec_path(name)])
-    out = capsys.readouterr()
-    return status, out.out, out.err
+_RESULTS: dict[str, tuple[int, str, str]] = {}
+
+
+def run_check(name: str) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `archdsl check tests/bad/NAME.arch`, run once a session."""
+    if name not in _RESULTS:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(["check", spec_path(name)])
+        _RESULTS[name] = (status, out.getvalue(), err.getvalue())
+    return _RESULTS[name]
 
 
 def golden_text(status: int, stderr: str) -> str:
@@ -71,8 +80,8 @@ def test_corpus_is_complete():
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_golden(name, capsys):
-    status, stdout, stderr = run_check(name, capsys)
+def test_golden(name):
+    status, stdout, stderr = run_check(name)
     actual = golden_text(status, stderr)
     expected_file = BAD / f"{name}.expected"
     if UPDATE:
@@ -83,10 +92,10 @@ def test_golden(name, capsys):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_message_shape(name, capsys):
+def test_message_shape(name):
     """Every error: header with file:line:col (or the path, for a whole-file problem), then the source
     line and a caret under the column the header names; a failed assert exits 1, anything else 2."""
-    status, _, stderr = run_check(name, capsys)
+    status, _, stderr = run_check(name)
     assert status in (1, 2)
     assert "Traceback" not in stderr
     blocks = stderr.rstrip("\n").split("\n\n")
@@ -128,10 +137,10 @@ def test_subprocess(name):
     assert proc.stdout == ""
 
 
-def test_failed_asserts_name_the_actual_value(capsys):
+def test_failed_asserts_name_the_actual_value():
     for name, actual in [("assert_params_fail", "params is 12,187"), ("assert_rf_fail", "rf is 5"),
                          ("assert_ops_fail", "uses conv, maxpool")]:
-        status, _, stderr = run_check(name, capsys)
+        status, _, stderr = run_check(name)
         assert status == 1 and actual in stderr
 
 
