@@ -40,21 +40,13 @@ def _new_file_mode(fd_or_path) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
-    target = _check_target(path, overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        _new_file_mode(tmp)
-        with os.fdopen(fd, "wb") as f:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        _remove_quietly(tmp)
-        if isinstance(exc, OSError):
-            raise RunError(f"cannot write {target}: {exc.strerror or exc}", hint="check free disk space and "
-                           "permissions", code="E501") from None
-        raise
+
+    _write_via_temp(_check_target(path, overwrite), ".tmp", write, overwrite)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> None:
@@ -67,14 +59,33 @@ def save_keras_model(keras_model, path: str | os.PathLike, overwrite: bool = Fal
     if target.suffix != ".keras":
         raise UsageError(f"a Keras model file ends in .keras, not '{target.suffix or target.name}'",
                          hint=f"write e.g. -o {target.with_suffix('.keras').name}", code="E606")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".keras", dir=target.parent)
-    os.close(fd)
+    _write_via_temp(target, ".keras", keras_model.save, overwrite)
+
+
+def _write_via_temp(target: Path, suffix: str, write, overwrite: bool) -> None:
+    """Write with `write(tmp)` into a temporary file beside `target`, then move it into place.
+
+    Without `overwrite`, the move is a hard link, which fails if `target` appeared meanwhile:
+    a file someone created between our check and our write is never replaced.
+    """
+    tmp = None
     try:
-        keras_model.save(tmp)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+        os.close(fd)
+        write(tmp)
         _new_file_mode(tmp)
-        os.replace(tmp, target)
-    except BaseException as exc:
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            os.link(tmp, target)
+            os.unlink(tmp)
+    except FileExistsError:
         _remove_quietly(tmp)
+        raise UsageError(f"{target} already exists; archdsl does not overwrite it",
+                         hint="choose another name, or remove the file first", code="E603") from None
+    except BaseException as exc:
+        if tmp:
+            _remove_quietly(tmp)
         if isinstance(exc, OSError):
             raise RunError(f"cannot write {target}: {exc.strerror or exc}", hint="check free disk space and "
                            "permissions", code="E501") from None

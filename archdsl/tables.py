@@ -10,7 +10,7 @@ import io
 import json
 
 from .analysis import Analysis, AssertionResult, LayerStats
-from .ir import GLOBAL_OPS, Layer
+from .ir import Layer
 
 COLUMNS = ("#", "line", "layer", "output", "rf", "jump", "start", "params", "MACs")
 
@@ -71,10 +71,8 @@ def to_csv(analysis: Analysis, results: list[AssertionResult]) -> str:
 
 def _cells(analysis: Analysis) -> list[list[str]]:
     rows = []
-    global_seen = False
     for layer, row in zip(analysis.model.layers, analysis.rows):
-        global_seen = global_seen or layer.op in GLOBAL_OPS
-        if global_seen:  # past gap/flatten every unit sees the whole image
+        if not layer.spatial:  # a vector (after gap/flatten, on its own path): each unit sees the whole image
             geometry = ["global", "", ""]
         else:
             geometry = [_pair(row.rf), _pair(row.jump), _pair(tuple(_num(s) for s in row.start))]
