@@ -37,12 +37,16 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import sys
 import tarfile
 import tempfile
+import threading
 import zlib
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -96,7 +100,7 @@ def default_data_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "archdsl"
 
 
-def load_dataset(name_or_path: str, data_dir: str | os.PathLike | None = None,
+def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = None,
                  limit: int | None = None, test_limit: int | None = None) -> Dataset:
     """Load a built-in dataset by name, or an image folder / .tar.gz of one by path.
 
@@ -108,6 +112,7 @@ def load_dataset(name_or_path: str, data_dir: str | os.PathLike | None = None,
         if n is not None and n < 1:
             raise DataError(f"{what} must be at least 1, got {n}",
                             hint="leave it out to use the whole split")
+    name_or_path = os.fspath(name_or_path)
     cache = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     if name_or_path in BUILTIN:
         arrays, source = _load_cifar10(cache), "cifar10 (keras.datasets.cifar10)"
@@ -220,14 +225,21 @@ def _load_archive(archive: Path, cache: Path) -> dict[str, np.ndarray]:
     key = _digest(f"{archive.name}|{st.st_size}|{st.st_mtime_ns}")
     stem = _archive_stem(archive.name)
     npz = cache / "decoded" / f"{stem}-{key}-v{CACHE_VERSION}.npz"
-    return _cached(npz, lambda: _decode_folder(_root(_unpacked(archive, cache / "unpacked" / f"{stem}-{key}"),
-                                                        archive), archive))
+
+    def decode() -> dict[str, np.ndarray]:
+        unpacked = _unpacked(archive, cache / "unpacked" / f"{stem}-{key}")
+        return _decode_folder(_root(unpacked, str(archive)), lambda p: f"{archive}:{p.relative_to(unpacked)}")
+
+    return _cached(npz, decode)
 
 
 def _unpacked(archive: Path, target: Path) -> Path:
     """`target`, holding the archive's files: unpacked now unless an earlier run finished it."""
     if target.is_dir():
         return target
+    if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4
+        raise DataError(f"cannot safely unpack '{archive}' with this Python (its tarfile has no data filter)",
+                        hint="use Python >= 3.11.4 (or 3.10.12), or unpack the archive yourself and pass the folder")
     _mkdir(target.parent)
     _remove_abandoned(target.parent, f".partial-{target.name}-")
     tmp = Path(tempfile.mkdtemp(prefix=f".partial-{target.name}-{os.getpid()}-", dir=target.parent))
@@ -245,12 +257,14 @@ def _unpacked(archive: Path, target: Path) -> Path:
         except OSError as e:
             raise DataError(f"cannot unpack '{archive}' into '{target.parent}': {_one_line(e)}",
                             hint="free some disk space, or choose another data dir with $ARCHDSL_DATA") from e
-        _root(tmp, archive)  # refuse an archive without train/ and test/ before caching it
+        _root(tmp, str(archive))  # refuse an archive without train/ and test/ before caching it
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the cache is not
         try:
             os.rename(tmp, target)
-        except OSError:
+        except OSError as e:
             if not target.is_dir():  # another process finishing first is fine, anything else is not
-                raise
+                raise DataError(f"cannot unpack '{archive}' into '{target}': {_one_line(e)}",
+                                hint="choose another data dir with $ARCHDSL_DATA") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
@@ -258,7 +272,9 @@ def _unpacked(archive: Path, target: Path) -> Path:
 
 def _remove_abandoned(parent: Path, prefix: str) -> None:
     """Delete half-unpacked folders left by processes that were killed."""
-    for p in parent.glob(prefix + "*"):
+    for p in parent.iterdir():
+        if not p.name.startswith(prefix):
+            continue
         try:
             pid = int(p.name[len(prefix):].split("-")[0])
         except ValueError:
@@ -287,20 +303,20 @@ def _archive_stem(name: str) -> str:
 # --- image folders ---------------------------------------------------------------------------
 
 def _load_folder(path: Path, cache: Path) -> dict[str, np.ndarray]:
-    root = _root(path, path)
-    files = _list_images(root)
+    root = _root(path, str(path))
+    files = _list_images(root, str)
     listing = "\n".join(f"{rel}|{size}|{mtime}" for rel, _, size, mtime in files)
     key = _digest(f"{CACHE_VERSION}\n{listing}")
     prefix = f"{root.name or 'data'}-{_digest(str(root))[:8]}-"
     npz = cache / "decoded" / f"{prefix}{key}-v{CACHE_VERSION}.npz"
-    arrays = _cached(npz, lambda: _decode_folder(root, root, files))
-    for stale in npz.parent.glob(f"{prefix}*.npz"):
-        if stale != npz:
+    arrays = _cached(npz, lambda: _decode_folder(root, str, files))
+    for stale in npz.parent.iterdir():
+        if stale.name.startswith(prefix) and stale.suffix == ".npz" and stale != npz:
             stale.unlink(missing_ok=True)
     return arrays
 
 
-def _root(path: Path, shown: Path) -> Path:
+def _root(path: Path, shown: str) -> Path:
     """The folder holding train/ and test/: `path` itself, or its only sub-folder."""
     if (path / "train").is_dir() and (path / "test").is_dir():
         return path
@@ -311,15 +327,18 @@ def _root(path: Path, shown: Path) -> Path:
     raise DataError(f"'{shown}' has no {missing} folder", hint=LAYOUT_HINT)
 
 
-def _list_images(root: Path) -> list[tuple[str, str, int, int]]:
-    """(path relative to root, class, size, mtime_ns) of every image, by split, class, file name."""
-    classes = {split: _class_folders(root / split) for split in SPLITS}
+def _list_images(root: Path, show: Callable[[Path], str]) -> list[tuple[str, str, int, int]]:
+    """(path relative to root, class, size, mtime_ns) of every image, by split, class, file name.
+
+    `show` turns a path into what messages print (for an archive: archive:member).
+    """
+    classes = {split: _class_folders(root / split, show) for split in SPLITS}
     if classes["train"] != classes["test"]:
         only_train = sorted(set(classes["train"]) - set(classes["test"]))
         only_test = sorted(set(classes["test"]) - set(classes["train"]))
         parts = [f"only in train/: {', '.join(only_train)}" if only_train else "",
                  f"only in test/: {', '.join(only_test)}" if only_test else ""]
-        raise DataError(f"'{root}' has different class folders in train/ and test/ "
+        raise DataError(f"'{show(root)}' has different class folders in train/ and test/ "
                         f"({'; '.join(p for p in parts if p)})",
                         hint="give train/ and test/ the same class folders (the names are the labels)")
     files = []
@@ -329,63 +348,84 @@ def _list_images(root: Path) -> list[tuple[str, str, int, int]]:
             entries = sorted((e for e in os.scandir(folder) if not _hidden(e.name)), key=lambda e: e.name)
             for e in entries:
                 if not e.is_file():
-                    raise DataError(f"'{folder}' holds '{e.name}', which is not an image file",
+                    raise DataError(f"'{show(folder)}' holds '{e.name}', which is not an image file",
                                     hint="put the images directly in the class folder, with no sub-folders")
                 st = e.stat()
                 files.append((f"{split}/{cls}/{e.name}", cls, st.st_size, st.st_mtime_ns))
             if not entries:
-                raise DataError(f"class folder '{folder}' has no images",
+                raise DataError(f"class folder '{show(folder)}' has no images",
                                 hint="add images to it, or remove the class from train/ and test/")
     return files
 
 
-def _class_folders(split_dir: Path) -> list[str]:
+def _class_folders(split_dir: Path, show: Callable[[Path], str]) -> list[str]:
     entries = sorted(e for e in os.listdir(split_dir) if not _hidden(e))
     strays = [e for e in entries if not (split_dir / e).is_dir()]
     if strays:
-        raise DataError(f"'{split_dir}' holds '{strays[0]}' outside any class folder",
+        raise DataError(f"'{show(split_dir)}' holds '{strays[0]}' outside any class folder",
                         hint=f"put each image in {split_dir.name}/<class>/; the folder names are the labels")
     if not entries:
-        raise DataError(f"'{split_dir}' has no class folders", hint=LAYOUT_HINT)
+        raise DataError(f"'{show(split_dir)}' has no class folders", hint=LAYOUT_HINT)
     return entries
 
 
-def _decode_folder(root: Path, shown: Path, files: list | None = None) -> dict[str, np.ndarray]:
-    files = _list_images(root) if files is None else files
+def _decode_folder(root: Path, show: Callable[[Path], str], files: list | None = None) -> dict[str, np.ndarray]:
+    files = _list_images(root, show) if files is None else files
     classes = sorted({cls for _, cls, _, _ in files})
     label = {c: i for i, c in enumerate(classes)}
-    images = _decode_all([str(root / rel) for rel, _, _, _ in files])
+    images = _decode_all([str(root / rel) for rel, _, _, _ in files], show)
+    y = np.array([label[cls] for _, cls, _, _ in files], dtype=np.int64)
+    n_train = sum(rel.startswith("train/") for rel, _, _, _ in files)  # listed first
+    slot = np.empty(len(files), dtype=np.int64)  # where each file goes in the stratified order
+    slot[stratified_order(y[:n_train])] = np.arange(n_train)
+    slot[n_train + stratified_order(y[n_train:])] = np.arange(n_train, len(files))
     first = files[0][0]
     h, w = images[0].shape[:2]
     channels = 3 if any(im.ndim == 3 for im in images) else 1
     x = np.empty((len(images), h, w, channels), dtype=np.uint8)
     for i, im in enumerate(images):
         if im.shape[:2] != (h, w):
-            raise DataError(f"'{root / files[i][0]}' is {im.shape[0]}x{im.shape[1]} but "
-                            f"'{root / first}' is {h}x{w}: all images must have the same size",
+            raise DataError(f"'{show(root / files[i][0])}' is {im.shape[0]}x{im.shape[1]} but "
+                            f"'{show(root / first)}' is {h}x{w}: all images must have the same size",
                             hint="resize the images to one size")
-        x[i] = im if im.ndim == 3 else im[..., None]
-    y = np.array([label[cls] for _, cls, _, _ in files], dtype=np.int64)
-    train = np.array([rel.startswith("train/") for rel, _, _, _ in files])
-    return _ordered(x[train], y[train], x[~train], y[~train], tuple(classes))
+        x[slot[i]] = im if im.ndim == 3 else im[..., None]
+    y[slot] = y.copy()
+    return {"x_train": x[:n_train], "y_train": y[:n_train], "x_test": x[n_train:], "y_test": y[n_train:],
+            "class_names": np.array(classes, dtype=str)}
 
 
-def _decode_all(paths: list[str]) -> list[np.ndarray]:
+def _decode_all(paths: list[str], show: Callable[[Path], str]) -> list[np.ndarray]:
+    """Decode in file order: in forked worker processes when it pays and is safe, else here."""
     chunks = [paths[i:i + POOL_CHUNK] for i in range(0, len(paths), POOL_CHUNK)]
     workers = min(_cpus(), len(chunks))
-    if len(paths) >= POOL_MIN_FILES and workers > 1:
-        # spawn, not fork: the caller may already run TensorFlow's threads
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            results: Iterator[list] = pool.imap(_decode_chunk, chunks)
-            return [im for chunk in results for im in _checked(chunk)]
-    return [im for chunk in chunks for im in _checked(_decode_chunk(chunk))]
+    if len(paths) >= POOL_MIN_FILES and workers > 1 and _can_fork():
+        Image.init()  # import every PIL plugin now, not in the children
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        try:
+            return [im for chunk in pool.map(_decode_chunk, chunks) for im in _checked(chunk, show)]
+        except BrokenProcessPool:
+            pass  # a worker died (out of memory?): decode here instead
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # on a bad file, stop at once
+    return [im for chunk in chunks for im in _checked(_decode_chunk(chunk), show)]
 
 
-def _checked(chunk: list) -> list[np.ndarray]:
+def _can_fork() -> bool:
+    """Fork only a process without other threads: a forked copy of TensorFlow's may deadlock.
+
+    Not spawn: it re-runs the caller's main script in each worker. The CLI loads the data
+    before it imports TensorFlow, so it gets the workers; a process that already runs
+    TensorFlow decodes in one process, about twice as slowly.
+    """
+    return ("fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+            and not any(name in sys.modules for name in ("tensorflow", "torch", "jax")))
+
+
+def _checked(chunk: list, show: Callable[[Path], str]) -> list[np.ndarray]:
     for item in chunk:
         if isinstance(item, tuple):
             path, reason = item
-            raise DataError(f"'{path}' {reason}", hint="delete or replace the file; a class folder "
+            raise DataError(f"'{show(Path(path))}' {reason}", hint="delete or replace the file; a class folder "
                                                        "may hold only PNG or JPEG images")
     return chunk
 
@@ -396,13 +436,14 @@ def _decode_chunk(paths: list[str]) -> list:
     for path in paths:
         try:
             with Image.open(path) as im:
+                im.load()  # decode now: errors raised inside np.asarray would be muddled
                 if im.mode not in ("L", "RGB"):
                     im = im.convert("L" if im.mode in GRAY_MODES else "RGB")
                 out.append(np.asarray(im, dtype=np.uint8))
         except UnidentifiedImageError:
             out.append((path, "is not an image file"))
             break
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        except Exception as e:  # PIL raises many kinds on a damaged file
             out.append((path, f"is a corrupt or truncated image ({_one_line(e)})"))
             break
     return out
@@ -433,6 +474,7 @@ def _cached(npz: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, 
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the cache is not
         os.replace(tmp, npz)
     except OSError as e:
         raise DataError(f"cannot write the dataset cache '{npz}': {_one_line(e)}",
@@ -472,6 +514,12 @@ def _hidden(name: str) -> bool:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _cpus() -> int:

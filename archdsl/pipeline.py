@@ -1,0 +1,221 @@
+"""tf.data input pipelines from uint8 arrays, with batched, seeded and resumable augmentation.
+
+What the model sees. Images come out as float32 holding the raw pixel values 0..255
+(exact integers); normalisation is a layer inside the model (`normalizer`), so a saved
+model takes raw pixels. Labels come out one-hot float32, for categorical cross-entropy
+with optional label smoothing.
+
+Randomness. Every random choice is a pure function of (seed, epoch, batch index), made
+with stateless ops (`tf.random.stateless_*`), so it depends on nothing else: not on the
+global TF seed, not on how many epochs ran before in this process, not on thread timing.
+
+    epoch key    = fold_in([seed, SALT], epoch)
+    order        = argsort(stateless_uniform_int64(n, fold_in(epoch key, 0)))   # `epoch_order`
+    batch key    = fold_in(fold_in(epoch key, 1), batch index)
+    crop, flip, cutout keys = stateless_split(batch key, 3)
+
+So training resumed at epoch k, with `make_train_dataset(..., epoch=k)`, sees exactly the
+batches an uninterrupted run saw at epoch k (with the same TensorFlow version: stateless
+ops promise equal output for equal seeds within a version, not across). The shuffle is a permutation of the whole
+training set (what a shuffle buffer of the dataset's size gives), drawn per epoch; the
+batches are gathered from it with vectorised ops instead of a per-image shuffle buffer,
+which is both faster and independent of TF's global seed. The trainer either builds one
+dataset per epoch (`epoch=e`, cheap: nothing is copied but the arrays into TF once, and
+passing tf.Tensors avoids even that) or one dataset for the whole run (`epoch=k,
+epochs=n-k`, then `fit(..., steps_per_epoch=steps_per_epoch(n_images, batch))`).
+
+Augmentation runs on whole batches (after `batch`, in parallel, deterministic order):
+pad-and-crop, then horizontal flip, then cutout.
+- crop: pad by `crop` pixels (reflect, as numpy's "reflect", or zero), then take an
+  image-sized window at a random offset in [0, 2*crop] on each axis, per image.
+- flip: each image mirrored left-right with probability 1/2.
+- cutout: a `cutout`x`cutout` square per image, centred on a uniformly random pixel and
+  clipped at the border (DeVries & Taylor, 2017), is set to 0 — black in raw pixels, so
+  0 after "scale" normalisation and -mean/std after "standard".
+The last, partial batch of an epoch is kept: every image is seen once per epoch.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from archdsl.errors import DataError
+from archdsl.ir import Augment
+
+AUTOTUNE = tf.data.AUTOTUNE
+SALT = 0x61726368  # "arch": keeps our streams apart from other users of the same seed
+STD_FLOOR = 1.0    # raw pixel units: a constant channel is centred, not blown up
+
+
+def make_train_dataset(x_uint8, y, *, batch: int, num_classes: int, augment: Augment, seed: int,
+                       epoch: int = 0, epochs: int = 1, shuffle: bool = True) -> tf.data.Dataset:
+    """Batches of `epochs` consecutive epochs starting at `epoch`: (float32 images, one-hot labels).
+
+    Each epoch's order and augmentation depend only on (seed, that epoch); see the module
+    docstring. `shuffle=False` keeps the arrays' order (still augmented).
+    """
+    x, y_t = _tensors(x_uint8, y, num_classes, batch)
+    if epoch < 0 or epochs < 1:
+        raise ValueError(f"need epoch >= 0 and epochs >= 1, got epoch={epoch}, epochs={epochs}")
+    _check_augment(augment, tuple(x.shape[1:3]))
+    n = int(x.shape[0])
+
+    def one_epoch(e):
+        order = _order(n, seed, e) if shuffle else tf.range(n, dtype=tf.int64)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch).enumerate()
+        return batches.map(lambda i, idx: (e, i, idx))
+
+    def load(e, i, idx):
+        images = tf.cast(tf.gather(x, idx), tf.float32)
+        images = augment_batch(images, augment, _batch_key(seed, e, i))
+        return images, tf.one_hot(tf.gather(y_t, idx), num_classes, dtype=tf.float32)
+
+    ds = tf.data.Dataset.range(epoch, epoch + epochs).flat_map(one_epoch)
+    return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+
+
+def make_eval_dataset(x_uint8, y, *, batch: int, num_classes: int) -> tf.data.Dataset:
+    """Batches in the arrays' order, not augmented: (float32 images, one-hot labels)."""
+    x, y_t = _tensors(x_uint8, y, num_classes, batch)
+
+    def load(idx):
+        return (tf.cast(tf.gather(x, idx), tf.float32),
+                tf.one_hot(tf.gather(y_t, idx), num_classes, dtype=tf.float32))
+
+    ds = tf.data.Dataset.range(int(x.shape[0])).batch(batch)
+    return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+
+
+def steps_per_epoch(n_images: int, batch: int) -> int:
+    """Batches in one epoch (the last one may be partial)."""
+    return math.ceil(n_images / batch)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The order in which `make_train_dataset` visits n images in `epoch` (shuffle=True)."""
+    return _order(n, seed, tf.constant(epoch, tf.int64)).numpy()
+
+
+def augment_batch(images: tf.Tensor, augment: Augment, key: tf.Tensor) -> tf.Tensor:
+    """Augment a float32 batch (B, H, W, C) as `augment` says, with randomness from `key` (int64 [2]).
+
+    Each augmentation draws from its own sub-key, so turning one on or off leaves the
+    others' draws unchanged.
+    """
+    crop_key, flip_key, cutout_key = tf.unstack(tf.random.experimental.stateless_split(key, 3))
+    if augment.crop or augment.flip:
+        images = _crop_and_flip(images, augment.crop, augment.crop_mode, augment.flip, crop_key, flip_key)
+    if augment.cutout:
+        images = _cutout(images, augment.cutout, cutout_key)
+    return images
+
+
+def _crop_and_flip(images, pad: int, mode: str, flip: bool, crop_key, flip_key) -> tf.Tensor:
+    """Per image: pad by `pad`, take the window at a random offset, maybe mirror it; one gather."""
+    h, w, c = images.shape[1], images.shape[2], images.shape[3]
+    b = tf.shape(images)[0]
+    if pad:
+        images = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]],
+                        mode="REFLECT" if mode == "reflect" else "CONSTANT")
+        offsets = tf.random.stateless_uniform([b, 2], crop_key, minval=0, maxval=2 * pad + 1, dtype=tf.int32)
+    else:
+        offsets = tf.zeros([b, 2], tf.int32)
+    hp, wp = h + 2 * pad, w + 2 * pad
+    rows = offsets[:, :1] + tf.range(h)[None, :] + tf.range(b)[:, None] * hp  # (B, H) rows of the batch
+    cols = tf.range(w)[None, :]
+    if flip:
+        mirrored = tf.random.stateless_uniform([b, 1], flip_key) < 0.5
+        cols = tf.where(mirrored, w - 1 - cols, cols)
+    cols = offsets[:, 1:] + cols                                              # (B, W)
+    pixels = rows[:, :, None] * wp + cols[:, None, :]                         # (B, H, W)
+    return tf.gather(tf.reshape(images, [-1, c]), pixels)
+
+
+def _cutout(images: tf.Tensor, size: int, key: tf.Tensor) -> tf.Tensor:
+    """Zero a size x size square per image, centred on a random pixel, clipped at the border."""
+    b, h, w = tf.shape(images)[0], images.shape[1], images.shape[2]
+    row_key, col_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+    top = tf.random.stateless_uniform([b, 1], row_key, minval=0, maxval=h, dtype=tf.int32) - size // 2
+    left = tf.random.stateless_uniform([b, 1], col_key, minval=0, maxval=w, dtype=tf.int32) - size // 2
+    rows, cols = tf.range(h)[None, :], tf.range(w)[None, :]
+    in_rows = tf.cast((rows >= top) & (rows < top + size), images.dtype)    # (B, H)
+    in_cols = tf.cast((cols >= left) & (cols < left + size), images.dtype)  # (B, W)
+    return images * (1 - in_rows[:, :, None, None] * in_cols[:, None, :, None])
+
+
+def normalizer(kind: str, x_train_uint8, name: str = "normalize") -> keras.layers.Layer:
+    """The model's first layer, mapping raw pixels 0..255 to what the network trains on.
+
+    "scale": x / 255. "standard": (x - mean) / std per channel, from the training images
+    (std at least STD_FLOOR pixel levels, so a constant channel does not blow up).
+    """
+    if kind == "scale":
+        return keras.layers.Rescaling(1 / 255, name=name)
+    if kind == "standard":
+        mean, var = channel_stats(np.asarray(x_train_uint8))
+        return keras.layers.Normalization(axis=-1, mean=mean.tolist(),
+                                          variance=np.maximum(var, STD_FLOOR ** 2).tolist(), name=name)
+    raise ValueError(f"unknown normalisation {kind!r}; expected 'scale' or 'standard'")
+
+
+def channel_stats(x_uint8: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-channel mean and variance of uint8 images (N, H, W, C), in float64.
+
+    Counts pixel values chunk by chunk, so memory stays small whatever N is.
+    """
+    if x_uint8.dtype != np.uint8 or x_uint8.ndim != 4 or len(x_uint8) == 0:
+        raise ValueError(f"expected uint8 images (N, H, W, C), got {x_uint8.dtype} {x_uint8.shape}")
+    channels = x_uint8.shape[-1]
+    counts = np.zeros((channels, 256), dtype=np.int64)
+    for start in range(0, len(x_uint8), chunk):
+        part = x_uint8[start:start + chunk]
+        for c in range(channels):
+            counts[c] += np.bincount(part[..., c].ravel(), minlength=256)
+    values = np.arange(256, dtype=np.float64)
+    total = counts.sum(axis=1)
+    mean = counts @ values / total
+    var = (counts * (values[None, :] - mean[:, None]) ** 2).sum(axis=1) / total
+    return mean, var
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _epoch_key(seed: int, epoch) -> tf.Tensor:
+    base = tf.constant([seed, SALT], dtype=tf.int64)
+    return tf.random.experimental.stateless_fold_in(base, tf.cast(epoch, tf.int64))
+
+
+def _order(n: int, seed: int, epoch) -> tf.Tensor:
+    key = tf.random.experimental.stateless_fold_in(_epoch_key(seed, epoch), 0)
+    draws = tf.random.stateless_uniform([n], key, minval=None, maxval=None, dtype=tf.int64)
+    return tf.cast(tf.argsort(draws, stable=True), tf.int64)
+
+
+def _batch_key(seed: int, epoch, batch_index) -> tf.Tensor:
+    key = tf.random.experimental.stateless_fold_in(_epoch_key(seed, epoch), 1)
+    return tf.random.experimental.stateless_fold_in(key, tf.cast(batch_index, tf.int64))
+
+
+def _tensors(x_uint8, y, num_classes: int, batch: int) -> tuple[tf.Tensor, tf.Tensor]:
+    x = tf.convert_to_tensor(x_uint8)
+    labels = np.asarray(y).reshape(-1)
+    if x.dtype != tf.uint8 or x.shape.rank != 4 or x.shape[0] == 0:
+        raise ValueError(f"expected uint8 images (N, H, W, C), N >= 1, got {x.dtype.name} {x.shape}")
+    if labels.shape[0] != x.shape[0]:
+        raise ValueError(f"{x.shape[0]} images but {labels.shape[0]} labels")
+    if batch < 1 or num_classes < 1:
+        raise ValueError(f"need batch >= 1 and num_classes >= 1, got {batch}, {num_classes}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataError(f"labels run from {labels.min()} to {labels.max()} but the model has "
+                        f"{num_classes} classes", hint=f"write `classes {labels.max() + 1}` in the spec")
+    return x, tf.constant(labels.astype(np.int64))
+
+
+def _check_augment(augment: Augment, size: tuple[int, int]) -> None:
+    if augment.crop and augment.crop_mode == "reflect" and augment.crop >= min(size):
+        raise DataError(f"crop {augment.crop} with reflect padding needs images larger than "
+                        f"{augment.crop} pixels, these are {size[0]}x{size[1]}",
+                        hint=f"use a crop below {min(size)}, or crop_mode zero")
