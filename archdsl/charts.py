@@ -1,0 +1,223 @@
+"""Small SVG charts for reports: line charts of training curves, text bars for Markdown.
+
+No plotting library: a chart is a few dozen SVG elements built here. Every piece of
+text that reaches a chart (titles, series names, tick labels) goes through
+`markupsafe.escape`, so a chart is `Markup` that a template can inline as is; numbers
+are formatted by this module. Each chart is a complete SVG document (it has the
+`xmlns`), so the same text can be inlined in HTML or written to a `.svg` file.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from markupsafe import Markup, escape
+
+FONT = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
+TEXT, MUTED, GRID, AXIS = "#111827", "#6b7280", "#e5e7eb", "#9ca3af"
+# train / val / a third series: blue and orange stay apart for colour-blind readers
+COLOURS = ("#2563eb", "#ea580c", "#7c3aed", "#059669")
+
+
+@dataclass
+class Series:
+    name: str
+    points: Sequence[tuple[float, float | None]]  # (x, y); y None is a gap in the line
+    colour: str = COLOURS[0]
+    dashed: bool = False
+
+
+@dataclass
+class Marker:
+    """A vertical line at `x` with a short label, e.g. the best epoch."""
+    x: float
+    label: str
+    colour: str = MUTED
+
+
+@dataclass
+class _Frame:
+    width: int
+    height: int
+    left: int = 58
+    right: int = 16
+    top: int = 40
+    bottom: int = 44
+    x_range: tuple[float, float] = (0.0, 1.0)
+    y_range: tuple[float, float] = (0.0, 1.0)
+    parts: list[str] = field(default_factory=list)
+
+    def x(self, value: float) -> float:
+        lo, hi = self.x_range
+        return self.left + (value - lo) / (hi - lo) * (self.width - self.left - self.right)
+
+    def y(self, value: float) -> float:
+        lo, hi = self.y_range
+        return self.height - self.bottom - (value - lo) / (hi - lo) * (self.height - self.top - self.bottom)
+
+
+def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", y_label: str = "",
+               y_format: Callable[[float], str] | None = None, value_format: Callable[[float], str] | None = None,
+               markers: Sequence[Marker] = (), width: int = 380, height: int = 250,
+               y_zero: bool = False) -> Markup:
+    """A line chart of `series` over a shared x axis (integer ticks when x is an epoch).
+
+    `y_format` formats tick labels, `value_format` the values in each point's tooltip.
+    `y_zero` keeps 0 on the y axis (for accuracy; a loss reads better zoomed in).
+    """
+    xs = [x for s in series for x, _ in s.points]
+    ys = [y for s in series for _, y in s.points if _finite(y)]
+    y_format = y_format or _plain
+    value_format = value_format or y_format
+    f = _Frame(width, height)
+    f.parts.append(_text(12, 22, title, size=14, weight="600"))
+    if not xs or not ys:
+        f.parts.append(_text(width / 2, height / 2, "no values", anchor="middle", colour=MUTED))
+        return _svg(f, title)
+
+    x_lo, x_hi = min(xs), max(xs)
+    if x_lo == x_hi:
+        x_lo, x_hi = x_lo - 1, x_hi + 1
+    x_ticks = nice_ticks(x_lo, x_hi, 6, integer=True)
+    f.x_range = (x_lo, x_hi)
+    y_lo, y_hi = min(ys), max(ys)
+    if y_zero:
+        y_lo = min(0.0, y_lo)
+    if y_lo == y_hi:
+        pad = abs(y_lo) * 0.1 or 1.0
+        y_lo, y_hi = y_lo - pad, y_hi + pad
+    y_ticks = nice_ticks(y_lo, y_hi, 5)
+    f.y_range = (min(y_lo, y_ticks[0]), max(y_hi, y_ticks[-1]))
+    f.left = max(44, 14 + 7 * max(len(y_format(t)) for t in y_ticks))
+
+    plot_right = width - f.right
+    for t in y_ticks:  # grid and y labels
+        y = f.y(t)
+        f.parts.append(f'<line x1="{f.left}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" stroke="{GRID}"/>')
+        f.parts.append(_text(f.left - 6, y + 4, y_format(t), anchor="end", colour=MUTED, size=11))
+    base = height - f.bottom
+    for t in x_ticks:
+        if x_lo <= t <= x_hi:
+            x = f.x(t)
+            f.parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="{AXIS}"/>')
+            f.parts.append(_text(x, base + 17, _plain(t), anchor="middle", colour=MUTED, size=11))
+    f.parts.append(f'<line x1="{f.left}" y1="{base}" x2="{plot_right}" y2="{base}" stroke="{AXIS}"/>')
+    f.parts.append(_text((f.left + plot_right) / 2, height - 8, x_label, anchor="middle", colour=MUTED, size=11))
+    if y_label:
+        f.parts.append(_text(14, (f.top + base) / 2, y_label, anchor="middle", colour=MUTED, size=11,
+                             rotate=True))
+
+    for m in markers:
+        if x_lo <= m.x <= x_hi:
+            x = f.x(m.x)
+            f.parts.append(f'<line x1="{x:.1f}" y1="{f.top - 4}" x2="{x:.1f}" y2="{base}" stroke="{m.colour}" '
+                           f'stroke-dasharray="3 3"/>')
+            anchor = "end" if x > (f.left + plot_right) / 2 else "start"
+            dx = -4 if anchor == "end" else 4  # at the foot of the line: the legend is at the top
+            f.parts.append(_text(x + dx, base - 6, m.label, anchor=anchor, colour=m.colour, size=11))
+
+    n_points = max(len(s.points) for s in series)
+    for s in series:
+        for run in _runs(s.points):
+            path = " ".join(f"{'M' if i == 0 else 'L'}{f.x(x):.1f},{f.y(y):.1f}" for i, (x, y) in enumerate(run))
+            dash = ' stroke-dasharray="6 4"' if s.dashed else ""
+            f.parts.append(f'<path d="{path}" fill="none" stroke="{s.colour}" stroke-width="2" '
+                           f'stroke-linejoin="round" stroke-linecap="round"{dash}/>')
+        for x, y in s.points:  # a dot a point (few points) or an invisible target, both with a tooltip
+            if not _finite(y):
+                continue
+            tip = f"{s.name}, {x_label} {_plain(x)}: {value_format(y)}"
+            visible = n_points <= 40 or len([p for p in s.points if _finite(p[1])]) == 1
+            style = f'fill="{s.colour}"' if visible else 'fill="transparent"'
+            f.parts.append(f'<circle cx="{f.x(x):.1f}" cy="{f.y(y):.1f}" r="{2.6 if visible else 4}" {style}>'
+                           f'<title>{escape(tip)}</title></circle>')
+
+    _legend(f, series)
+    return _svg(f, title)
+
+
+def _legend(f: _Frame, series: Sequence[Series]) -> None:
+    """Series names top right, right-aligned, each after a short line in its colour."""
+    x = f.width - f.right
+    for s in reversed(series):
+        w = 7 * len(s.name) + 4
+        f.parts.append(_text(x, 22, s.name, anchor="end", colour=TEXT, size=12))
+        x -= w + 22
+        dash = ' stroke-dasharray="6 4"' if s.dashed else ""
+        f.parts.append(f'<line x1="{x}" y1="18" x2="{x + 18}" y2="18" stroke="{s.colour}" stroke-width="2.5"{dash}/>')
+        x -= 12
+
+
+def _runs(points):
+    """The unbroken stretches of finite points."""
+    run = []
+    for x, y in points:
+        if _finite(y):
+            run.append((x, y))
+        elif run:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+def _svg(f: _Frame, title: str) -> Markup:
+    body = "\n".join(f.parts)
+    return Markup(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{f.width}" height="{f.height}" '
+                  f'viewBox="0 0 {f.width} {f.height}" role="img" aria-label="{escape(title)}" '
+                  f'font-family="{FONT}">\n<rect width="100%" height="100%" fill="white"/>\n{body}\n</svg>')
+
+
+def _text(x, y, text, *, anchor="start", colour=TEXT, size=12, weight=None, rotate=False) -> str:
+    extra = f' font-weight="{weight}"' if weight else ""
+    if rotate:
+        extra += f' transform="rotate(-90 {x:.1f} {y:.1f})"'
+    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="{colour}" font-size="{size}"{extra}>'
+            f'{escape(text)}</text>')
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:
+    """Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten."""
+    span = hi - lo
+    if span <= 0 or not math.isfinite(span):
+        return [lo]
+    raw = span / max(1, count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    if integer:
+        step = max(1, round(step))
+    first = math.floor(lo / step + 1e-9)
+    ticks = []
+    for n in range(first, first + 1000):  # the last tick is the first at or above hi
+        ticks.append(round(n * step, 12))
+        if ticks[-1] >= hi - step * 1e-9:
+            break
+    return ticks
+
+
+def _finite(y) -> bool:
+    return isinstance(y, (int, float)) and math.isfinite(y)
+
+
+def _plain(v: float) -> str:
+    """A tick value without noise: 5, 0.25, 1e-05."""
+    if float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    text = f"{v:.6g}"
+    return text
+
+
+# --- text bars (Markdown) -----------------------------------------------------------------------
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def text_bar(fraction: float, width: int = 20) -> str:
+    """A bar of block characters, `width` characters for 1.0, in eighths of a character."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    eighths = round(fraction * width * 8)
+    if fraction > 0 and eighths == 0:
+        eighths = 1  # something non-zero stays visible
+    full, rest = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[rest] if rest else "")

@@ -1,0 +1,614 @@
+"""`archdsl report FILE [RUN_DIR] -o report.html|report.md`: one page about a model (and a run).
+
+What it holds: the model header (name, input, classes, file, totals), the status of each
+`assert`, the analysis warnings, the RF table, the diagram, params and MACs per layer as
+bars, and, given a run directory, the final metrics and the training curves (loss,
+accuracy and lr per epoch, train vs val).
+
+The page is made by Jinja2 templates (`templates/report.html.j2`, `report.md.j2`) from a
+context this module builds; the HTML is self-contained (CSS, inline SVG; no script, no
+external asset). User text reaches the page in many places (the file path, comments,
+block names, a run's metrics), so:
+
+- the HTML template autoescapes; the only `Markup` it gets is SVG built here from
+  escaped parts (`charts`) or graphviz' SVG re-serialised through an XML parser that
+  keeps only drawing elements (`sanitize_svg`);
+- the Markdown template has no HTML escaping but escapes text with `md` / `md_code`.
+
+The Markdown form cannot inline SVG on GitHub, so its pictures (the diagram, the curves)
+are written beside it: `report.md` + `report_files/diagram.svg`. Every file is written
+atomically and none over an existing one; the report itself is written last.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import re
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from markupsafe import Markup
+
+from . import __version__, charts
+from .analysis import Analysis, AssertionResult, check_assertions
+from .errors import ArchError, RunError, UsageError
+from .ir import Model
+
+TEMPLATES = Path(__file__).parent / "templates"
+FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
+# a run directory's files, as archdsl/runs.py writes them (read here without importing the trainer)
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+HISTORY_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+RUN_HINT = "give a folder made by `archdsl train`, e.g. runs/best/20260101-120000"
+MAX_NOTES = 5  # of one kind (e.g. bad cells of history.csv); the rest are counted
+
+
+def run_report(args) -> int:
+    out = Path(args.output)
+    fmt = report_format(out)
+    from .fileio import _check_target
+    _check_target(out, overwrite=False)  # refuse before any work
+    from . import analyze, load
+    model = load(args.file)
+    analysis = analyze(model)
+    run = read_run(args.run_dir) if args.run_dir else None
+    report = build(model, analysis, run, fmt)
+    for message in report.stderr:
+        print(f"warning: {message}", file=sys.stderr)
+    if fmt == "html":
+        from .fileio import atomic_write_text
+        atomic_write_text(out, render_html(report), overwrite=False)
+    else:
+        write_markdown(report, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def report_format(out: Path) -> str:
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        what = f"extension '{out.suffix}'" if out.suffix else "no extension"
+        raise UsageError(f"cannot tell the report format of {out}: it has {what}",
+                         hint=f"write -o {out.with_suffix('.html').name} or -o {out.with_suffix('.md').name}",
+                         code="E640")
+    return fmt
+
+
+# --- the run directory ----------------------------------------------------------------------
+
+@dataclass
+class Run:
+    path: Path
+    history: list[dict]                  # one dict an epoch: HISTORY_COLUMNS -> number or None
+    columns: list[str]                   # the columns history.csv has
+    metrics: dict                        # metrics.json as read ({} if missing or unreadable)
+    planned_epochs: int | None = None
+    spec_text: str | None = None         # the run's spec.arch
+    notes: list[str] = field(default_factory=list)  # what was missing or odd, for the reader
+
+
+def read_run(path: str) -> Run:
+    """A run directory's history and metrics. Only history.csv is required; the rest degrades."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise RunError(f"run directory {root} does not exist", hint=RUN_HINT, code="E540")
+    if not root.is_dir():
+        raise RunError(f"{root} is not a directory", hint=RUN_HINT, code="E540")
+    history_path = root / HISTORY
+    if not history_path.is_file():
+        raise RunError(f"{root} has no {HISTORY}: it is not a training run, or no epoch has finished yet",
+                       hint=RUN_HINT, code="E541")
+    notes: list[str] = []
+    history, columns = read_history(history_path, notes)
+    metrics = _read_json(root / METRICS, notes, required=True)
+    state = _read_json(root / "checkpoint" / "state.json", [], required=False)
+    planned = _int(metrics.get("epochs")) or _int(state.get("epochs"))
+    spec_text = None
+    try:
+        spec_text = (root / "spec.arch").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        pass
+    return Run(root, history, columns, metrics, planned, spec_text, notes)
+
+
+def read_history(path: Path, notes: list[str]) -> tuple[list[dict], list[str]]:
+    """history.csv as numbers; a cell that is not a number becomes a gap and a note, not a failure."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            reader = csv.DictReader(f)
+            raw = list(reader)
+            columns = [c for c in (reader.fieldnames or []) if c is not None]
+    except (OSError, csv.Error) as exc:
+        raise RunError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}", hint=RUN_HINT,
+                       code="E542") from None
+    unknown = [c for c in columns if c not in HISTORY_COLUMNS]
+    if unknown:
+        notes.append(f"{HISTORY} has columns this report does not show: {', '.join(unknown)}")
+    missing = [c for c in HISTORY_COLUMNS if c not in columns]
+    if missing and raw:
+        notes.append(f"{HISTORY} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''}")
+    bad = []
+    rows = []
+    for n, r in enumerate(raw, start=1):
+        row = {}
+        for c in HISTORY_COLUMNS:
+            text = (r.get(c) or "").strip()
+            value = _parse_number(text)
+            if text and value is None:
+                bad.append(f"line {n + 1} {c} {_clip(text)!r}")
+            row[c] = value
+        row["epoch"] = int(row["epoch"]) if row["epoch"] is not None and row["epoch"].is_integer() else n
+        rows.append(row)
+    if bad:
+        more = f" and {len(bad) - MAX_NOTES} more" if len(bad) > MAX_NOTES else ""
+        notes.append(f"{HISTORY}: values that are not numbers were left out: "
+                     f"{'; '.join(bad[:MAX_NOTES])}{more}")
+    return rows, columns
+
+
+def _read_json(path: Path, notes: list[str], required: bool) -> dict:
+    """A JSON object, or {} with a note (a missing file is noted only if `required`)."""
+    if not path.is_file():
+        if required:
+            notes.append(f"the run has no {path.name}; the summary is computed from {HISTORY}")
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        notes.append(f"{path.name} could not be read ({_clip(str(exc))}); the summary is computed from {HISTORY}")
+        return {}
+    if not isinstance(data, dict):
+        notes.append(f"{path.name} is not a JSON object; ignored")
+        return {}
+    return data
+
+
+def _parse_number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None  # nan/inf (a diverged run): a gap, and a note
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _clip(text: str, n: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+# --- what the report shows ------------------------------------------------------------------
+
+@dataclass
+class Report:
+    fmt: str
+    model: dict
+    columns: list[dict]                  # RF table: {"name", "align"}
+    rows: list[dict]                     # {"cells", "final", "block"}
+    asserts: list[dict]
+    warnings: list[str]
+    costs: dict
+    diagram: dict                        # {"svg": Markup|None, "ascii": str|None, "missing": str|None}
+    training: dict | None
+    stderr: list[str] = field(default_factory=list)  # warnings for the terminal
+    version: str = __version__
+
+
+def build(model: Model, analysis: Analysis, run: Run | None, fmt: str) -> Report:
+    from .tables import _cells, _columns
+    results = check_assertions(analysis)
+    columns = [{"name": c, "align": "left" if c in ("layer", "output", "block") else "right"}
+               for c in _columns(analysis)]
+    final = analysis.final
+    rows = [{"cells": cells, "final": layer.index == final.index, "index": layer.index,
+             "global": cells[4] == "global"}
+            for cells, layer in zip(_cells(analysis), model.layers)]
+    stderr: list[str] = []
+    report = Report(fmt=fmt, model=_header(model, analysis), columns=columns, rows=rows,
+                    asserts=[_assert(r) for r in results], warnings=list(analysis.warnings),
+                    costs=_costs(model, analysis), diagram=_diagram(model, analysis, stderr),
+                    training=_training(run, model) if run else None, stderr=stderr)
+    failed = [a for a in report.asserts if not a["ok"]]
+    if failed:
+        stderr.append(f"{len(failed)} assert{'s' if len(failed) > 1 else ''} of {model.file} "
+                      f"do{'es' if len(failed) == 1 else ''} not hold (shown in the report)")
+    return report
+
+
+def _header(model: Model, analysis: Analysis) -> dict:
+    from .tables import _pair, _shape
+    final = analysis.final
+    source = _read_text(model.file)
+    return {
+        "name": model.name, "file": model.file, "input": _shape(model.input_shape),
+        "classes": model.classes, "layers": len(model.layers), "output": _shape(model.output.output_shape),
+        "params": f"{analysis.params:,}", "trainable": f"{analysis.trainable_params:,}",
+        "non_trainable": f"{analysis.params - analysis.trainable_params:,}", "macs": f"{analysis.macs:,}",
+        "macs_short": _short(analysis.macs), "params_short": _short(analysis.params),
+        "rf": _pair(final.rf), "jump": _pair(final.jump), "rf_layer": final.index,
+        "description": _leading_comment(source) if source else "", "source": source,
+    }
+
+
+def _leading_comment(source: str) -> str:
+    """The comment lines at the top of a spec: what its author says the model is."""
+    lines = []
+    for line in source.split("\n"):
+        stripped = line.strip()
+        if not stripped.startswith("#"):
+            if stripped or lines:
+                break
+            continue
+        lines.append(stripped[1:].strip())
+    return " ".join(line for line in lines if line)
+
+
+def _assert(r: AssertionResult) -> dict:
+    if isinstance(r.actual, (list, tuple)):
+        actual = ", ".join(str(a) for a in r.actual)
+        detail = actual if r.ok else f"uses {actual}"
+    else:
+        actual = f"{r.actual:,}"
+        detail = f"{r.assertion.metric} is {actual}"
+    return {"text": r.assertion.text, "line": r.assertion.where.line, "ok": r.ok, "actual": actual,
+            "detail": detail}
+
+
+def _costs(model: Model, analysis: Analysis) -> dict:
+    """Params and MACs of the layers that have either, with bar lengths relative to the largest."""
+    top_params = max((r.params for r in analysis.rows), default=0) or 1
+    top_macs = max((r.macs for r in analysis.rows), default=0) or 1
+    total_params, total_macs = analysis.params or 1, analysis.macs or 1
+    rows = []
+    for layer, r in zip(model.layers, analysis.rows):
+        if not (r.params or r.macs):
+            continue
+        rows.append({"index": layer.index, "text": layer.text, "block": layer.block or "",
+                     "params": f"{r.params:,}", "macs": f"{r.macs:,}", "macs_short": _short(r.macs),
+                     "params_bar": 100 * r.params / top_params, "macs_bar": 100 * r.macs / top_macs,
+                     "params_share": f"{100 * r.params / total_params:.1f} %",
+                     "macs_share": f"{100 * r.macs / total_macs:.1f} %",
+                     "params_text_bar": charts.text_bar(r.params / top_params, 16),
+                     "macs_text_bar": charts.text_bar(r.macs / top_macs, 16)})
+    return {"rows": rows, "omitted": len(model.layers) - len(rows)}
+
+
+def _short(n: int) -> str:
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.3g}{suffix}"
+    return str(n)
+
+
+# --- the diagram ----------------------------------------------------------------------------
+
+def _diagram(model: Model, analysis: Analysis, stderr: list[str]) -> dict:
+    from .backends.ascii import draw
+    ascii_drawing = draw(model, analysis)
+    try:
+        from .backends import graphviz as gv
+    except ImportError:  # the Python package itself
+        missing = "the diagram needs the `graphviz` Python package (pip install graphviz)"
+        stderr.append(missing)
+        return {"svg": None, "ascii": ascii_drawing, "missing": missing}
+    try:
+        svg = gv.render_svg(model, analysis)
+    except gv.DotNotFound:
+        missing = f"the graphviz program `dot` is not installed, so the diagram could not be drawn; {gv.INSTALL_HINT}"
+        stderr.append(missing)
+        return {"svg": None, "ascii": ascii_drawing, "missing": missing}
+    except ArchError as exc:
+        missing = f"the diagram could not be drawn: {exc.message}"
+        stderr.append(missing)
+        return {"svg": None, "ascii": ascii_drawing, "missing": missing}
+    return {"svg": sanitize_svg(svg, css_class="diagram"), "ascii": ascii_drawing, "missing": None}
+
+
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+_SVG_ELEMENTS = {"svg", "g", "title", "desc", "path", "polygon", "polyline", "ellipse", "circle", "rect", "line",
+                 "text", "tspan", "a"}
+_SVG_ATTRIBUTES = {"width", "height", "viewBox", "id", "class", "transform", "fill", "stroke", "stroke-width",
+                   "stroke-dasharray", "stroke-opacity", "fill-opacity", "points", "d", "x", "y", "x1", "y1", "x2",
+                   "y2", "cx", "cy", "r", "rx", "ry", "text-anchor", "font-family", "font-size", "font-weight",
+                   "font-style", "text-decoration", "opacity", "xlink:title", "target", "preserveAspectRatio"}
+
+
+def sanitize_svg(svg: str, css_class: str | None = None) -> Markup:
+    """SVG text re-serialised from its parse tree, keeping only drawing elements and attributes.
+
+    Whatever text graphviz put in (user text it was given), the result has no script, no
+    event handler, no link and no foreign content: only the allowed elements and
+    attributes survive, and the serialiser escapes every text and attribute value.
+    """
+    root = ET.fromstring(svg.encode("utf-8"))
+
+    def clean(element: ET.Element) -> ET.Element | None:
+        tag = _local(element.tag)
+        if tag not in _SVG_ELEMENTS:
+            return None
+        out = ET.Element(tag)
+        for name, value in element.attrib.items():
+            name = "xlink:" + _local(name) if name.startswith("{" + XLINK_NS + "}") else _local(name)
+            if name in _SVG_ATTRIBUTES and "javascript:" not in value.lower().replace(" ", ""):
+                out.set(name, value)
+        out.text = element.text
+        for child in element:
+            kept = clean(child)
+            if kept is not None:
+                kept.tail = child.tail
+                out.append(kept)
+        return out
+
+    cleaned = clean(root)
+    if cleaned is None or cleaned.tag != "svg":
+        raise RunError("the diagram is not an SVG picture", code="E543")
+    cleaned.set("xmlns", SVG_NS)
+    cleaned.set("xmlns:xlink", XLINK_NS)
+    if css_class:
+        cleaned.set("class", css_class)
+    return Markup(ET.tostring(cleaned, encoding="unicode"))
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+# --- training -------------------------------------------------------------------------------
+
+def _training(run: Run, model: Model) -> dict:
+    h, m = run.history, run.metrics
+    notes = list(run.notes)
+    number = _metric_reader(m, notes)
+
+    best_acc, best_epoch = number("best_val_accuracy"), _int(m.get("best_epoch"))
+    vals = [(r["epoch"], r["val_accuracy"]) for r in h if r["val_accuracy"] is not None]
+    if best_acc is None and vals:
+        best_epoch, best_acc = max(vals, key=lambda ev: (ev[1], -ev[0]))
+    final_acc = number("final_val_accuracy")
+    if final_acc is None and h:
+        final_acc = h[-1]["val_accuracy"]
+    wall = number("wall_seconds")
+    if wall is None and h and any(r["seconds"] is not None for r in h):
+        wall = sum(r["seconds"] or 0.0 for r in h)
+    ips, ips_later = number("images_per_second"), number("images_per_second_after_epoch_1")
+
+    done = len(h)
+    planned = run.planned_epochs
+    incomplete = None
+    if not h:
+        incomplete = f"{HISTORY} has no epochs yet"
+    elif planned and done < planned:
+        incomplete = f"incomplete run: {done} of {planned} planned epochs in {HISTORY}"
+    elif m.get("complete") is False:
+        incomplete = f"the run is not marked complete ({done} epochs in {HISTORY})"
+    done_metrics = _int(m.get("epochs_done"))
+    if done_metrics is not None and done_metrics != done:
+        notes.append(f"{METRICS} covers {done_metrics} epochs, {HISTORY} {done}; the summary is from {METRICS}")
+    if isinstance(m.get("spec"), str) and m["spec"] != model.name:
+        notes.append(f"this run trained model '{m['spec']}', and the spec is model '{model.name}'")
+    elif run.spec_text is not None and _read_text(model.file) not in (None, run.spec_text):
+        notes.append(f"the run's spec.arch differs from {model.file}: the curves are of the run's version")
+
+    summary = [
+        ("best val accuracy", _pct(best_acc), f"epoch {best_epoch}" if best_epoch else ""),
+        ("final val accuracy", _pct(final_acc), f"epoch {h[-1]['epoch']}" if h else ""),
+        ("epochs", f"{done}" + (f" of {planned}" if planned else ""), "complete" if not incomplete else "incomplete"),
+        ("wall time", _seconds(wall), _duration(wall)),
+        ("training images/s", _rate(ips), f"{_rate(ips_later)} after epoch 1" if ips_later is not None else ""),
+    ]
+    details = _run_details(m, number)
+    curves = _curves(h, best_epoch)
+    if not any(r["lr"] is not None for r in h) and h:
+        notes.append(f"{HISTORY} records no learning rate, so there is no lr curve")
+    table = [{"epoch": r["epoch"], "lr": _fmt(r["lr"], ".3g"), "loss": _fmt(r["loss"], ".4f"),
+              "accuracy": _pct(r["accuracy"]), "val_loss": _fmt(r["val_loss"], ".4f"),
+              "val_accuracy": _pct(r["val_accuracy"]), "seconds": _fmt(r["seconds"], ".1f"),
+              "best": r["epoch"] == best_epoch} for r in h]
+    return {"path": str(run.path), "summary": summary, "details": details, "incomplete": incomplete,
+            "notes": notes, "curves": curves, "history": table}
+
+
+def _metric_reader(m: dict, notes: list[str]):
+    def number(key: str) -> float | None:
+        value = m.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            notes.append(f"{METRICS}: {key} is {_clip(repr(value))}, not a number")
+            return None
+        return float(value)
+    return number
+
+
+def _run_details(m: dict, number) -> list[tuple[str, str]]:
+    """Settings of the run worth a line: data, batch, lr, seed (strings from the run are user text)."""
+    out = []
+    data = m.get("data")
+    if isinstance(data, dict):
+        source = data.get("source")
+        counts = [f"{data[k]:,} {w}" for k, w in (("train_images", "training"), ("test_images", "test"))
+                  if isinstance(data.get(k), int)]
+        if source is not None or counts:
+            out.append(("data", f"{source if source is not None else '?'}"
+                        + (f" ({' / '.join(counts)} images)" if counts else "")))
+    for key, label in (("batch", "batch"), ("lr", "initial lr"), ("seed", "seed"), ("params", "params")):
+        value = m.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append((label, f"{value:,}" if isinstance(value, int) else f"{value:g}"))
+        elif value is not None:
+            out.append((label, _clip(str(value), 200)))
+    if isinstance(m.get("spec"), str):
+        out.insert(0, ("model trained", m["spec"]))
+    return out
+
+
+def _curves(h: list[dict], best_epoch: int | None) -> list[dict]:
+    """The line charts: loss and accuracy (train vs val), lr; each {"name", "svg"}."""
+    def series(key: str, name: str, colour: str, dashed: bool = False):
+        points = [(r["epoch"], r[key]) for r in h]
+        return charts.Series(name, points, colour, dashed) if any(y is not None for _, y in points) else None
+
+    out = []
+    loss = [s for s in (series("loss", "train", charts.COLOURS[0]), series("val_loss", "val", charts.COLOURS[1]))
+            if s]
+    if loss:
+        out.append({"name": "loss", "svg": charts.line_chart(loss, title="Loss", y_format=_tick,
+                                                             value_format=lambda v: f"{v:.4f}")})
+    acc = [s for s in (series("accuracy", "train", charts.COLOURS[0]),
+                       series("val_accuracy", "val", charts.COLOURS[1])) if s]
+    if acc:
+        markers = [charts.Marker(best_epoch, f"best {best_epoch}")] if best_epoch else []
+        out.append({"name": "accuracy", "svg": charts.line_chart(
+            acc, title="Accuracy", y_format=lambda v: f"{v * 100:g} %", value_format=_pct, markers=markers)})
+    lr = series("lr", "lr", charts.COLOURS[2])
+    if lr:
+        out.append({"name": "lr", "svg": charts.line_chart([lr], title="Learning rate", y_format=_tick,
+                                                           value_format=lambda v: f"{v:.4g}")})
+    return out
+
+
+def _tick(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v * 100:.2f} %"
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "" if v is None else format(v, spec)
+
+
+def _seconds(s: float | None) -> str:
+    return "—" if s is None else f"{s:,.1f} s"
+
+
+def _duration(s: float | None) -> str:
+    if s is None or s < 60:
+        return ""
+    minutes, seconds = divmod(round(s), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
+
+
+def _rate(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.0f}"
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _environment():
+    """One environment a process: it caches the compiled templates."""
+    import jinja2
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        # HTML templates escape every value that is not Markup; the Markdown one escapes with `md`
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2"),
+                                            default_for_string=True, default=False),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["md"] = md_text
+    env.filters["md_code"] = md_code
+    env.filters["fence"] = md_fence
+    env.filters["url"] = lambda s: quote(str(s))
+    env.filters["num"] = lambda v: f"{v:.2f}"
+    return env
+
+
+def render_html(report: Report) -> str:
+    return _environment().get_template("report.html.j2").render(r=report)
+
+
+def render_markdown(report: Report, files_dir: str) -> tuple[str, dict[str, str]]:
+    """The Markdown text and the companion files (name -> SVG text) it links to from `files_dir`."""
+    files = {}
+    if report.diagram["svg"] is not None:
+        files["diagram.svg"] = str(report.diagram["svg"])
+    for curve in (report.training or {}).get("curves", []):
+        files[f"{curve['name']}.svg"] = str(curve["svg"])
+    text = _environment().get_template("report.md.j2").render(r=report, files_dir=files_dir, files=files)
+    return text, files
+
+
+def write_markdown(report: Report, out: Path) -> None:
+    """The companion pictures first, into `<stem>_files/`, then the report: a reader never finds a report
+    whose pictures are missing. Nothing existing is replaced; on failure what was written is removed."""
+    from .fileio import _check_target, atomic_write_text
+    folder = out.parent / f"{out.stem}_files"
+    text, files = render_markdown(report, folder.name)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder; the report's pictures go there",
+                         hint="choose another report name", code="E641")
+    if folder.is_dir():
+        for name in files:  # refuse before writing anything
+            _check_target(folder / name, overwrite=False)
+    made_folder = False
+    written: list[Path] = []
+    try:
+        if files:
+            if not folder.exists():
+                try:
+                    folder.mkdir()
+                except OSError as exc:
+                    raise RunError(f"cannot create {folder}: {exc.strerror or exc}", code="E501") from None
+                made_folder = True
+            for name, data in files.items():
+                atomic_write_text(folder / name, data, overwrite=False)
+                written.append(folder / name)
+        atomic_write_text(out, text, overwrite=False)
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        if made_folder:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_text(value) -> str:
+    """Text shown as is in Markdown (GitHub), inline: the punctuation of emphasis, code, links, tables
+    and strike-through is backslash-escaped, `&` and `<` become entities (so no raw HTML), and line
+    breaks become spaces (a table row or list item is one line, so `#` or `>` never start a line)."""
+    text = " ".join(str(value).replace("&", "&amp;").replace("<", "&lt;").split())
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
+
+
+def md_code(value) -> str:
+    """Inline code in a Markdown table cell: a fence longer than any backtick run inside, `|` escaped
+    (GitHub splits table cells before it reads code spans)."""
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_fence(value) -> str:
+    """A fenced code block around `value`, its fence longer than any backtick run inside."""
+    text = str(value).rstrip("\n")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
