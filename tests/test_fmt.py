@@ -174,7 +174,8 @@ def _head(draw, count: int, *words: str) -> list[str]:
 def graph_statement(draw, w: "Writer", size: tuple[int, int], indent: str = "", depth: int = 0,
                     keep_channels: bool = False) -> tuple[int, int]:
     """A residual or parallel statement, nested up to two deep; returns the map size after it.
-    With keep_channels, only kinds whose output has the input's shape (inside an identity residual)."""
+    Nested ones (depth > 0) keep the map size, so parallel branches agree; with keep_channels, only
+    kinds whose output has the input's shape (inside an identity residual)."""
     kinds = ["identity"] if keep_channels else ["projection", "identity", "concat", "parallel_concat",
                                                 "parallel_add"]
     kind = draw(st.sampled_from(kinds))
@@ -193,7 +194,7 @@ def graph_statement(draw, w: "Writer", size: tuple[int, int], indent: str = "", 
     inner = indent + "  "
     if kind == "projection":
         filters = draw(st.integers(1, 24).flatmap(integer))
-        stride = draw(st.sampled_from([[], [], ["s2"], ["stride", "2"]]))
+        stride = draw(st.sampled_from([[], [], ["s2"], ["stride", "2"]])) if depth == 0 else []
         merge = [draw(word("add"))] if draw(st.booleans()) else []
         w.line(_head(draw, count, "residual", *merge), indent)
         w.line([draw(word("conv")), "3x3", filters, *stride, draw(word("same"))] + _post(draw), inner)
