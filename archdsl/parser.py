@@ -64,7 +64,7 @@ MAX_BRACE_DEPTH = 64
 def _check_nesting(text: str, file: str) -> None:
     """Refuse absurdly deep `{` nesting before parsing: the tree is transformed recursively."""
     depth = 0
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(source_lines(text), 1):
         code = line.split("#", 1)[0]
         for column, char in enumerate(code, 1):
             depth += (char == "{") - (char == "}")
