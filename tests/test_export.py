@@ -460,6 +460,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(os, "replace", broken_replace)
+    monkeypatch.setattr(os, "link", broken_replace)  # a no-clobber write moves into place by a hard link
     status, err = _run(["export", "specs/best.arch", "--to", "pytorch", "-o", str(tmp_path / "m.py")], capsys)
     assert status == 1 and "cannot write" in err and "No space left on device" in err
     assert not any(tmp_path.iterdir())
