@@ -55,14 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="where to write the untrained model (Keras v3 .keras file)")
 
     p = sub.add_parser("train", help="compile to Keras and train")
-    p.add_argument("file")
+    p.add_argument("file", nargs="?", help="the spec (not needed with --resume)")
     _add_data_arguments(p)
+    p.set_defaults(data=None)  # cifar10, or with --resume the run's own data
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--limit", type=int, help="train on the first N training images")
     p.add_argument("--test-limit", type=int, help="evaluate on the first N test images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="seeds weights, shuffling, augmentation and dropout (default 0)")
     p.add_argument("--out", default="runs", help="parent folder of run directories (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete epoch")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1, help="Keras progress output")
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run or model")
     p.add_argument("target", metavar="MODEL_OR_RUN_DIR")
     _add_data_arguments(p)
+    p.set_defaults(data=None)  # a run's own data, else cifar10
     p.add_argument("--test-limit", type=int)
     p.add_argument("--tta", action="store_true", help="average predictions over the image and its mirror")
 

@@ -1,0 +1,133 @@
+"""Learning-rate schedules, optimizers and the loss of `archdsl train`, from `ir.TrainConfig`.
+
+A schedule is a pure function of training progress, `lr_at(cfg, t, epochs)`, where `t`
+is the number of epochs completed before the step (0-based, fractional inside an epoch).
+Because the learning rate depends on nothing but the epoch and step, a resumed run
+gets exactly the values of an uninterrupted one.
+
+    inverse_time  lr / (1 + decay * epoch), set once per epoch (the seed's LearningRateScheduler:
+                  epoch 1: 0.01, epoch 2: 0.0075815011, ..., epoch 50: 0.0006012868)
+    constant      lr
+    cosine        linear warm-up from ~0 to lr over `warmup` epochs, then cosine to final_lr
+    onecycle      linear rise from lr/25 to lr over `warmup` epochs (default 30 % of the run),
+                  then cosine to final_lr
+
+`warmup` also ramps inverse_time and constant linearly from ~0. Schedules with a warm-up
+or a cosine change the rate every step; the others once per epoch.
+
+Optimizers: adam, adamw (decoupled weight decay), sgd (momentum, nesterov), rmsprop.
+Keras applies `weight_decay` decoupled (w -= lr * wd * w) for all of them; batch-norm
+scales/offsets and biases are excluded from it. `ema` > 0 keeps an exponential moving
+average of the weights in the optimizer; validation and the saved best/last models use it.
+"""
+from __future__ import annotations
+
+import math
+
+from .ir import TrainConfig
+
+SCHEDULES = ("inverse_time", "constant", "cosine", "onecycle")
+ONECYCLE_START_DIV = 25.0
+ONECYCLE_DEFAULT_WARMUP = 0.3
+
+
+def lr_at(cfg: TrainConfig, t: float, epochs: int) -> float:
+    """The learning rate for a step taken after `t` epochs of training (t in [0, epochs])."""
+    lr, warmup = cfg.lr, cfg.warmup
+    if cfg.schedule == "inverse_time":
+        value = lr / (1.0 + cfg.decay * math.floor(t))
+    elif cfg.schedule == "constant":
+        value = lr
+    elif cfg.schedule == "cosine":
+        if warmup > 0 and t < warmup:
+            return lr * t / warmup
+        return _cosine(lr, cfg.final_lr, t - warmup, epochs - warmup)
+    elif cfg.schedule == "onecycle":
+        rise = warmup if warmup > 0 else ONECYCLE_DEFAULT_WARMUP * epochs
+        start = lr / ONECYCLE_START_DIV
+        if t < rise:
+            return start + (lr - start) * t / rise
+        return _cosine(lr, cfg.final_lr, t - rise, epochs - rise)
+    else:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}")
+    if warmup > 0 and t < warmup:
+        value *= t / warmup
+    return value
+
+
+def _cosine(high: float, low: float, t: float, span: float) -> float:
+    p = 1.0 if span <= 0 else min(max(t / span, 0.0), 1.0)
+    return low + (high - low) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def per_step(cfg: TrainConfig) -> bool:
+    """Whether the rate changes inside an epoch (else it is set at each epoch's start)."""
+    return cfg.schedule in ("cosine", "onecycle") or cfg.warmup > 0
+
+
+def step_progress(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
+    """`t` for step `step` (0-based) of epoch `epoch` (0-based).
+
+    Per-step schedules count the step being taken, so the first step of a warm-up is
+    small but not zero and the last step of a cosine lands on final_lr.
+    """
+    if not per_step(cfg):
+        return float(epoch)
+    return epoch + (step + 1) / max(1, steps_per_epoch)
+
+
+def make_optimizer(cfg: TrainConfig):
+    import keras
+
+    common = dict(learning_rate=lr_at(cfg, step_progress(cfg, 0, 0, 1), cfg.epochs),
+                  weight_decay=cfg.weight_decay or None,
+                  use_ema=cfg.ema > 0, ema_momentum=cfg.ema if cfg.ema > 0 else 0.99)
+    if cfg.optimizer == "adam":
+        opt = keras.optimizers.Adam(**common)
+    elif cfg.optimizer == "adamw":
+        common["weight_decay"] = cfg.weight_decay
+        opt = keras.optimizers.AdamW(**common)
+    elif cfg.optimizer == "sgd":
+        opt = keras.optimizers.SGD(momentum=cfg.momentum, nesterov=cfg.nesterov, **common)
+    elif cfg.optimizer == "rmsprop":
+        opt = keras.optimizers.RMSprop(**common)
+    else:
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+    if cfg.weight_decay:
+        opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return opt
+
+
+def make_loss(cfg: TrainConfig):
+    import keras
+
+    return keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+
+
+def schedule_callback(cfg: TrainConfig, epochs: int, steps_per_epoch: int):
+    """A Keras callback that sets the optimizer's rate from `lr_at` and logs it as `lr`."""
+    import keras
+
+    class LRSchedule(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self.epoch_lr = cfg.lr
+
+        def _set(self, value: float) -> None:
+            self.model.optimizer.learning_rate.assign(value)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            self.epoch_lr = lr_at(cfg, step_progress(cfg, epoch, 0, steps_per_epoch), epochs)
+            self._set(self.epoch_lr)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if per_step(cfg) and batch > 0:
+                self._set(lr_at(cfg, step_progress(cfg, self.epoch, batch, steps_per_epoch), epochs))
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["lr"] = self.epoch_lr
+
+    return LRSchedule()

@@ -1,0 +1,450 @@
+"""`archdsl train` and `archdsl eval`: train a spec on a dataset, checkpointing every epoch.
+
+    metrics = train(model, dataset, epochs=2, batch=64, lr=None, seed=0,
+                    run_dir=runs.create_run_dir(Path("runs"), "best"), resume=False, verbose=1)
+
+What is random, and how a resumed run repeats it exactly:
+- weight initialisation: `keras.utils.set_random_seed(seed)` before the model is built;
+- shuffling and augmentation: pure functions of (seed, epoch, batch) in `pipeline`;
+  a run resumed after epoch k builds its data from epoch k on;
+- dropout: Keras seed generators, whose state is saved with every checkpoint (Keras'
+  own `.keras` files leave it out) and restored on resume;
+- learning rate: a function of (epoch, step), `schedules.lr_at`;
+- optimizer state (moments, iteration count, EMA weights) and batch-norm statistics: in
+  the checkpoint's `.keras` file.
+TensorFlow's CPU kernels are made deterministic with `enable_op_determinism`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import runs
+from .errors import DataError, RunError, UsageError
+from .ir import Model, TrainConfig
+
+# --- the commands ----------------------------------------------------------------------------
+
+def run_train(args) -> int:
+    if args.resume:
+        return _resume(args)
+    if not args.file:
+        raise UsageError("train needs a spec FILE (or --resume RUN_DIR)", hint="e.g. archdsl train specs/best.arch",
+                         code="E610")
+    from . import load
+    from .data import load_dataset
+
+    model = with_overrides(load(args.file), epochs=args.epochs, batch=args.batch_size, lr=args.lr)
+    out = runs.check_out(args.out)
+    settings = {"data": args.data or "cifar10", "data_dir": _abs(args.data_dir), "limit": args.limit,
+                "test_limit": args.test_limit, "seed": 0 if args.seed is None else args.seed}
+    dataset = load_dataset(settings["data"], args.data_dir, args.limit, args.test_limit)
+    if settings["data"] != "cifar10":
+        settings["data"] = dataset.source  # absolute: a resume may start in another folder
+    check_data(model, dataset)
+    run = runs.create_run_dir(out, Path(args.file).stem)
+    runs.write_bytes(run.spec, Path(args.file).read_bytes())
+    return _train_and_report(model, dataset, run, settings, resume=False, verbose=args.verbose)
+
+
+def _resume(args) -> int:
+    from .data import load_dataset
+
+    run = runs.open_run(args.resume)
+    state = runs.load_state(run)  # `train` loads it again under the run's lock, and warns of any fallback
+    if state.get("complete"):
+        best = state["best"]
+        print(f"run {run} is complete: {state['epoch']}/{state['epochs']} epochs, best val accuracy "
+              f"{best['val_accuracy']:.4f} at epoch {best['epoch']}; nothing to do")
+        return 0
+    settings = state["settings"]
+    given = {"--epochs": (args.epochs, state["epochs"]), "--batch-size": (args.batch_size, state["batch"]),
+             "--lr": (args.lr, state["lr"]), "--limit": (args.limit, settings["limit"]),
+             "--test-limit": (args.test_limit, settings["test_limit"]), "--seed": (args.seed, settings["seed"])}
+    for flag, (value, kept) in given.items():
+        if value is not None and value != kept:
+            raise UsageError(f"{flag} {value} differs from the run's {kept}: a resumed run keeps its settings",
+                             hint=f"leave out {flag}, or start a new run", code="E611")
+    if args.data and args.data != settings["data"] and _abs(args.data) != settings["data"]:
+        raise UsageError(f"--data {args.data} differs from the run's {settings['data']}",
+                         hint="leave out --data to resume on the run's own data", code="E611")
+    if args.file and Path(args.file).is_file() and Path(args.file).read_bytes() != run.spec.read_bytes():
+        _warn(f"{args.file} differs from the run's spec.arch; resuming with the run's copy")
+    try:
+        model = Model.model_validate_json(run.resolved.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunError(f"corrupt run file {run.resolved}: {' '.join(str(exc).split())[:160]}",
+                       hint="the run cannot be resumed; start a new run", code="E523") from None
+    data_dir = args.data_dir or settings["data_dir"]
+    dataset = load_dataset(settings["data"], data_dir, settings["limit"], settings["test_limit"])
+    check_data(model, dataset)
+    if state["data"].get("fingerprint") not in (None, runs.data_fingerprint(dataset)):
+        _warn(f"the data of {settings['data']} differs from what the run trained on; "
+              "the resumed run will not equal an uninterrupted one")
+    print(f"resuming {run} after epoch {state['epoch']} of {state['epochs']}")
+    return _train_and_report(model, dataset, run, settings, resume=True, verbose=args.verbose)
+
+
+def _train_and_report(model: Model, dataset, run: runs.RunDir, settings: dict, *, resume: bool,
+                      verbose: int) -> int:
+    try:
+        metrics = train(model, dataset, seed=settings["seed"], run_dir=run, resume=resume, verbose=verbose,
+                        settings=settings)
+    except KeyboardInterrupt:
+        done = runs.load_state(run)["epoch"]
+        kept = f"keeps the checkpoint of epoch {done}" if done else "has no complete epoch yet"
+        print(f"\ninterrupted; {run} {kept}. Resume with:\n  archdsl train --resume {run}", file=sys.stderr)
+        return 130
+    print_summary(metrics)
+    return 0
+
+
+def print_summary(m: dict) -> None:
+    print(f"best val accuracy {m['best_val_accuracy']:.4f} at epoch {m['best_epoch']}, "
+          f"final val accuracy {m['final_val_accuracy']:.4f} (epoch {m['epochs_done']}/{m['epochs']})")
+    print(f"wall time {m['wall_seconds']:.1f} s ({m['train_seconds']:.1f} s training), "
+          f"{m['images_per_second']:,.0f} training images/s")
+    print(f"run directory: {m['run_dir']}")
+
+
+# --- the library function --------------------------------------------------------------------
+
+def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None = None, lr: float | None = None,
+          seed: int = 0, run_dir: runs.RunDir | str | os.PathLike, resume: bool = False, verbose: int = 1,
+          settings: dict | None = None) -> dict:
+    """Train `model` on `dataset` into `run_dir` (a new, empty run, or one to resume); returns metrics.
+
+    `epochs`, `batch` and `lr` override the spec's train section (not allowed with resume,
+    which also takes the seed from the run).
+    """
+    run = run_dir if isinstance(run_dir, runs.RunDir) else runs.RunDir(run_dir)
+    if resume:
+        runs.open_run(run.path)
+    else:
+        run.checkpoint.mkdir(parents=True, exist_ok=True)
+    with runs.RunLock(run):
+        if resume:
+            if (epochs, batch, lr) != (None, None, None):
+                raise UsageError("a resumed run keeps its epochs, batch and lr", code="E611")
+            state = runs.load_state(run, warn=_warn)
+        else:
+            model = with_overrides(model, epochs=epochs, batch=batch, lr=lr)
+            state = _initial_state(model, dataset, seed, settings)
+            if not run.spec.exists():
+                runs.write_bytes(run.spec, _spec_bytes(model))
+            runs.write_bytes(run.resolved, model.model_dump_json(indent=1).encode())
+            runs.write_json(run.state, state)
+        check_data(model, dataset)
+        if state["complete"]:
+            return runs.summarize(state, run)
+        return _fit(model, dataset, run, state, verbose)
+
+
+def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from . import schedules
+    from .backends.keras import compile as compile_keras
+    from .pipeline import make_eval_dataset, make_train_dataset, normalizer, steps_per_epoch
+
+    cfg, seed, start = model.train, state["settings"]["seed"], state["epoch"]
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    kmodel = compile_keras(model, preprocess=normalizer(cfg.normalize, dataset.x_train))
+    kmodel.compile(optimizer=schedules.make_optimizer(cfg), loss=schedules.make_loss(cfg), metrics=["accuracy"],
+                   jit_compile=False)
+    n, classes = len(dataset.x_train), model.output.output_shape[0]
+    steps = steps_per_epoch(n, cfg.batch)
+    if state.get("checkpoint_path"):
+        _restore(kmodel, state, start * steps)
+    state["params"] = int(kmodel.count_params())
+    train_ds = make_train_dataset(dataset.x_train, dataset.y_train, batch=cfg.batch, num_classes=classes,
+                                  augment=cfg.augment, seed=seed, epoch=start, epochs=cfg.epochs - start)
+    val_ds = make_eval_dataset(dataset.x_test, dataset.y_test, batch=cfg.batch, num_classes=classes)
+    checkpointer = _checkpointer(keras, run, state, kmodel)
+    callbacks = [schedules.schedule_callback(cfg, cfg.epochs, steps)]
+    if cfg.ema:
+        callbacks.append(_ema_eval(keras, kmodel))
+    callbacks += [_tensorboard(keras, tf, run.tb), checkpointer]
+    kmodel.fit(train_ds, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=steps, validation_data=val_ds,
+               callbacks=callbacks, verbose=verbose, shuffle=False)
+    return runs.summarize(checkpointer.state, run)
+
+
+def _checkpointer(keras, run: runs.RunDir, state: dict, kmodel):
+    """The callback that commits a checkpoint after every epoch (see `runs` for the order of writes)."""
+
+    class Checkpointer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.state = {k: v for k, v in state.items() if k != "checkpoint_path"}
+            self.t0 = self.t_train = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = self.t_train = time.perf_counter()
+
+        def on_test_begin(self, logs=None):
+            self.t_train = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            now, logs, e = time.perf_counter(), logs or {}, epoch + 1
+            if self.t_train <= self.t0:
+                self.t_train = now
+            row = {"epoch": e, "lr": logs.get("lr")}
+            row.update({k: float(logs[k]) if k in logs else None
+                        for k in ("loss", "accuracy", "val_loss", "val_accuracy")})
+            row.update(seconds=round(now - self.t0, 3), train_seconds=round(self.t_train - self.t0, 3))
+            s = self.state
+            best = s["best"]["val_accuracy"]
+            improved = row["val_accuracy"] is not None and (best is None or row["val_accuracy"] > best)
+            s.update(epoch=e, history=s["history"] + [row], complete=e >= s["epochs"],
+                     checkpoint=run.epoch_model(e).name,
+                     sha256=runs.save_model(kmodel, run.epoch_model(e)))
+            s["rng"] = {"seed": s["settings"]["seed"], "seed_generators": [v.numpy().tolist()
+                                                                        for v in _seed_states(kmodel)]}
+            if improved:
+                s["best"] = {"epoch": e, "val_accuracy": row["val_accuracy"]}
+            runs.write_json(run.epoch_state(e), s)
+            runs.write_bytes(run.history, runs.history_csv(s["history"]).encode())
+            runs.write_json(run.metrics, runs.summarize(s, run))
+            with _ema_weights(kmodel):
+                runs.save_model(kmodel, run.last)
+                if improved:
+                    runs.save_model(kmodel, run.best)
+            runs.write_json(run.state, s)  # the commit point
+            runs.prune_checkpoints(run, keep_from=e - 1)
+
+    return Checkpointer()
+
+
+def _tensorboard(keras, tf, folder: Path):
+    """Epoch scalars in TensorBoard's format (tb/train, tb/validation), written with TF's own summary ops.
+
+    keras.callbacks.TensorBoard needs the tensorboard package for `tf.summary.scalar`;
+    `tf.summary.write` with the scalars plugin's metadata is what that function writes.
+    """
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    metadata = metadata.SerializeToString()
+
+    class TensorBoardScalars(keras.callbacks.Callback):
+        writers: dict = {}
+
+        def on_epoch_end(self, epoch, logs=None):
+            for split, prefix in (("train", ""), ("validation", "val_")):
+                if split not in self.writers:
+                    self.writers[split] = tf.summary.create_file_writer(str(folder / split))
+                with self.writers[split].as_default():
+                    for name in ("loss", "accuracy") + (("lr",) if split == "train" else ()):
+                        if (logs or {}).get(prefix + name) is not None:
+                            tag = "epoch_learning_rate" if name == "lr" else f"epoch_{name}"
+                            tf.summary.write(tag, tf.constant(float(logs[prefix + name]), tf.float32), step=epoch,
+                                             metadata=metadata)
+                self.writers[split].flush()
+
+        def on_train_end(self, logs=None):
+            for writer in self.writers.values():
+                writer.close()
+
+    return TensorBoardScalars()
+
+
+def _restore(kmodel, state: dict, iterations: int) -> None:
+    """Load weights, optimizer state and dropout RNG state of the checkpoint into `kmodel`."""
+    import warnings
+
+    import numpy as np
+
+    path = state["checkpoint_path"]
+    kmodel.optimizer.build(kmodel.trainable_variables)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            kmodel.load_weights(path)
+        except Exception as exc:  # keras/h5py raise many kinds on a damaged file
+            raise RunError(f"corrupt checkpoint {path}: {' '.join(str(exc).split())[:160]}",
+                           hint="the run cannot be resumed from it; start a new run", code="E523") from None
+    skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
+    gens, saved = _seed_states(kmodel), state["rng"]["seed_generators"]
+    if skipped or len(gens) != len(saved) or int(kmodel.optimizer.iterations.numpy()) != iterations:
+        raise RunError(f"checkpoint {path} does not fit the run's model"
+                       + (f" ({skipped[0].splitlines()[0][:120]})" if skipped else ""),
+                       hint="the run cannot be resumed; start a new run", code="E525")
+    for var, value in zip(gens, saved):
+        var.assign(np.asarray(value, dtype=var.dtype))
+
+
+def _seed_states(kmodel) -> list:
+    """The state variables of the model's seed generators (dropout), in a stable order."""
+    return [v for v in kmodel.variables if v.name == "seed_generator_state" or v.path.endswith("/seed_generator_state")]
+
+
+class _ema_weights:
+    """Within the block the model holds the optimizer's EMA weights (exactly restored after)."""
+
+    def __init__(self, kmodel):
+        opt = kmodel.optimizer
+        self.pairs = list(zip(opt._trainable_variables, opt._model_variables_moving_average)) \
+            if getattr(opt, "use_ema", False) else []
+        self.saved = None
+
+    def __enter__(self):
+        self.saved = [v.numpy() for v, _ in self.pairs]
+        for var, average in self.pairs:
+            var.assign(average)
+
+    def __exit__(self, *exc):
+        for (var, _), value in zip(self.pairs, self.saved):
+            var.assign(value)
+
+
+def _ema_eval(keras, kmodel):
+    """Validate with the EMA weights."""
+
+    class EMAEval(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            self.swap = _ema_weights(kmodel)
+            self.swap.__enter__()
+
+        def on_test_end(self, logs=None):
+            self.swap.__exit__()
+
+    return EMAEval()
+
+
+def with_overrides(model: Model, **overrides) -> Model:
+    """`model` with its train section's epochs/batch/lr replaced by the given (non-None) values."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if not values:
+        return model
+    try:
+        cfg = TrainConfig(**{**model.train.model_dump(), **values})
+    except ValueError as exc:
+        problem = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ["?"], "msg": str(exc)}
+        flag = {"epochs": "--epochs", "batch": "--batch-size", "lr": "--lr"}.get(str(problem["loc"][0]), "")
+        raise UsageError(f"{flag} {values.get(problem['loc'][0])}: {problem['msg'].lower()}",
+                         hint="see `archdsl train --help`", code="E612") from None
+    return model.model_copy(update={"train": cfg})
+
+
+def check_data(model: Model, dataset) -> None:
+    """DataError unless the spec's input shape and class count match the data."""
+    from .data import check_fits
+
+    out = model.output.output_shape
+    if len(out) != 1:
+        raise DataError(f"the model's output is {'x'.join(map(str, out))}, not one score per class",
+                        hint="end the spec with a vector of class scores, e.g. `gap` and `softmax`")
+    check_fits(dataset, model.input_shape, model.classes if model.classes is not None else out[0])
+
+
+def _initial_state(model: Model, dataset, seed: int, settings: dict | None) -> dict:
+    cfg = model.train
+    settings = dict(settings or {})
+    settings.setdefault("data", dataset.source)
+    for key in ("data_dir", "limit", "test_limit"):
+        settings.setdefault(key, None)
+    settings["seed"] = seed
+    return {"format": runs.FORMAT, "spec": model.name, "epoch": 0, "epochs": cfg.epochs, "batch": cfg.batch,
+            "lr": cfg.lr, "complete": False, "checkpoint": None, "sha256": None, "settings": settings,
+            "data": {"source": dataset.source, "fingerprint": runs.data_fingerprint(dataset),
+                     "train_images": int(len(dataset.x_train)),
+                     "test_images": int(len(dataset.x_test)), "classes": list(dataset.class_names)},
+            "rng": {"seed": seed, "seed_generators": []}, "best": {"epoch": None, "val_accuracy": None},
+            "history": []}
+
+
+def _spec_bytes(model: Model) -> bytes:
+    try:
+        return Path(model.file).read_bytes()
+    except OSError:
+        return b""
+
+
+def _abs(path: str | None) -> str | None:
+    return str(Path(path).expanduser().resolve()) if path else None
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+# --- eval ------------------------------------------------------------------------------------
+
+def run_eval(args) -> int:
+    """Test accuracy, per-class accuracy and confusion matrix of a run's best.keras or a .keras file."""
+    import json
+
+    from .data import check_fits, load_dataset
+
+    target = Path(args.target).expanduser()
+    data, data_dir, tta, test_limit = args.data, args.data_dir, args.tta, args.test_limit
+    if target.is_dir():
+        run = runs.open_run(target)
+        path = run.best
+        if not path.is_file():
+            raise RunError(f"{run} has no best.keras yet (no epoch has finished)",
+                           hint="train it for an epoch first, or give a .keras file", code="E530")
+        try:
+            settings = json.loads(run.state.read_text())["settings"]
+            tta = tta or Model.model_validate_json(run.resolved.read_text()).train.tta_flip
+        except (OSError, ValueError, KeyError):
+            settings = {}
+        data = data or settings.get("data")
+        data_dir = data_dir or settings.get("data_dir")
+    elif target.is_file() and target.suffix == ".keras":
+        path = target
+    else:
+        raise UsageError(f"{target} is neither a run directory nor a .keras file" if target.exists()
+                         else f"{target} does not exist", hint="e.g. archdsl eval runs/best/<timestamp>",
+                         code="E613")
+    dataset = load_dataset(data or "cifar10", data_dir, limit=1, test_limit=test_limit)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+
+    from .pipeline import make_eval_dataset
+    try:
+        kmodel = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # a damaged or foreign file
+        raise RunError(f"cannot load {path}: {' '.join(str(exc).split())[:160]}", code="E531") from None
+    check_fits(dataset, tuple(kmodel.input_shape[1:]), int(kmodel.output_shape[-1]))
+    k = dataset.num_classes
+
+    def predict(x):
+        return kmodel.predict(make_eval_dataset(x, dataset.y_test, batch=256, num_classes=k), verbose=0)
+
+    probs = predict(dataset.x_test)
+    if tta:
+        probs = (probs + predict(np.ascontiguousarray(dataset.x_test[:, :, ::-1]))) / 2
+    pred, true = probs.argmax(axis=1), dataset.y_test
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (true, pred), 1)
+    print(f"{path}: test accuracy {np.mean(pred == true):.4f} on {len(true):,} images of {dataset.source}"
+          + (" (flip TTA)" if tta else ""))
+    print(format_confusion(confusion, dataset.class_names))
+    return 0
+
+
+def format_confusion(confusion, names) -> str:
+    """Per-class accuracy and the confusion matrix (rows: true class, columns: predicted)."""
+    k = len(names)
+    width = max(5, len(str(int(confusion.max(initial=0)))))
+    label = max(len(n) for n in names)
+    lines = ["", f"{'class':<{label}}  accuracy   images"]
+    for i, name in enumerate(names):
+        total = int(confusion[i].sum())
+        acc = f"{confusion[i, i] / total:8.4f}" if total else "       -"
+        lines.append(f"{name:<{label}}  {acc}  {total:7,}")
+    lines += ["", "confusion matrix (rows: true class, columns: predicted)",
+              " " * label + "  " + " ".join(f"{n[:width]:>{width}}" for n in names)]
+    for i, name in enumerate(names):
+        lines.append(f"{name:<{label}}  " + " ".join(f"{int(c):>{width}}" for c in confusion[i]))
+    return "\n".join(lines) if k else ""
