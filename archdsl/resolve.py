@@ -18,7 +18,7 @@ from .formatter import canonical_token
 from .ops import OPS, WRITTEN_OPS, canonical_op, read_options, unknown_op_hint
 from .spec import (AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
                    TrainSection)
-from .merges import expand_merge_block
+from .merges import MERGES, expand_merge_block
 from .train_config import resolve_train
 
 MAX_REPEAT = 1000
@@ -411,10 +411,11 @@ def _assertion(stmt: AssertStmt, file: str, errors: list) -> Assertion | None:
             return None
         members = []
         for m in stmt.members:
-            op = canonical_op(m.text)
+            # merges are ops too: `residual`/`parallel` lines add `add`/`concat` layers
+            op = canonical_op(m.text) or (m.text.lower() if m.text.lower() in MERGES else None)
             if op is None:
                 errors.append(SpecSemanticError(f"unknown op '{m.text}' in the list", m.span,
-                                                unknown_op_hint(m.text, []), "E241"))
+                                                unknown_op_hint(m.text, list(MERGES)), "E241"))
                 return None
             members.append(m.text.lower() if op == "act" else op)
         text = f"assert ops {stmt.comparison} [{', '.join(members)}]"
