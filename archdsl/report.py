@@ -106,8 +106,8 @@ def read_run(path: str) -> Run:
                        hint=RUN_HINT, code="E541")
     notes: list[str] = []
     history, columns = read_history(history_path, notes)
-    metrics = _read_json(root / METRICS, notes, required=True)
-    state = _read_json(root / "checkpoint" / "state.json", [], required=False)
+    metrics = _read_json(root / METRICS, notes, note_missing=True)
+    state = _read_json(root / "checkpoint" / "state.json", [], note_missing=False)
     planned = _int(metrics.get("epochs")) or _int(state.get("epochs"))
     spec_text = None
     try:
@@ -152,10 +152,10 @@ def read_history(path: Path, notes: list[str]) -> tuple[list[dict], list[str]]:
     return rows, columns
 
 
-def _read_json(path: Path, notes: list[str], required: bool) -> dict:
-    """A JSON object, or {} with a note (a missing file is noted only if `required`)."""
+def _read_json(path: Path, notes: list[str], note_missing: bool) -> dict:
+    """A JSON object, or {} and a note saying why not."""
     if not path.is_file():
-        if required:
+        if note_missing:
             notes.append(f"the run has no {path.name}; the summary is computed from {HISTORY}")
         return {}
     try:
@@ -193,7 +193,7 @@ class Report:
     fmt: str
     model: dict
     columns: list[dict]                  # RF table: {"name", "align"}
-    rows: list[dict]                     # {"cells", "final", "block"}
+    rows: list[dict]                     # {"cells", "index", "final" (the final rf's row), "global"}
     asserts: list[dict]
     warnings: list[str]
     costs: dict
