@@ -253,10 +253,14 @@ def _post_names(layer: Layer) -> list[str]:
     """Keras layer names of the post-ops, as `backends.keras` gives them (`l03_sep64_bn`, `_bn2` if repeated)."""
     names = []
     for n, post in enumerate(layer.post):
-        suffix = {"drop": "drop", "bn": "bn"}.get(post.kind) or post.activation
-        same = [p for p in layer.post[:n] if p == post]
+        suffix = _suffix(post)
+        same = [p for p in layer.post[:n] if _suffix(p) == suffix]  # `drop .1 drop .2`: _drop, _drop2
         names.append(f"{layer.name}_{suffix}{len(same) + 1 if same else ''}")
     return names
+
+
+def _suffix(post) -> str:
+    return {"drop": "drop", "bn": "bn"}.get(post.kind) or post.activation
 
 
 class _UniqueNames:

@@ -112,10 +112,14 @@ def _main_layer(layer: Layer, strides=None, padding=None):
     raise NotImplementedError(f"the Keras back-end has no rule for op '{op}'")
 
 
+def _post_suffix(post) -> str:
+    return {"drop": "drop", "bn": "bn"}.get(post.kind) or post.activation
+
+
 def _post_name(layer: Layer, post, n: int) -> str:
-    suffix = {"drop": "drop", "bn": "bn"}.get(post.kind) or post.activation
-    # the same post-op twice on one line (`bn relu bn`) gets a number
-    same = [p for p in layer.post[:n] if p == post]
+    suffix = _post_suffix(post)
+    # the same kind of post-op twice on one line (`bn relu bn`, `drop .1 drop .2`) gets a number
+    same = [p for p in layer.post[:n] if _post_suffix(p) == suffix]
     return f"{layer.name}_{suffix}{len(same) + 1 if same else ''}"
 
 
