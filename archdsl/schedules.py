@@ -131,3 +131,41 @@ def schedule_callback(cfg: TrainConfig, epochs: int, steps_per_epoch: int):
                 logs["lr"] = self.epoch_lr
 
     return LRSchedule()
+
+
+class ema_weights:
+    """Within the block the model holds the optimizer's EMA weights (exactly restored after)."""
+
+    def __init__(self, kmodel):
+        opt = kmodel.optimizer
+        self.pairs = list(zip(opt._trainable_variables, opt._model_variables_moving_average)) \
+            if getattr(opt, "use_ema", False) else []
+        self.saved = None
+
+    def __enter__(self):
+        self.saved = [v.numpy() for v, _ in self.pairs]
+        for var, average in self.pairs:
+            var.assign(average)
+
+    def __exit__(self, *exc):
+        for (var, _), value in zip(self.pairs, self.saved):
+            var.assign(value)
+
+
+def ema_validation(kmodel):
+    """A Keras callback: validate with the EMA weights.
+
+    Not keras.callbacks.SwapEMAWeights: on TensorFlow it swaps by arithmetic (a+b, a-b), which
+    is not exact in floating point and would nudge the trained weights at every validation.
+    """
+    import keras
+
+    class EMAEval(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            self.swap = ema_weights(kmodel)
+            self.swap.__enter__()
+
+        def on_test_end(self, logs=None):
+            self.swap.__exit__()
+
+    return EMAEval()

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import runs
+from . import runs, schedules
 from .errors import DataError, RunError, UsageError
 from .ir import Model, TrainConfig
 
@@ -147,7 +147,6 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int) -> 
     import keras
     import tensorflow as tf
 
-    from . import schedules
     from .backends.keras import compile as compile_keras
     from .pipeline import make_eval_dataset, make_train_dataset, normalizer, steps_per_epoch
 
@@ -168,7 +167,7 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int) -> 
     checkpointer = _checkpointer(keras, run, state, kmodel)
     callbacks = [schedules.schedule_callback(cfg, cfg.epochs, steps)]
     if cfg.ema:
-        callbacks.append(_ema_eval(keras, kmodel))
+        callbacks.append(schedules.ema_validation(kmodel))
     callbacks += [_tensorboard(keras, tf, run.tb), checkpointer]
     kmodel.fit(train_ds, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=steps, validation_data=val_ds,
                callbacks=callbacks, verbose=verbose, shuffle=False)
@@ -211,7 +210,7 @@ def _checkpointer(keras, run: runs.RunDir, state: dict, kmodel):
             runs.write_json(run.epoch_state(e), s)
             runs.write_bytes(run.history, runs.history_csv(s["history"]).encode())
             runs.write_json(run.metrics, runs.summarize(s, run))
-            with _ema_weights(kmodel):
+            with schedules.ema_weights(kmodel):
                 runs.save_model(kmodel, run.last)
                 if improved:
                     runs.save_model(kmodel, run.best)
@@ -283,39 +282,6 @@ def _restore(kmodel, state: dict, iterations: int) -> None:
 def _seed_states(kmodel) -> list:
     """The state variables of the model's seed generators (dropout), in a stable order."""
     return [v for v in kmodel.variables if v.name == "seed_generator_state" or v.path.endswith("/seed_generator_state")]
-
-
-class _ema_weights:
-    """Within the block the model holds the optimizer's EMA weights (exactly restored after)."""
-
-    def __init__(self, kmodel):
-        opt = kmodel.optimizer
-        self.pairs = list(zip(opt._trainable_variables, opt._model_variables_moving_average)) \
-            if getattr(opt, "use_ema", False) else []
-        self.saved = None
-
-    def __enter__(self):
-        self.saved = [v.numpy() for v, _ in self.pairs]
-        for var, average in self.pairs:
-            var.assign(average)
-
-    def __exit__(self, *exc):
-        for (var, _), value in zip(self.pairs, self.saved):
-            var.assign(value)
-
-
-def _ema_eval(keras, kmodel):
-    """Validate with the EMA weights."""
-
-    class EMAEval(keras.callbacks.Callback):
-        def on_test_begin(self, logs=None):
-            self.swap = _ema_weights(kmodel)
-            self.swap.__enter__()
-
-        def on_test_end(self, logs=None):
-            self.swap.__exit__()
-
-    return EMAEval()
 
 
 def with_overrides(model: Model, **overrides) -> Model:
