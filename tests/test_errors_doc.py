@@ -1,0 +1,65 @@
+"""docs/errors.md lists every error code of archdsl/, and is what scripts/make_errors_doc.py writes now.
+
+The generator runs every example (tests/bad cases, small specs, command lines in a scratch folder), so
+a changed message, a new code without an entry, or a code whose example stopped producing it fails here.
+Regenerate with `python scripts/make_errors_doc.py` and read the diff.
+"""
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def generator():
+    spec = importlib.util.spec_from_file_location("make_errors_doc", ROOT / "scripts" / "make_errors_doc.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def rendered(generator):
+    return generator.render()
+
+
+def test_every_code_in_the_source_has_an_entry(generator):
+    used = generator.source_codes()
+    assert len(used) >= 80
+    assert set(used) <= set(generator.CODES), sorted(set(used) - set(generator.CODES))
+    # and no entry is left for a code the source no longer has
+    assert set(generator.CODES) <= set(used), sorted(set(generator.CODES) - set(used))
+
+
+def test_every_code_is_documented(generator):
+    doc = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^### (E\d{3})$", doc, re.M)
+    assert headings == sorted(generator.source_codes())
+
+
+def test_doc_is_up_to_date(rendered):
+    doc = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
+    assert doc == rendered, "docs/errors.md is out of date: run python scripts/make_errors_doc.py"
+
+
+def test_each_example_shows_its_own_code(generator, rendered):
+    """An example must produce the code it illustrates (a changed check could make it produce another)."""
+    sections = re.split(r"^### ", rendered, flags=re.M)[1:]
+    for section in sections:
+        code = section[:4]
+        examples = re.findall(r"```console\n(.*?)```", section, re.S)
+        entry = generator.CODES[code]
+        if entry.examples or code in generator.bad_cases():
+            assert examples, f"{code} has no example"
+        else:
+            assert entry.note or entry.fix == "—", f"{code} has neither an example nor a note"
+        for example in examples:
+            assert f"error[{code}]" in example, f"{code}'s example shows another error:\n{example}"
+            assert "Traceback" not in example
+            status = int(re.search(r"\(exit (\d)\)\n$", example).group(1))
+            assert status == (1 if code[1] in "35" else 2), example
