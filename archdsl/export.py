@@ -23,6 +23,7 @@ from . import geometry
 from .analysis import Analysis, LayerStats, analyze
 from .errors import RunError, UsageError, did_you_mean, one_of
 from .ir import CONV_OPS, GLOBAL_OPS, POOL_OPS, Layer, Model
+from .display import num as _num, pair as _pair, shape as _shape
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -293,19 +294,6 @@ def _class_name(model_name: str) -> str:
 
 def _nchw(shape) -> str:
     return "(batch, " + ", ".join(str(d) for d in ((shape[2], shape[0], shape[1]) if len(shape) == 3 else shape)) + ")"
-
-
-def _num(x: float):
-    return int(x) if float(x).is_integer() else x
-
-
-def _pair(values) -> str:
-    a, b = values
-    return f"{a}" if a == b else f"{a}x{b}"
-
-
-def _shape(shape) -> str:
-    return "x".join(str(d) for d in shape)
 
 
 # ---------------------------------------------------------------- the Jinja2 environment

@@ -225,7 +225,7 @@ def build(model: Model, analysis: Analysis, run: Run | None, fmt: str) -> Report
 
 
 def _header(model: Model, analysis: Analysis) -> dict:
-    from .tables import _pair, _shape
+    from .display import pair as _pair, shape as _shape
     final = analysis.final
     source = _read_text(model.file)
     return {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import geometry
 from .errors import ArchError, SpecSemanticError, did_you_mean, raise_collected
-from .ir import CONV_OPS, GLOBAL_OPS, POOL_OPS, Assertion, Layer, Model, Where
+from .ir import CONV_OPS, POOL_OPS, Assertion, Layer, Model, Where
 from .formatter import canonical_token
 from .ops import OPS, WRITTEN_OPS, canonical_op, read_options, unknown_op_hint
 from .spec import (AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,

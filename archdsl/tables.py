@@ -11,6 +11,7 @@ import json
 
 from .analysis import Analysis, AssertionResult, LayerStats
 from .ir import Layer
+from .display import num as _num, pair as _pair, shape as _shape
 
 COLUMNS = ("#", "line", "layer", "output", "rf", "jump", "start", "params", "MACs")
 
@@ -144,14 +145,3 @@ def markdown_table(analysis: Analysis, results: list[AssertionResult]) -> str:
     return "\n".join(out)
 
 
-def _num(x: float):
-    return int(x) if float(x).is_integer() else x
-
-
-def _pair(values) -> str:
-    a, b = values
-    return f"{a}" if a == b else f"{a}x{b}"
-
-
-def _shape(shape) -> str:
-    return "x".join(str(d) for d in shape)

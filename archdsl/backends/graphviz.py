@@ -86,7 +86,7 @@ def _label(rows: list[tuple[str, str]], index: str = "", width: int = 0) -> str:
                     f'<FONT POINT-SIZE="11" COLOR="{MUTED}">{index}&#160;</FONT></TD>')
         font = {"code": f'FACE="{CODE_FONT}" POINT-SIZE="12"',
                 "stats": f'POINT-SIZE="10" COLOR="{MUTED}"',
-                "tag": f'POINT-SIZE="10" COLOR="#111827"'}[style]
+                "tag": 'POINT-SIZE="10" COLOR="#111827"'}[style]
         if style == "tag":
             text = f"<B>{text}</B>"
         size = f' WIDTH="{width}"' if width and n == 0 else ""
