@@ -5,7 +5,6 @@ the long profile (`ARCHDSL_FUZZ_EXAMPLES=100000 pytest tests/test_fuzz.py`) runs
 Every input that ever broke the front end is kept in tests/corpus/ and replayed here.
 """
 import os
-import random
 from pathlib import Path
 
 import pytest
