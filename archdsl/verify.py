@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import geometry
 from .analysis import Analysis, LayerStats
 from .ir import GLOBAL_OPS, WINDOW_OPS, Layer, Model
 
@@ -331,24 +332,36 @@ def _canvas_margin(model: Model) -> tuple[int, int]:
     return tuple(-(-reach[a] // period[a]) * period[a] for a in (0, 1))
 
 
-def _edges(model: Model) -> dict[int, tuple[tuple[bool, bool], tuple[bool, bool]]]:
-    """Per layer and axis, from the IR: (sparse, truncated) somewhere on the way from the input.
+def _edges(model: Model) -> dict[int, tuple[tuple[bool, bool], tuple[bool, bool], bool]]:
+    """Per layer (and axis), from the IR: (sparse, truncated, hollow) somewhere on the way from the input.
 
     sparse: a window with holes (dilation > 1, or stride > kernel): a unit's outer taps may
     skip the image's edge pixels. truncated: a `valid` window whose strides do not end on the
-    last pixel ((n - k_eff) % s != 0): the last unit does not see the last pixels.
+    last pixel ((n - k_eff) % s != 0): the last unit does not see the last pixels. hollow: a
+    window some of whose units have every tap on padding along an axis: such a unit sees nothing
+    at all, so a unit that reads it (through a merge, or a window over it) may see less than its
+    interval along the other axis too.
     """
-    flags = {0: ((False, False), (False, False))}
+    flags = {0: ((False, False), (False, False), False)}
     for layer in model.layers:
         sparse = [any(flags[i][0][a] for i in layer.inputs) for a in (0, 1)]
         cut = [any(flags[i][1][a] for i in layer.inputs) for a in (0, 1)]
+        hollow = any(flags[i][2] for i in layer.inputs)
         if layer.op in WINDOW_OPS:
             for a in (0, 1):
                 k_eff = layer.dilation[a] * (layer.kernel[a] - 1) + 1
                 sparse[a] = sparse[a] or layer.dilation[a] > 1 or layer.stride[a] > layer.kernel[a]
                 cut[a] = cut[a] or (layer.padding == "valid" and (layer.input_shape[a] - k_eff) % layer.stride[a] != 0)
-        flags[layer.index] = (tuple(sparse), tuple(cut))
+                hollow = hollow or _has_a_padding_only_window(layer, a)
+        flags[layer.index] = (tuple(sparse), tuple(cut), hollow)
     return flags
+
+
+def _has_a_padding_only_window(layer: Layer, a: int) -> bool:
+    n, k, s, d = layer.input_shape[a], layer.kernel[a], layer.stride[a], layer.dilation[a]
+    before = geometry.pad_before(n, k, s, d, layer.padding)
+    out = geometry.output_size(n, k, s, d, layer.padding)
+    return any(not any(0 <= i * s - before + t * d < n for t in range(k)) for i in range(out))
 
 
 # --- comparing --------------------------------------------------------------------------------
@@ -376,19 +389,21 @@ def _check_image(unit: Unit, analytic, measured, n: tuple[int, int], flags) -> l
     must reach the image's edge when nothing on the way has holes (left edge) and nothing
     cut the last pixels off (right edge); otherwise it may stop short, but never pass it.
     A unit whose window is all padding sees nothing, which needs its interval to overhang
-    the image on both sides along some axis.
+    the image on both sides along some axis. Behind a hollow layer (some of whose units see
+    nothing) a unit may see any part of its clipped interval, or nothing: the canvas still
+    pins its rf, jump and start exactly.
     """
-    (sparse, cut), problems = flags, []
+    (sparse, cut, hollow), problems = flags, []
     if measured == (None, None):
-        if any(analytic[a][0] < 0 and analytic[a][1] > n[a] - 1 for a in (0, 1)):
+        if hollow or any(analytic[a][0] < 0 and analytic[a][1] > n[a] - 1 for a in (0, 1)):
             return []
         return [f"on the {n[0]}x{n[1]} image unit {_unit_text(unit)} sees nothing"]
     for a in (0, 1):
         (a_lo, a_hi), m = analytic[a], measured[a]
         lo, hi = max(a_lo, 0), min(a_hi, n[a] - 1)
         if m is not None and lo <= m[0] <= m[1] <= hi \
-                and (m[0] == lo or (a_lo < 0 and sparse[a])) \
-                and (m[1] == hi or (a_hi > n[a] - 1 and (sparse[a] or cut[a]))):
+                and (m[0] == lo or (a_lo < 0 and sparse[a]) or hollow) \
+                and (m[1] == hi or (a_hi > n[a] - 1 and (sparse[a] or cut[a])) or hollow):
             continue
         problems.append(f"on the {n[0]}x{n[1]} image unit {_unit_text(unit)} sees {_AXES[a]} "
                         f"{_interval_text(m)}, analysis says {_interval_text((lo, hi))} (clipped)")
