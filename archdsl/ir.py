@@ -98,7 +98,7 @@ class TrainConfig(Frozen):
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0)
-    batch: int = Field(128, ge=1, le=65536)
+    batch: int = Field(128, ge=1, le=65536)  # per replica: a step trains on batch x replicas
     epochs: int = Field(50, ge=1, le=100000)
     augment: Augment = Augment()
     loss: Literal["categorical_crossentropy"] = "categorical_crossentropy"
@@ -106,6 +106,7 @@ class TrainConfig(Frozen):
     ema: float = Field(0.0, ge=0, lt=1)  # decay of the weights' moving average; 0 = off
     normalize: Literal["scale", "standard"] = "scale"
     tta_flip: bool = False
+    strategy: Literal["auto", "default", "mirrored", "multiworker"] = "auto"  # tf.distribute; see distribute.py
 
 
 class Model(Frozen):

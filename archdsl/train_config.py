@@ -16,7 +16,8 @@ from .spec import Token, TrainItem, TrainSection
 NUMERIC = {"lr": "lr 0.01", "decay": "decay 0.319", "warmup": "warmup 2", "final_lr": "final_lr 0",
            "momentum": "momentum 0.9", "weight_decay": "weight_decay 5e-4", "batch": "batch 128",
            "epochs": "epochs 50", "label_smoothing": "label_smoothing 0.1", "ema": "ema 0.999"}
-CHOICE = {"optimizer": "optimizer sgd", "loss": "loss categorical_crossentropy", "normalize": "normalize scale"}
+CHOICE = {"optimizer": "optimizer sgd", "loss": "loss categorical_crossentropy", "normalize": "normalize scale",
+          "strategy": "strategy multiworker"}
 INTEGER = {"batch", "epochs"}
 KEYS = sorted([*NUMERIC, *CHOICE, "schedule", "nesterov", "augment", "tta"])
 
