@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs", help="parent folder of run directories (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete epoch")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1, help="Keras progress output")
+    p.add_argument("--strategy", help="auto (default), default, mirrored (this host's GPUs) or multiworker "
+                                      "(the hosts of TF_CONFIG); see docs/distributed.md")
+    p.add_argument("--precision", help="fp32 (default), mixed_bf16 or mixed_fp16 (the softmax stays float32)")
+    p.add_argument("--scale-lr", action="store_true",
+                   help="multiply the learning rate by the number of replicas (the batch is per replica)")
+    p.add_argument("--peer-timeout", type=float, metavar="SECONDS",
+                   help="multiworker: give up when the other workers are not all up within this time (default 300)")
+    p.add_argument("--final-weights", help=argparse.SUPPRESS)  # tests: every worker saves its final weights (.npz)
 
     p = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run or model")
     p.add_argument("target", metavar="MODEL_OR_RUN_DIR")

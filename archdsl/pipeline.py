@@ -33,6 +33,17 @@ pad-and-crop, then horizontal flip, then cutout.
   clipped at the border (DeVries & Taylor, 2017), is set to 0 — black in raw pixels, so
   0 after "scale" normalisation and -mean/std after "standard".
 The last, partial batch of an epoch is kept: every image is seen once per epoch.
+
+Replicas (tf.distribute). With `replicas=R`, `batch` is the global batch of all R replicas
+and the dataset holds the shares of the replicas `replica_ids` (default: all), one element
+per replica and global batch, in that order: replica r gets rows r, r+R, r+2R, ... of the
+global batch. The random draws of a batch's augmentation are made for the whole global
+batch and the share's rows taken from them, so the replicas together train, step by step,
+on exactly the images and augmentations of a one-replica pipeline with the same global
+batch, and each worker builds only its own replicas' images. An epoch's last batch is left
+out when it has fewer images than replicas (some replica would get none): at most R-1 images
+an epoch, different ones each epoch. Evaluation keeps every image; a replica's share of the
+last batch may then be empty.
 """
 from __future__ import annotations
 
@@ -51,46 +62,71 @@ STD_FLOOR = 1.0    # raw pixel units: a constant channel is centred, not blown u
 
 
 def make_train_dataset(x_uint8, y, *, batch: int, num_classes: int, augment: Augment, seed: int,
-                       epoch: int = 0, epochs: int = 1, shuffle: bool = True) -> tf.data.Dataset:
+                       epoch: int = 0, epochs: int = 1, shuffle: bool = True, replicas: int = 1,
+                       replica_ids: list[int] | None = None) -> tf.data.Dataset:
     """Batches of `epochs` consecutive epochs starting at `epoch`: (float32 images, one-hot labels).
 
     Each epoch's order and augmentation depend only on (seed, that epoch); see the module
-    docstring. `shuffle=False` keeps the arrays' order (still augmented).
+    docstring. `shuffle=False` keeps the arrays' order (still augmented). With `replicas`
+    > 1, `batch` is global and the elements are the shares of `replica_ids` (module docstring).
     """
     x, y_t = _tensors(x_uint8, y, num_classes, batch)
     if epoch < 0 or epochs < 1:
         raise ValueError(f"need epoch >= 0 and epochs >= 1, got epoch={epoch}, epochs={epochs}")
     _check_augment(augment, tuple(x.shape[1:3]))
     n = int(x.shape[0])
+    ids = _replica_ids(replicas, replica_ids)
+    used = min(n, steps_per_epoch(n, batch, replicas) * batch)
 
     def one_epoch(e):
         order = _order(n, seed, e) if shuffle else tf.range(n, dtype=tf.int64)
+        if used < n:
+            order = order[:used]
         batches = tf.data.Dataset.from_tensor_slices(order).batch(batch).enumerate()
-        return batches.map(lambda i, idx: (e, i, idx))
+        if ids is None:
+            return batches.map(lambda i, idx: (e, i, idx))
+        return batches.flat_map(lambda i, idx: ids.map(lambda r: (e, i, idx, r)))
 
-    def load(e, i, idx):
-        images = tf.cast(tf.gather(x, idx), tf.float32)
-        images = augment_batch(images, augment, _batch_key(seed, e, i))
+    def load(e, i, idx, r=None):
+        key = _batch_key(seed, e, i)
+        if r is None:
+            images = augment_batch(tf.cast(tf.gather(x, idx), tf.float32), augment, key)
+        else:  # this replica's rows of the global batch, augmented as in the whole batch
+            size = tf.size(idx, out_type=tf.int64)
+            rows = _share(r, size, replicas)
+            idx = tf.gather(idx, rows)
+            images = augment_batch(tf.cast(tf.gather(x, idx), tf.float32), augment, key, rows=(rows, size))
         return images, tf.one_hot(tf.gather(y_t, idx), num_classes, dtype=tf.float32)
 
     ds = tf.data.Dataset.range(epoch, epoch + epochs).flat_map(one_epoch)
     return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
 
 
-def make_eval_dataset(x_uint8, y, *, batch: int, num_classes: int) -> tf.data.Dataset:
-    """Batches in the arrays' order, not augmented: (float32 images, one-hot labels)."""
-    x, y_t = _tensors(x_uint8, y, num_classes, batch)
+def make_eval_dataset(x_uint8, y, *, batch: int, num_classes: int, replicas: int = 1,
+                      replica_ids: list[int] | None = None) -> tf.data.Dataset:
+    """Batches in the arrays' order, not augmented: (float32 images, one-hot labels).
 
-    def load(idx):
+    With `replicas` > 1, `batch` is global and the elements are the shares of `replica_ids`.
+    """
+    x, y_t = _tensors(x_uint8, y, num_classes, batch)
+    ids = _replica_ids(replicas, replica_ids)
+
+    def load(idx, r=None):
+        if r is not None:
+            idx = tf.gather(idx, _share(r, tf.size(idx, out_type=tf.int64), replicas))
         return (tf.cast(tf.gather(x, idx), tf.float32),
                 tf.one_hot(tf.gather(y_t, idx), num_classes, dtype=tf.float32))
 
     ds = tf.data.Dataset.range(int(x.shape[0])).batch(batch)
+    if ids is not None:
+        ds = ds.flat_map(lambda idx: ids.map(lambda r: (idx, r)))
     return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
 
 
-def steps_per_epoch(n_images: int, batch: int) -> int:
-    """Batches in one epoch (the last one may be partial)."""
+def steps_per_epoch(n_images: int, batch: int, replicas: int = 1) -> int:
+    """Batches in one training epoch: the last one may be partial, but not smaller than `replicas`."""
+    if 0 < n_images % batch < replicas:
+        return n_images // batch
     return math.ceil(n_images / batch)
 
 
@@ -99,47 +135,55 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return _order(n, seed, tf.constant(epoch, tf.int64)).numpy()
 
 
-def augment_batch(images: tf.Tensor, augment: Augment, key: tf.Tensor) -> tf.Tensor:
+def augment_batch(images: tf.Tensor, augment: Augment, key: tf.Tensor, rows=None) -> tf.Tensor:
     """Augment a float32 batch (B, H, W, C) as `augment` says, with randomness from `key` (int64 [2]).
 
     Each augmentation draws from its own sub-key, so turning one on or off leaves the
-    others' draws unchanged.
+    others' draws unchanged. `rows=(rows, size)`: the images are these rows of a batch of
+    `size` images, and get the draws they would get in that whole batch.
     """
     crop_key, flip_key, cutout_key = tf.unstack(tf.random.experimental.stateless_split(key, 3))
     if augment.crop or augment.flip:
-        images = _crop_and_flip(images, augment.crop, augment.crop_mode, augment.flip, crop_key, flip_key)
+        images = _crop_and_flip(images, augment.crop, augment.crop_mode, augment.flip, crop_key, flip_key, rows)
     if augment.cutout:
-        images = _cutout(images, augment.cutout, cutout_key)
+        images = _cutout(images, augment.cutout, cutout_key, rows)
     return images
 
 
-def _crop_and_flip(images, pad: int, mode: str, flip: bool, crop_key, flip_key) -> tf.Tensor:
+def _uniform(b, width: int, key, rows, **kwargs) -> tf.Tensor:
+    """stateless_uniform([b, width]); with `rows=(rows, size)` those rows of the draws for `size` images."""
+    if rows is None:
+        return tf.random.stateless_uniform([b, width], key, **kwargs)
+    return tf.gather(tf.random.stateless_uniform(tf.stack([rows[1], width]), key, **kwargs), rows[0])
+
+
+def _crop_and_flip(images, pad: int, mode: str, flip: bool, crop_key, flip_key, draw_rows=None) -> tf.Tensor:
     """Per image: pad by `pad`, take the window at a random offset, maybe mirror it; one gather."""
     h, w, c = images.shape[1], images.shape[2], images.shape[3]
     b = tf.shape(images)[0]
     if pad:
         images = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]],
                         mode="REFLECT" if mode == "reflect" else "CONSTANT")
-        offsets = tf.random.stateless_uniform([b, 2], crop_key, minval=0, maxval=2 * pad + 1, dtype=tf.int32)
+        offsets = _uniform(b, 2, crop_key, draw_rows, minval=0, maxval=2 * pad + 1, dtype=tf.int32)
     else:
         offsets = tf.zeros([b, 2], tf.int32)
     hp, wp = h + 2 * pad, w + 2 * pad
     rows = offsets[:, :1] + tf.range(h)[None, :] + tf.range(b)[:, None] * hp  # (B, H) rows of the batch
     cols = tf.range(w)[None, :]
     if flip:
-        mirrored = tf.random.stateless_uniform([b, 1], flip_key) < 0.5
+        mirrored = _uniform(b, 1, flip_key, draw_rows) < 0.5
         cols = tf.where(mirrored, w - 1 - cols, cols)
     cols = offsets[:, 1:] + cols                                              # (B, W)
     pixels = rows[:, :, None] * wp + cols[:, None, :]                         # (B, H, W)
     return tf.gather(tf.reshape(images, [-1, c]), pixels)
 
 
-def _cutout(images: tf.Tensor, size: int, key: tf.Tensor) -> tf.Tensor:
+def _cutout(images: tf.Tensor, size: int, key: tf.Tensor, draw_rows=None) -> tf.Tensor:
     """Zero a size x size square per image, centred on a random pixel, clipped at the border."""
     b, h, w = tf.shape(images)[0], images.shape[1], images.shape[2]
     row_key, col_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-    top = tf.random.stateless_uniform([b, 1], row_key, minval=0, maxval=h, dtype=tf.int32) - size // 2
-    left = tf.random.stateless_uniform([b, 1], col_key, minval=0, maxval=w, dtype=tf.int32) - size // 2
+    top = _uniform(b, 1, row_key, draw_rows, minval=0, maxval=h, dtype=tf.int32) - size // 2
+    left = _uniform(b, 1, col_key, draw_rows, minval=0, maxval=w, dtype=tf.int32) - size // 2
     rows, cols = tf.range(h)[None, :], tf.range(w)[None, :]
     in_rows = tf.cast((rows >= top) & (rows < top + size), images.dtype)    # (B, H)
     in_cols = tf.cast((cols >= left) & (cols < left + size), images.dtype)  # (B, W)
@@ -197,6 +241,19 @@ def _order(n: int, seed: int, epoch) -> tf.Tensor:
 def _batch_key(seed: int, epoch, batch_index) -> tf.Tensor:
     key = tf.random.experimental.stateless_fold_in(_epoch_key(seed, epoch), 1)
     return tf.random.experimental.stateless_fold_in(key, tf.cast(batch_index, tf.int64))
+
+
+def _replica_ids(replicas: int, replica_ids) -> tf.data.Dataset | None:
+    """The replica ids to make shares for, as a dataset to map over; None for one replica."""
+    ids = list(range(replicas)) if replica_ids is None else [int(r) for r in replica_ids]
+    if replicas < 1 or not ids or any(not 0 <= r < replicas for r in ids):
+        raise ValueError(f"need replica ids in 0..{replicas - 1}, got {ids}")
+    return tf.data.Dataset.from_tensor_slices(tf.constant(ids, tf.int64)) if replicas > 1 else None
+
+
+def _share(r, size, replicas: int) -> tf.Tensor:
+    """Replica r's rows of a global batch of `size` rows: r, r+R, r+2R, ... (none if size <= r)."""
+    return tf.range(r, tf.maximum(r, size), replicas)
 
 
 def _tensors(x_uint8, y, num_classes: int, batch: int) -> tuple[tf.Tensor, tf.Tensor]:

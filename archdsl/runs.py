@@ -205,7 +205,7 @@ def summarize(state: dict, run: "RunDir | None" = None) -> dict:
            "images_per_second_after_epoch_1": (n * len(later) / sum(r["train_seconds"] for r in later)
                                                if later else None),
            "params": state.get("params"), "seed": state["settings"]["seed"], "batch": state["batch"],
-           "lr": state["lr"], "data": state["data"]}
+           "lr": state["lr"], "data": state["data"], "distribution": state.get("distribution")}
     return out
 
 

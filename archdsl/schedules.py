@@ -137,7 +137,7 @@ class ema_weights:
     """Within the block the model holds the optimizer's EMA weights (exactly restored after)."""
 
     def __init__(self, kmodel):
-        opt = kmodel.optimizer
+        opt = getattr(kmodel.optimizer, "inner_optimizer", kmodel.optimizer)  # under mixed_fp16's loss scaling
         self.pairs = list(zip(opt._trainable_variables, opt._model_variables_moving_average)) \
             if getattr(opt, "use_ema", False) else []
         self.saved = None

@@ -13,15 +13,23 @@ What is random, and how a resumed run repeats it exactly:
 - optimizer state (moments, iteration count, EMA weights) and batch-norm statistics: in
   the checkpoint's `.keras` file.
 TensorFlow's CPU kernels are made deterministic with `enable_op_determinism`.
+
+Under a tf.distribute strategy (`distribute.py`: --strategy, --precision, --scale-lr) the
+model and optimizer are built in the strategy's scope, the spec's batch is per replica, each
+replica trains on its share of the global batch (`pipeline`), only the chief writes the run
+directory (the other workers write the same files to a scratch folder that is removed), and
+`--resume` works as above on every worker, with the same number of replicas.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
-from . import runs, schedules
+from . import distribute, runs, schedules
 from .errors import DataError, RunError, UsageError
 from .ir import Model, TrainConfig
 
@@ -36,17 +44,34 @@ def run_train(args) -> int:
     from . import load
     from .data import load_dataset
 
-    model = with_overrides(load(args.file), epochs=args.epochs, batch=args.batch_size, lr=args.lr)
-    out = runs.check_out(args.out)
+    model = with_overrides(load(args.file), epochs=args.epochs, batch=args.batch_size, lr=args.lr,
+                           strategy=_strategy_flag(args))
+    plan = _plan(args, model, args.precision or "fp32", args.scale_lr)
+    out = runs.check_out(args.out) if plan.is_chief else None  # only the chief writes under --out
     settings = {"data": args.data or "cifar10", "data_dir": _abs(args.data_dir), "limit": args.limit,
-                "test_limit": args.test_limit, "seed": 0 if args.seed is None else args.seed}
+                "test_limit": args.test_limit, "seed": 0 if args.seed is None else args.seed,
+                "precision": plan.precision, "scale_lr": plan.scale_lr}
+    plan.connect()  # before the data is loaded: a worker that cannot join its cluster fails fast
     dataset = load_dataset(settings["data"], args.data_dir, args.limit, args.test_limit)
     if settings["data"] != "cifar10":
         settings["data"] = dataset.source  # absolute: a resume may start in another folder
     check_data(model, dataset)
-    run = runs.create_run_dir(out, Path(args.file).stem)
-    runs.write_bytes(run.spec, Path(args.file).read_bytes())
-    return _train_and_report(model, dataset, run, settings, resume=False, verbose=args.verbose)
+    run = None
+    if plan.is_chief:
+        run = runs.create_run_dir(out, Path(args.file).stem)
+        runs.write_bytes(run.spec, Path(args.file).read_bytes())
+    return _train_and_report(model, dataset, run, settings, resume=False, verbose=args.verbose, plan=plan)
+
+
+def _strategy_flag(args) -> str | None:
+    name = getattr(args, "strategy", None)
+    return distribute.check_strategy(name) if name else None
+
+
+def _plan(args, model: Model, precision: str, scale_lr: bool) -> distribute.Plan:
+    return distribute.Plan(model.train.strategy, precision=precision, scale_lr=bool(scale_lr),
+                           peer_timeout=getattr(args, "peer_timeout", None) or distribute.DEFAULT_PEER_TIMEOUT,
+                           final_weights=getattr(args, "final_weights", None))
 
 
 def _resume(args) -> int:
@@ -62,7 +87,11 @@ def _resume(args) -> int:
     settings = state["settings"]
     given = {"--epochs": (args.epochs, state["epochs"]), "--batch-size": (args.batch_size, state["batch"]),
              "--lr": (args.lr, state["lr"]), "--limit": (args.limit, settings["limit"]),
-             "--test-limit": (args.test_limit, settings["test_limit"]), "--seed": (args.seed, settings["seed"])}
+             "--test-limit": (args.test_limit, settings["test_limit"]), "--seed": (args.seed, settings["seed"]),
+             "--precision": (args.precision and distribute.check_precision(args.precision),
+                             settings.get("precision", "fp32"))}
+    if args.scale_lr and not settings.get("scale_lr"):
+        given["--scale-lr"] = (True, "unscaled learning rate")
     for flag, (value, kept) in given.items():
         if value is not None and value != kept:
             raise UsageError(f"{flag} {value} differs from the run's {kept}: a resumed run keeps its settings",
@@ -77,6 +106,10 @@ def _resume(args) -> int:
     except (OSError, ValueError) as exc:
         raise RunError(f"corrupt run file {run.resolved}: {' '.join(str(exc).split())[:160]}",
                        hint="the run cannot be resumed; start a new run", code="E523") from None
+    if _strategy_flag(args):
+        model = with_overrides(model, strategy=_strategy_flag(args))
+    plan = _plan(args, model, settings.get("precision", "fp32"), settings.get("scale_lr", False))
+    plan.connect()
     data_dir = args.data_dir or settings["data_dir"]
     dataset = load_dataset(settings["data"], data_dir, settings["limit"], settings["test_limit"])
     check_data(model, dataset)
@@ -84,20 +117,27 @@ def _resume(args) -> int:
         _warn(f"the data of {settings['data']} differs from what the run trained on; "
               "the resumed run will not equal an uninterrupted one")
     print(f"resuming {run} after epoch {state['epoch']} of {state['epochs']}")
-    return _train_and_report(model, dataset, run, settings, resume=True, verbose=args.verbose)
+    return _train_and_report(model, dataset, run, settings, resume=True, verbose=args.verbose, plan=plan)
 
 
-def _train_and_report(model: Model, dataset, run: runs.RunDir, settings: dict, *, resume: bool,
-                      verbose: int) -> int:
+def _train_and_report(model: Model, dataset, run: runs.RunDir | None, settings: dict, *, resume: bool,
+                      verbose: int, plan: distribute.Plan | None = None) -> int:
+    plan = plan or distribute.Plan(model.train.strategy)
     try:
         metrics = train(model, dataset, seed=settings["seed"], run_dir=run, resume=resume, verbose=verbose,
-                        settings=settings)
+                        settings=settings, plan=plan)
     except KeyboardInterrupt:
-        done = runs.load_state(run)["epoch"]
-        kept = f"keeps the checkpoint of epoch {done}" if done else "has no complete epoch yet"
-        print(f"\ninterrupted; {run} {kept}. Resume with:\n  archdsl train --resume {run}", file=sys.stderr)
+        if plan.is_chief:
+            done = runs.load_state(run)["epoch"]
+            kept = f"keeps the checkpoint of epoch {done}" if done else "has no complete epoch yet"
+            print(f"\ninterrupted; {run} {kept}. Resume with:\n  archdsl train --resume {run}", file=sys.stderr)
         return 130
-    print_summary(metrics)
+    if plan.is_chief:
+        print_summary(metrics)
+    else:
+        print(f"worker {plan.worker_id} of {plan.workers} done: epoch {metrics['epochs_done']}/{metrics['epochs']}, "
+              f"val accuracy {metrics['final_val_accuracy']:.4f}; the chief wrote the run directory")
+    plan.finish()
     return 0
 
 
@@ -112,65 +152,113 @@ def print_summary(m: dict) -> None:
 # --- the library function --------------------------------------------------------------------
 
 def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None = None, lr: float | None = None,
-          seed: int = 0, run_dir: runs.RunDir | str | os.PathLike, resume: bool = False, verbose: int = 1,
-          settings: dict | None = None) -> dict:
+          seed: int = 0, run_dir: runs.RunDir | str | os.PathLike | None, resume: bool = False, verbose: int = 1,
+          settings: dict | None = None, plan: distribute.Plan | None = None) -> dict:
     """Train `model` on `dataset` into `run_dir` (a new, empty run, or one to resume); returns metrics.
 
     `epochs`, `batch` and `lr` override the spec's train section (not allowed with resume,
-    which also takes the seed from the run).
+    which also takes the seed from the run). `plan`: strategy, precision and LR scaling
+    (default: the spec's strategy, fp32). A worker that is not the chief reads `run_dir`
+    (only to resume; None otherwise) and writes to a scratch folder it removes at the end.
     """
-    run = run_dir if isinstance(run_dir, runs.RunDir) else runs.RunDir(run_dir)
+    plan = plan or distribute.Plan(model.train.strategy)
+    chief = plan.is_chief
+    run = run_dir if isinstance(run_dir, runs.RunDir) or run_dir is None else runs.RunDir(run_dir)
+    if run is None and (chief or resume):
+        raise ValueError("train() needs the run_dir to write (the chief) or to resume from")
     if resume:
         runs.open_run(run.path)
-    else:
-        run.checkpoint.mkdir(parents=True, exist_ok=True)
-    with runs.RunLock(run):
-        if resume:
-            if (epochs, batch, lr) != (None, None, None):
-                raise UsageError("a resumed run keeps its epochs, batch and lr", code="E611")
-            state = runs.load_state(run, warn=_warn)
-        else:
-            model = with_overrides(model, epochs=epochs, batch=batch, lr=lr)
-            state = _initial_state(model, dataset, seed, settings)
-            if not run.spec.exists():
-                runs.write_bytes(run.spec, _spec_bytes(model))
-            runs.write_bytes(run.resolved, model.model_dump_json(indent=1).encode())
-            runs.write_json(run.state, state)
-        check_data(model, dataset)
-        if state["complete"]:
-            return runs.summarize(state, run)
-        return _fit(model, dataset, run, state, verbose)
+    writes = run if chief else runs.RunDir(distribute.scratch_dir(plan.worker_id))
+    writes.checkpoint.mkdir(parents=True, exist_ok=True)
+    try:
+        with runs.RunLock(run) if chief else contextlib.nullcontext():
+            if resume:
+                if (epochs, batch, lr) != (None, None, None):
+                    raise UsageError("a resumed run keeps its epochs, batch and lr", code="E611")
+                state = runs.load_state(run, warn=_warn)
+            else:
+                model = with_overrides(model, epochs=epochs, batch=batch, lr=lr)
+                state = _initial_state(model, dataset, seed, settings)
+                if not writes.spec.exists():
+                    runs.write_bytes(writes.spec, _spec_bytes(model))
+                runs.write_bytes(writes.resolved, model.model_dump_json(indent=1).encode())
+                runs.write_json(writes.state, state)
+            check_data(model, dataset)
+            if state["complete"]:
+                return runs.summarize(state, run)
+            return _fit(model, dataset, writes, state, verbose, plan)
+    finally:
+        if not chief:
+            shutil.rmtree(writes.path, ignore_errors=True)
 
 
-def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int) -> dict:
+def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, plan: distribute.Plan) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    strategy = plan.connect()  # first: a multi-worker strategy must set TensorFlow up before anything runs
     import keras
+    import numpy as np
     import tensorflow as tf
 
     from .backends.keras import compile as compile_keras
     from .pipeline import make_eval_dataset, make_train_dataset, normalizer, steps_per_epoch
 
-    cfg, seed, start = model.train, state["settings"]["seed"], state["epoch"]
+    cfg, seed, start = plan.scaled(model.train), state["settings"]["seed"], state["epoch"]
+    before = (state.get("distribution") or {}).get("replicas", 1)
+    if state.get("checkpoint_path") and before != plan.replicas:
+        raise RunError(f"the run trained on {before} replica{'s' if before > 1 else ''}, this process has "
+                       f"{plan.replicas}: the global batch would change", code="E526",
+                       hint="resume with the strategy, workers and GPUs the run started with")
+    if verbose:
+        print(plan.summary(model.train))
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    kmodel = compile_keras(model, preprocess=normalizer(cfg.normalize, dataset.x_train))
-    kmodel.compile(optimizer=schedules.make_optimizer(cfg), loss=schedules.make_loss(cfg), metrics=["accuracy"],
-                   jit_compile=False)
     n, classes = len(dataset.x_train), model.output.output_shape[0]
-    steps = steps_per_epoch(n, cfg.batch)
-    if state.get("checkpoint_path"):
-        _restore(kmodel, state, start * steps)
+    batch = cfg.batch * plan.replicas  # the global batch
+    steps = steps_per_epoch(n, batch, plan.replicas)
+    with strategy.scope() if strategy else contextlib.nullcontext(), distribute.dtype_policy(plan.precision):
+        kmodel = compile_keras(model, preprocess=normalizer(cfg.normalize, dataset.x_train))
+        if plan.precision != "fp32":
+            distribute.float32_head(kmodel)
+        kmodel.compile(optimizer=schedules.make_optimizer(cfg), loss=schedules.make_loss(cfg), metrics=["accuracy"],
+                       jit_compile=False)
+        if state.get("checkpoint_path"):
+            _restore(kmodel, state, start * steps)
     state["params"] = int(kmodel.count_params())
-    train_ds = make_train_dataset(dataset.x_train, dataset.y_train, batch=cfg.batch, num_classes=classes,
-                                  augment=cfg.augment, seed=seed, epoch=start, epochs=cfg.epochs - start)
-    val_ds = make_eval_dataset(dataset.x_test, dataset.y_test, batch=cfg.batch, num_classes=classes)
+    state["distribution"] = plan.describe(model.train)
+    train_ds = plan.distribute(lambda ids, replicas: make_train_dataset(
+        dataset.x_train, dataset.y_train, batch=batch, num_classes=classes, augment=cfg.augment, seed=seed,
+        epoch=start, epochs=cfg.epochs - start, replicas=replicas, replica_ids=ids))
+
+    def eval_data(ids, replicas):
+        ds = make_eval_dataset(dataset.x_test, dataset.y_test, batch=batch, num_classes=classes,
+                               replicas=replicas, replica_ids=ids)
+        return ds if strategy is None else ds.repeat()  # a distributed dataset has no known length: count steps
+
+    val_ds = plan.distribute(eval_data)
+    val_steps = None if strategy is None else steps_per_epoch(len(dataset.x_test), batch)
     checkpointer = _checkpointer(keras, run, state, kmodel)
     callbacks = [schedules.schedule_callback(cfg, cfg.epochs, steps)]
+    if strategy is not None:
+        callbacks.append(distribute.batch_norm_averaging(kmodel, strategy))
     if cfg.ema:
         callbacks.append(schedules.ema_validation(kmodel))
     callbacks += [_tensorboard(keras, tf, run.tb), checkpointer]
-    kmodel.fit(train_ds, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=steps, validation_data=val_ds,
-               callbacks=callbacks, verbose=verbose, shuffle=False)
+    shapes = (np.zeros((1, *model.input_shape), np.float32), np.zeros((1, classes), np.float32))
+    try:
+        with distribute.keras_fit_fixes(kmodel, shapes) if strategy else contextlib.nullcontext():
+            kmodel.fit(train_ds, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=steps,
+                       validation_data=val_ds, validation_steps=val_steps, callbacks=callbacks, verbose=verbose,
+                       shuffle=False)
+    except tf.errors.OpError as exc:
+        if plan.kind != "multiworker":
+            raise
+        done = checkpointer.state["epoch"]
+        raise RunError(f"worker {plan.worker_id} lost the cluster during training ({type(exc).__name__}: "
+                       f"{distribute.first_line(exc)})",
+                       hint=f"the run keeps the checkpoint of epoch {done}; restart every worker with "
+                            "`archdsl train --resume RUN_DIR --strategy multiworker`", code="E541") from None
+    if plan.final_weights:
+        distribute.save_final_weights(kmodel, plan.final_weights)
     return runs.summarize(checkpointer.state, run)
 
 
@@ -293,7 +381,8 @@ def with_overrides(model: Model, **overrides) -> Model:
         cfg = TrainConfig(**{**model.train.model_dump(), **values})
     except ValueError as exc:
         problem = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ["?"], "msg": str(exc)}
-        flag = {"epochs": "--epochs", "batch": "--batch-size", "lr": "--lr"}.get(str(problem["loc"][0]), "")
+        flag = {"epochs": "--epochs", "batch": "--batch-size", "lr": "--lr",
+                "strategy": "--strategy"}.get(str(problem["loc"][0]), "")
         raise UsageError(f"{flag} {values.get(problem['loc'][0])}: {problem['msg'].lower()}",
                          hint="see `archdsl train --help`", code="E612") from None
     return model.model_copy(update={"train": cfg})
