@@ -276,6 +276,10 @@ CODES: dict[str, Entry] = {
                   "Start a new run.",
                   note="Needs a checkpoint written by another model: "
                        "`error[E525]: checkpoint runs/.../checkpoint/epoch-0003.keras does not fit the run's model`."),
+    "E526": Entry("A run resumed with another number of replicas (devices or workers) than it trained on: the "
+                  "global batch, and so the run, would change.", "Resume on as many replicas as the run had.",
+                  note="Needs a checkpoint of a distributed run: `error[E526]: the run trained on 2 replicas, this "
+                       "process has 1: the global batch would change`."),
     "E530": Entry("`archdsl eval` of a run that has no best.keras yet (no epoch has finished).",
                   "Train it for an epoch first, or give a .keras file.",
                   [X(argv=["eval", "runs/tiny/20260101-120000"], setup=_run_dir)]),
@@ -330,6 +334,14 @@ CODES: dict[str, Entry] = {
                   [X(argv=["train", "best.arch", "--epochs", "0"], setup=_spec)]),
     "E613": Entry("`archdsl eval`: the target is neither a run directory nor a .keras file.",
                   "Give a run directory or a .keras file.", [X(argv=["eval", "runs/best/nope.keras"])]),
+    "E620": Entry("`archdsl train`: an unknown `--strategy` or `--precision`, or a `--peer-timeout` that is not "
+                  "positive.", "Use one of the values the hint lists.",
+                  [X(argv=["train", "best.arch", "--strategy", "mirrord"], setup=_spec)]),
+    "E621": Entry("`archdsl train --strategy multiworker`: the TF_CONFIG environment variable is missing or wrong.",
+                  "Set TF_CONFIG as the hint shows (see docs/distributed.md).",
+                  [X(argv=["train", "best.arch", "--strategy", "multiworker"], setup=_spec,
+                     patch=lambda: mock.patch.dict(os.environ, {"TF_CONFIG": '{"cluster": 3'}),
+                     shown="TF_CONFIG='{\"cluster\": 3' archdsl train best.arch --strategy multiworker")]),
     "E630": Entry("`archdsl export --to` names an unknown target.", "Use `keras` or `pytorch`.",
                   [X(argv=["export", "best.arch", "--to", "tf", "-o", "model.py"], setup=_spec)]),
     "E631": Entry("`archdsl export -o` does not end in .py.", "Write e.g. `-o model.py`.",
