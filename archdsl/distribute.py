@@ -224,7 +224,12 @@ class Plan:
                 cpu = tf.config.list_physical_devices("CPU")[0]
                 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
                 devices = [f"/cpu:{i}" for i in range(cpu_replicas)]
-            self.strategy = tf.distribute.MirroredStrategy(devices)
+            saved = os.environ.pop("TF_CONFIG", None)  # MirroredStrategy would read a cluster from it
+            try:
+                self.strategy = tf.distribute.MirroredStrategy(devices)
+            finally:
+                if saved is not None:
+                    os.environ["TF_CONFIG"] = saved
         elif kind == "multiworker":
             self.strategy = self._join(tf)
         self.kind = kind
