@@ -100,7 +100,7 @@ def parse_tf_config(text: str | None) -> Cluster:
         return UsageError(f"TF_CONFIG {message}", hint=hint, code="E621")
 
     if text is None or not text.strip():
-        raise bad("is not set: --strategy multiworker needs it on every worker")
+        raise bad("is not set: the multiworker strategy needs it on every worker")
     try:
         config = json.loads(text)
     except ValueError as exc:
@@ -213,7 +213,10 @@ class Plan:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
 
-        cpu_replicas = int(self.environ.get("ARCHDSL_CPU_REPLICAS") or 0)
+        cpu_replicas = self.environ.get("ARCHDSL_CPU_REPLICAS") or "0"
+        if not cpu_replicas.isdigit():
+            raise UsageError(f"ARCHDSL_CPU_REPLICAS={cpu_replicas}: expected a number of logical CPUs", code="E620")
+        cpu_replicas = int(cpu_replicas)
         gpus = len(tf.config.list_physical_devices("GPU"))
         kind, warning = choose(self.name, gpus, self.environ.get("TF_CONFIG"), cpu_replicas)
         if warning:
@@ -268,7 +271,12 @@ class Plan:
         """
         if self.kind != "multiworker":
             return
-        _barrier(self.strategy)
+        import tensorflow as tf
+
+        try:
+            _barrier(self.strategy)
+        except tf.errors.OpError as exc:  # the run is complete and written; a peer went early
+            print(f"warning: worker {self.worker_id}: the final barrier failed: {first_line(exc)}", file=sys.stderr)
         if not self.is_chief:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -121,7 +121,7 @@ GOOD = {"cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]}, "task": {"typ
 
 
 @pytest.mark.parametrize("text, message", [
-    (None, "TF_CONFIG is not set: --strategy multiworker needs it on every worker"),
+    (None, "TF_CONFIG is not set: the multiworker strategy needs it on every worker"),
     ("{'cluster': {}}", "TF_CONFIG is not valid JSON: Expecting property name enclosed in double quotes: "
                         "line 1 column 2 (char 1)"),
     ('["worker"]', "TF_CONFIG must be a JSON object with 'cluster' and 'task', not list"),
