@@ -54,7 +54,7 @@ def choose_format(output: str | None, fmt: str | None) -> str:
         fmt = fmt or "ascii"
         if fmt in BINARY:
             raise UsageError(f"a {fmt} picture is not for the terminal; name the file to write",
-                             hint=f"add -o net.{fmt}", code="E610")
+                             hint=f"add -o net.{fmt}", code="E650")
         return fmt
     suffix = Path(output).suffix.lower()
     by_extension = EXTENSIONS.get(suffix)
@@ -62,12 +62,12 @@ def choose_format(output: str | None, fmt: str | None) -> str:
         if by_extension is None:
             what = f"extension '{suffix}'" if suffix else "no extension"
             raise UsageError(f"cannot tell the format of {output}: it has {what}",
-                             hint=f"end the file name in one of {allowed}, or give --format", code="E610")
+                             hint=f"end the file name in one of {allowed}, or give --format", code="E650")
         return by_extension
     if by_extension is not None and by_extension != fmt:
         raise UsageError(f"--format {fmt} does not match {output}, a {by_extension} file name",
                          hint=f"write -o {Path(output).with_suffix('.' + (fmt if fmt != 'ascii' else 'txt'))}, "
-                              "or drop --format", code="E610")
+                              "or drop --format", code="E650")
     return fmt
 
 

@@ -46,7 +46,7 @@ STAGES = [
     ("E3", "Asserts", "`ConstraintError`: an `assert` line does not hold. Exit 1."),
     ("E4", "Data", "`DataError`: a dataset is missing, malformed or does not fit the spec. Exit 2."),
     ("E5", "Runs and training", "`RunError`: a run cannot start, continue, be read or be written. Exit 1."),
-    ("E6", "Command line", "`UsageError`: the command line is wrong (or, for E611/E612 of `draw`, the graphviz "
+    ("E6", "Command line", "`UsageError`: the command line is wrong (or, for E651/E652 of `draw`, the graphviz "
                            "program is). Exit 2, except where a RunError carries the code."),
 ]
 
@@ -319,18 +319,13 @@ CODES: dict[str, Entry] = {
                      shown="archdsl export best.arch --to keras -o model.py    # in a read-only folder")]),
     "E606": Entry("`archdsl build -o` names a file that does not end in .keras.", "Write e.g. `-o model.keras`.",
                   [X(call=_keras_name, shown="archdsl build best.arch -o model.h5")]),
-    "E610": Entry("`draw`: the picture format cannot be told or does not match the file name. "
-                  "`train`: no spec file (and no `--resume`).",
-                  "`draw`: name the file with its format's extension, or give `--format`. `train`: give the spec.",
-                  [X(argv=["draw", "best.arch", "-o", "net.jpg"], setup=_spec), X(argv=["train"])]),
-    "E611": Entry("`draw`: the graphviz `dot` program is not installed. `train --resume`: a flag (`--epochs`, "
-                  "`--batch-size`, `--lr`, `--data`) differs from the run's own setting.",
-                  "`draw`: install graphviz, or draw `--format ascii`. `train --resume`: leave the flag out.",
-                  [X(argv=["draw", "best.arch", "-o", "net.svg"], setup=_spec,
-                     patch=lambda: mock.patch.dict(os.environ, {"PATH": ""}),
-                     shown="archdsl draw best.arch -o net.svg    # without graphviz")]),
-    "E612": Entry("`draw`: graphviz failed to draw. `train`: a flag's value is out of range (`--epochs 0`).",
-                  "`draw`: draw `--format dot` and report the problem. `train`: see `archdsl train --help`.",
+    "E610": Entry("`archdsl train`: no spec file (and no `--resume`).", "Give the spec.", [X(argv=["train"])]),
+    "E611": Entry("`archdsl train --resume`: a flag (`--epochs`, `--batch-size`, `--lr`, `--data`) differs from the "
+                  "run's own setting.", "Leave the flag out, or start a new run.",
+                  note="Shown when resuming, e.g. `archdsl train --resume runs/best/20261125-101500 --epochs 80` "
+                       "on a run started with 50 epochs: a resumed run keeps its schedule, so it can end "
+                       "exactly as an uninterrupted one would."),
+    "E612": Entry("`archdsl train`: a flag's value is out of range (`--epochs 0`).", "See `archdsl train --help`.",
                   [X(argv=["train", "best.arch", "--epochs", "0"], setup=_spec)]),
     "E613": Entry("`archdsl eval`: the target is neither a run directory nor a .keras file.",
                   "Give a run directory or a .keras file.", [X(argv=["eval", "runs/best/nope.keras"])]),
@@ -355,6 +350,16 @@ CODES: dict[str, Entry] = {
                   "Choose another report name.",
                   [X(argv=["report", "best.arch", "-o", "report.md"],
                      setup=lambda d: (_spec(d), (d / "report_files").write_text("")))]),
+    "E650": Entry("`archdsl draw`: the picture format cannot be told or does not match the file name.",
+                  "Name the file with its format's extension (.svg, .png, .pdf, .dot, .txt), or give `--format`.",
+                  [X(argv=["draw", "best.arch", "-o", "net.jpg"], setup=_spec)]),
+    "E651": Entry("`archdsl draw`: the graphviz `dot` program is not installed. The .dot source is still written.",
+                  "Install graphviz (`apt-get install graphviz`, `brew install graphviz`), or draw `--format ascii`.",
+                  [X(argv=["draw", "best.arch", "-o", "net.svg"], setup=_spec,
+                     patch=lambda: mock.patch.dict(os.environ, {"PATH": ""}),
+                     shown="archdsl draw best.arch -o net.svg    # without graphviz")]),
+    "E652": Entry("`archdsl draw`: graphviz failed to draw.", "Draw `--format dot` and report the problem.",
+                  note="Not expected: archdsl escapes every label; the message carries graphviz's own error."),
 }
 
 
@@ -452,7 +457,6 @@ def render() -> str:
     for prefix, stage, what in STAGES:
         out.append(f"| {prefix}xx | {stage} | {what} |")
     out.append("")
-    shared = {c: m for c, m in used.items() if len(m) > 1}
     for prefix, stage, _ in STAGES:
         codes = [c for c in sorted(CODES) if c.startswith(prefix)]
         out += [f"## {prefix}xx: {stage}", ""]
@@ -460,9 +464,6 @@ def render() -> str:
             entry = CODES[code]
             modules = ", ".join(f"`{m}`" for m in used.get(code, [])) or "not used"
             out += [f"### {code}", "", entry.meaning, "", f"Raised in: {modules}."]
-            if code in shared and code in ("E610", "E611", "E612"):
-                out += ["", "Note: this code has a different meaning in `draw` and in `train`/`eval` "
-                        "(to be renumbered)."]
             examples = entry.examples
             if not examples and code in cases:
                 examples = [Example(bad=cases[code][0])]

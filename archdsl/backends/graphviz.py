@@ -42,7 +42,7 @@ INDEX_WIDTH = 24  # points: the index column, room for "123" and a gap
 
 class DotNotFound(UsageError):
     """The graphviz `dot` program is not installed."""
-    default_code = "E611"
+    default_code = "E651"
 
 
 def escape(text: str) -> str:
@@ -221,7 +221,7 @@ def render(graph: graphviz.Digraph, fmt: str) -> bytes:
     except graphviz.CalledProcessError as exc:
         stderr = exc.stderr.decode("utf-8", "replace").strip() if isinstance(exc.stderr, bytes) else exc.stderr
         raise RunError(f"graphviz `dot` failed to draw {fmt}: {stderr or exc}",
-                       hint="draw the .dot source (--format dot) and report the problem", code="E612") from None
+                       hint="draw the .dot source (--format dot) and report the problem", code="E652") from None
 
 
 def render_svg(model: Model, analysis: Analysis, rankdir: str = "TB") -> str:
