@@ -40,13 +40,21 @@ def _new_file_mode(fd_or_path) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
+    _write_via_temp(_check_target(path, overwrite), ".tmp", _bytes_writer(data), overwrite)
+
+
+def replace_with_bytes(target: Path, data: bytes) -> None:
+    """Replace `target` (in a folder known to be ours, e.g. a run directory) with `data`, atomically."""
+    replace_atomically(target, _bytes_writer(data))
+
+
+def _bytes_writer(data: bytes):
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-
-    _write_via_temp(_check_target(path, overwrite), ".tmp", write, overwrite)
+    return write
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> None:
@@ -68,6 +76,18 @@ def _write_via_temp(target: Path, suffix: str, write, overwrite: bool) -> None:
     Without `overwrite`, the move is a hard link, which fails if `target` appeared meanwhile:
     a file someone created between our check and our write is never replaced.
     """
+    try:
+        replace_atomically(target, write, suffix, overwrite)
+    except FileExistsError:
+        raise UsageError(f"{target} already exists; archdsl does not overwrite it",
+                         hint="choose another name, or remove the file first", code="E603") from None
+
+
+def replace_atomically(target: Path, write, suffix: str = ".tmp", overwrite: bool = True) -> None:
+    """The primitive under every write: `write(tmp)` fills a temporary file beside `target`
+    (which `write` must flush to disk), then it becomes `target` in one step and the folder is
+    synced. No check of `target`'s folder first (see _check_target); an OSError is a RunError
+    (E501) naming `target`; FileExistsError is left to the caller."""
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
@@ -79,17 +99,36 @@ def _write_via_temp(target: Path, suffix: str, write, overwrite: bool) -> None:
         else:
             os.link(tmp, target)
             os.unlink(tmp)
-    except FileExistsError:
-        _remove_quietly(tmp)
-        raise UsageError(f"{target} already exists; archdsl does not overwrite it",
-                         hint="choose another name, or remove the file first", code="E603") from None
     except BaseException as exc:
         if tmp:
             _remove_quietly(tmp)
-        if isinstance(exc, OSError):
-            raise RunError(f"cannot write {target}: {exc.strerror or exc}", hint="check free disk space and "
+        if isinstance(exc, OSError) and not isinstance(exc, FileExistsError):
+            raise RunError(f"cannot write {target}: {os_reason(exc)}", hint="check free disk space and "
                            "permissions", code="E501") from None
         raise
+    _fsync_dir(target.parent)
+
+
+def os_reason(exc: BaseException) -> str:
+    """An exception as a short phrase for a message: the OS's words when there are some."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _remove_quietly(path: str) -> None:

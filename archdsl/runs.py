@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from .errors import RunError
+from .fileio import os_reason, replace_atomically, replace_with_bytes
 
 FORMAT = "archdsl-run/1"
 HISTORY_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
@@ -94,7 +95,7 @@ def check_out(out: str | os.PathLike) -> Path:
             if not os.access(ancestor, os.W_OK | os.X_OK):
                 raise PermissionError(errno.EACCES, f"{ancestor} is not writable")
     except OSError as exc:
-        raise RunError(f"cannot write runs to --out {out}: {exc.strerror or _reason(exc)}",
+        raise RunError(f"cannot write runs to --out {out}: {exc.strerror or os_reason(exc)}",
                        hint="choose a writable folder with --out", code="E510") from None
     return root
 
@@ -115,7 +116,7 @@ def create_run_dir(out: Path, stem: str, now: float | None = None) -> RunDir:
             run.checkpoint.mkdir()
             return run
     except OSError as exc:
-        raise RunError(f"cannot create a run directory in {parent}: {_reason(exc)}",
+        raise RunError(f"cannot create a run directory in {parent}: {os_reason(exc)}",
                        hint="choose a writable folder with --out", code="E510") from None
     raise RunError(f"too many runs named {stamp} in {parent}", code="E510")
 
@@ -123,19 +124,7 @@ def create_run_dir(out: Path, stem: str, now: float | None = None) -> RunDir:
 # --- atomic writes ---------------------------------------------------------------------------
 
 def write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        _unlink(tmp)
-        if isinstance(exc, OSError):
-            raise _write_error(path, exc) from None
-        raise
-    _fsync_dir(path.parent)
+    replace_with_bytes(path, data)
 
 
 def write_json(path: Path, obj) -> None:
@@ -144,22 +133,16 @@ def write_json(path: Path, obj) -> None:
 
 def save_model(keras_model, path: Path) -> str:
     """`keras_model.save(path)` atomically (model, weights and optimizer state); returns its sha256."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
+    digest = hashlib.sha256()
+
+    def write(tmp: str) -> None:
         keras_model.save(tmp)
-        digest = hashlib.sha256()
         with open(tmp, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        _unlink(tmp)
-        if isinstance(exc, OSError):
-            raise _write_error(path, exc) from None
-        raise
-    _fsync_dir(path.parent)
+
+    replace_atomically(path, write, suffix=".keras")
     return digest.hexdigest()
 
 
@@ -257,6 +240,38 @@ def load_state(run: RunDir, warn=None) -> dict:
     raise first_error or RunError(f"{run} has no usable checkpoint", hint=RUN_HINT, code="E522")
 
 
+def check_history(run: RunDir, state: dict, warn) -> None:
+    """Repair history.csv if it disagrees with the state being resumed, and say so.
+
+    The state is the truth; history.csv is written from it each epoch, one step before the commit
+    point, so one row more or fewer than the state is a normal kill, not damage. A damaged file is
+    kept beside the run (history.csv.damaged) before it is rewritten.
+    """
+    expected = history_csv(state["history"]).splitlines()
+    try:
+        actual = run.history.read_text(encoding="utf-8").splitlines()
+        why = "its rows differ from the checkpoint's"
+    except FileNotFoundError:
+        actual, why = None, "it is missing"
+    except (OSError, UnicodeDecodeError) as exc:
+        actual, why = [], f"it cannot be read: {os_reason(exc)}"
+    if actual is None and not state["history"]:
+        return
+    if actual is not None and (actual == expected or actual == expected[:-1] or actual[:-1] == expected):
+        return
+    where = f"rewritten from the checkpoint of epoch {state['epoch']}"
+    if actual is not None:
+        aside = run.history.with_name(run.history.name + ".damaged")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = run.history.with_name(f"{run.history.name}.damaged-{n}")
+        os.replace(run.history, aside)
+        where = f"kept as {aside.name} and {where}"
+    write_bytes(run.history, history_csv(state["history"]).encode())
+    warn(f"{run.history} is damaged ({why}); {where}")
+
+
 def _read_state(run: RunDir, path: Path) -> dict:
     try:
         state = json.loads(path.read_text())
@@ -269,7 +284,7 @@ def _read_state(run: RunDir, path: Path) -> dict:
         if not isinstance(epoch, int) or len(history) != epoch:
             raise ValueError("epoch count and history disagree")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"corrupt checkpoint {path}: {_reason(exc)}", hint="the run cannot be resumed from "
+        raise RunError(f"corrupt checkpoint {path}: {os_reason(exc)}", hint="the run cannot be resumed from "
                        "this file; start a new run", code="E523") from None
     if state.get("checkpoint"):
         model = run.checkpoint / state["checkpoint"]
@@ -333,33 +348,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _unlink(path) -> None:
     try:
         os.unlink(path)
     except OSError:
         pass
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def _write_error(path: Path, exc: OSError) -> RunError:
-    return RunError(f"cannot write {path}: {_reason(exc)}", hint="check free disk space and permissions",
-                    code="E501")
