@@ -176,6 +176,8 @@ def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None
                 if (epochs, batch, lr) != (None, None, None):
                     raise UsageError("a resumed run keeps its epochs, batch and lr", code="E611")
                 state = runs.load_state(run, warn=_warn)
+                if chief:  # only the chief writes the run
+                    runs.check_history(run, state, warn=_warn)
             else:
                 model = with_overrides(model, epochs=epochs, batch=batch, lr=lr)
                 state = _initial_state(model, dataset, seed, settings)

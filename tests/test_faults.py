@@ -305,12 +305,16 @@ def test_truncated_history_is_rewritten_from_the_checkpoint(two_epochs, referenc
     assert history(run) == history(reference)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 6: `--resume` does not yet say that history.csv was damaged")
 def test_truncated_history_is_named_on_resume(two_epochs, tmp_path):
     run = copy_of(two_epochs, tmp_path)
+    whole = (run / "history.csv").read_bytes()
     _truncate(run / "history.csv", 0.6)
     status, _, err = cli("train", "--resume", run, "--verbose", "0")
-    assert status == 0 and "history.csv" in err
+    assert status == 0
+    assert f"warning: {run / 'history.csv'} is damaged (its rows differ from the checkpoint's); kept as " \
+           "history.csv.damaged and rewritten from the checkpoint of epoch 2" in err
+    assert (run / "history.csv").read_bytes() == whole  # the state is the truth: the same rows again
+    assert (run / "history.csv.damaged").read_bytes() == whole[:len((run / "history.csv.damaged").read_bytes())]
 
 
 # ---------------------------------------------------------------- a full disk, an unwritable run
