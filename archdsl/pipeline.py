@@ -48,6 +48,7 @@ last batch may then be empty.
 from __future__ import annotations
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -57,6 +58,13 @@ from archdsl.errors import DataError
 from archdsl.ir import Augment
 
 AUTOTUNE = tf.data.AUTOTUNE
+# How batches are made: "sequential" (one map thread, 2 batches prefetched, tf.data's autotuner
+# off) or "autotune" (parallel map and prefetch sized by tf.data). None picks by core count:
+# on a small CPU the autotuner's threads compete with the training step for the cores and cost
+# about 12% of training speed, while one thread makes batches ~600x faster than the step
+# consumes them (benchmarks/bench_training.py, docs/performance.md).
+BATCHING: str | None = None
+SMALL_CPU = 4
 SALT = 0x61726368  # "arch": keeps our streams apart from other users of the same seed
 STD_FLOOR = 1.0    # raw pixel units: a constant channel is centred, not blown up
 
@@ -98,8 +106,7 @@ def make_train_dataset(x_uint8, y, *, batch: int, num_classes: int, augment: Aug
             images = augment_batch(tf.cast(tf.gather(x, idx), tf.float32), augment, key, rows=(rows, size))
         return images, tf.one_hot(tf.gather(y_t, idx), num_classes, dtype=tf.float32)
 
-    ds = tf.data.Dataset.range(epoch, epoch + epochs).flat_map(one_epoch)
-    return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+    return _batches(tf.data.Dataset.range(epoch, epoch + epochs).flat_map(one_epoch), load)
 
 
 def make_eval_dataset(x_uint8, y, *, batch: int, num_classes: int, replicas: int = 1,
@@ -120,7 +127,23 @@ def make_eval_dataset(x_uint8, y, *, batch: int, num_classes: int, replicas: int
     ds = tf.data.Dataset.range(int(x.shape[0])).batch(batch)
     if ids is not None:
         ds = ds.flat_map(lambda idx: ids.map(lambda r: (idx, r)))
-    return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+    return _batches(ds, load)
+
+
+def batching() -> str:
+    """The BATCHING in effect: as set, or by this machine's core count."""
+    if BATCHING is not None:
+        return BATCHING
+    return "sequential" if (os.cpu_count() or 1) <= SMALL_CPU else "autotune"
+
+
+def _batches(ds: tf.data.Dataset, load) -> tf.data.Dataset:
+    """`ds.map(load)`, prefetched, in order: see BATCHING."""
+    if batching() == "autotune":
+        return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.map(load).prefetch(2).with_options(options)
 
 
 def steps_per_epoch(n_images: int, batch: int, replicas: int = 1) -> int:

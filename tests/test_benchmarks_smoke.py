@@ -39,7 +39,7 @@ def test_model_benchmark_runs(tmp_path):
 
 def test_pipeline_benchmark_runs(tmp_path):
     r = run_bench(tmp_path, "--bench", "pipeline")
-    sides = {"archdsl", "seed_arrays", "seed_arrays+flip", "pipeline_alone", "step_alone"}
+    sides = {"archdsl", "archdsl_autotune", "seed_arrays", "seed_arrays+flip", "pipeline_alone", "step_alone"}
     assert set(r["pipeline"]["median"]) == sides
     assert all(v > 0 for v in r["pipeline"]["median"].values())
     assert r["pipeline"]["ratio"] > 0 and r["pipeline"]["serial_estimate"] > 0
@@ -58,3 +58,18 @@ def test_epoch_benchmark_trains_through_archdsl_train(tmp_path):
     assert epoch["images"] == 128 and epoch["extrapolated"] is True
     row = epoch["history"][0]
     assert row["train_seconds"] > 0 and row["full_epoch_train_seconds"] > row["train_seconds"]
+
+
+def test_distributed_benchmark_runs_one_and_two_workers(tmp_path, cifar_archive, data_cache):
+    out = tmp_path / "dist.json"
+    script = ROOT / "benchmarks" / "bench_distributed.py"
+    proc = subprocess.run([sys.executable, str(script), "--configs", "1w,2w-global128", "--limit", "128",
+                           "--test-limit", "64", "--epochs", "2", "--repeats", "1", "--data", str(cifar_archive),
+                           "--data-dir", str(data_cache), "--json", str(out)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    two = next(run for run in r["runs"] if run["config"] == "2w-global128")
+    assert two["distribution"]["workers"] == 2 and two["distribution"]["global_batch"] == 128
+    assert all(run["images_per_second"] > 0 and run["cpu"] > 0 for run in r["runs"])
+    assert r["summary"]["1w"]["vs_first"] == 1.0
