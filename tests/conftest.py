@@ -6,6 +6,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# `archdsl train` turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set (docs/performance.md). Tests
+# compare runs made in this process with runs made by subprocesses, bit for bit, so every
+# process of a test session must make the same choice: TensorFlow's own, unless the caller says.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 
 def cifar10_archive() -> Path | None:
     """The shared CIFAR-10 image-folder archive: $ARCHDSL_CIFAR10_ARCHIVE or ../shared/data beside the repo."""

@@ -221,3 +221,17 @@ def test_rf_check_fmt_do_not_import_tensorflow():
             "    assert main(['fmt', 'specs/base.arch']) == 0\n"
             "assert 'tensorflow' not in sys.modules, 'rf/check/fmt imported TensorFlow'\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+def test_train_turns_onednn_on_unless_the_user_chose(monkeypatch):
+    """oneDNN measured 1.27x faster training here (docs/performance.md); TensorFlow leaves it off on
+    CPUs without AVX-512, so `archdsl train` asks for it, before TensorFlow starts, unless told."""
+    import archdsl.train
+
+    seen = []
+    monkeypatch.setattr(archdsl.train, "run_train", lambda args: seen.append(os.environ.get("TF_ENABLE_ONEDNN_OPTS")))
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    main(["train", "specs/best.arch"])
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    main(["train", "specs/best.arch"])
+    assert seen == ["1", "0"]
