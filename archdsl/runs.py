@@ -243,9 +243,10 @@ def load_state(run: RunDir, warn=None) -> dict:
 def check_history(run: RunDir, state: dict, warn) -> None:
     """Repair history.csv if it disagrees with the state being resumed, and say so.
 
-    The state is the truth; history.csv is written from it each epoch, one step before the commit
-    point, so one row more or fewer than the state is a normal kill, not damage. A damaged file is
-    kept beside the run (history.csv.damaged) before it is rewritten.
+    The state is the truth; history.csv is written from it each epoch before the commit point, so
+    one row more than the state is what a kill leaves, not damage. Anything else (fewer rows, rows
+    that differ, a missing or unreadable file) is named, and the file is kept beside the run
+    (history.csv.damaged) before it is rewritten.
     """
     expected = history_csv(state["history"]).splitlines()
     try:
@@ -257,7 +258,7 @@ def check_history(run: RunDir, state: dict, warn) -> None:
         actual, why = [], f"it cannot be read: {os_reason(exc)}"
     if actual is None and not state["history"]:
         return
-    if actual is not None and (actual == expected or actual == expected[:-1] or actual[:-1] == expected):
+    if actual is not None and (actual == expected or actual[:-1] == expected):
         return
     where = f"rewritten from the checkpoint of epoch {state['epoch']}"
     if actual is not None:

@@ -26,11 +26,18 @@ def check(tmp_path, csv_text: str | None, epochs: int) -> tuple[list[str], runs.
     return warnings, run
 
 
-def test_history_in_step_or_one_epoch_off_is_left_alone(tmp_path):
-    for written, resumed in ((3, 3), (2, 3), (3, 2)):  # killed before or after the commit point
+def test_history_in_step_or_one_epoch_ahead_is_left_alone(tmp_path):
+    for written, resumed in ((3, 3), (3, 2)):  # killed after or before the commit point
         text = runs.history_csv(state(written)["history"])
         warnings, run = check(tmp_path, text, resumed)
         assert warnings == [] and run.history.read_text() == text
+
+
+def test_history_one_epoch_behind_is_named(tmp_path):
+    """What a file cut at a line end looks like (or a fallback to an older checkpoint's state)."""
+    warnings, run = check(tmp_path, runs.history_csv(state(2)["history"]), 3)
+    assert warnings == [f"{run.history} is damaged (its rows differ from the checkpoint's); kept as "
+                        "history.csv.damaged and rewritten from the checkpoint of epoch 3"]
 
 
 def test_history_rows_that_differ_are_named_kept_and_rewritten(tmp_path):
