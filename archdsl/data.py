@@ -52,6 +52,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from archdsl.errors import DataError, did_you_mean
+from archdsl.fileio import pid_alive
 
 CACHE_VERSION = 1  # bump when the .npz layout or the decoding changes
 
@@ -279,18 +280,8 @@ def _remove_abandoned(parent: Path, prefix: str) -> None:
             pid = int(p.name[len(prefix):].split("-")[0])
         except ValueError:
             continue
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _archive_stem(name: str) -> str:

@@ -39,6 +39,7 @@ import typing
 from dataclasses import dataclass
 
 from .errors import RunError, UsageError, did_you_mean, one_of
+from .fileio import pid_alive
 from .ir import TrainConfig
 
 STRATEGIES: tuple[str, ...] = typing.get_args(TrainConfig.model_fields["strategy"].annotation)
@@ -545,7 +546,7 @@ def scratch_dir(worker_id: int) -> str:
     root = tempfile.gettempdir()
     for name in os.listdir(root):
         m = re.match(rf"^{SCRATCH_PREFIX}\d+-(\d+)-", name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
     return tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{worker_id}-{os.getpid()}-", dir=root)
 
@@ -556,16 +557,6 @@ def save_final_weights(kmodel, path: str) -> None:
 
     variables = list(kmodel.weights) + list(kmodel.optimizer.variables)
     np.savez(path, **{f"{i:04d}:{v.path}": np.asarray(v.numpy()) for i, v in enumerate(variables)})
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def first_line(exc: BaseException) -> str:

@@ -136,3 +136,14 @@ def _remove_quietly(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (on this host), so leftovers of dead processes can be cleaned up."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, as another user's
+        return True
+    return True
