@@ -67,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seeds weights, shuffling, augmentation and dropout (default 0)")
     p.add_argument("--out", default="runs", help="parent folder of run directories (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete epoch")
-    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1, help="Keras progress output")
+    # A progress bar rewrites one line, fine on a terminal, a flood of text in a log file (nohup).
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1 if sys.stdout.isatty() else 2,
+                   help="Keras progress output: 0 none, 1 a progress bar (default on a terminal), "
+                        "2 a line an epoch (default otherwise)")
     p.add_argument("--strategy", help="auto (default), default, mirrored (this host's GPUs) or multiworker "
                                       "(the hosts of TF_CONFIG); see docs/distributed.md")
     p.add_argument("--precision", help="fp32 (default), mixed_bf16 or mixed_fp16 (the softmax stays float32)")
