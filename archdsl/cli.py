@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from . import __version__
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.command:
             parser.print_help()
             return 2
+        args.command_line = shlex.join(["archdsl", *map(str, argv)])  # kept in a run's metrics.json
         return HANDLERS[args.command](args)
     except ArchError as exc:
         print(exc.render(), file=sys.stderr)

@@ -4,7 +4,8 @@
         spec.arch          the spec text as given
         resolved.json      the resolved IR (with the command line's overrides applied)
         history.csv        epoch, lr, loss, accuracy, val_loss, val_accuracy, seconds (one row per epoch)
-        metrics.json       summary so far: best/final val accuracy, wall time, images/s, complete
+        metrics.json       summary so far: best/final val accuracy, wall time, images/s, complete,
+                           the command lines that trained it
         best.keras         the model of the best val accuracy (EMA weights if `ema` is on)
         last.keras         the model after the last complete epoch
         tb/                TensorBoard logs (epoch scalars only)
@@ -188,7 +189,8 @@ def summarize(state: dict, run: "RunDir | None" = None) -> dict:
            "images_per_second_after_epoch_1": (n * len(later) / sum(r["train_seconds"] for r in later)
                                                if later else None),
            "params": state.get("params"), "seed": state["settings"]["seed"], "batch": state["batch"],
-           "lr": state["lr"], "data": state["data"], "distribution": state.get("distribution")}
+           "lr": state["lr"], "data": state["data"], "distribution": state.get("distribution"),
+           "commands": state.get("commands", [])}
     return out
 
 

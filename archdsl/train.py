@@ -60,7 +60,8 @@ def run_train(args) -> int:
     if plan.is_chief:
         run = runs.create_run_dir(out, Path(args.file).stem)
         runs.write_bytes(run.spec, Path(args.file).read_bytes())
-    return _train_and_report(model, dataset, run, settings, resume=False, verbose=args.verbose, plan=plan)
+    return _train_and_report(model, dataset, run, settings, resume=False, verbose=args.verbose, plan=plan,
+                             command=getattr(args, "command_line", None))
 
 
 def _strategy_flag(args) -> str | None:
@@ -117,15 +118,16 @@ def _resume(args) -> int:
         _warn(f"the data of {settings['data']} differs from what the run trained on; "
               "the resumed run will not equal an uninterrupted one")
     print(f"resuming {run} after epoch {state['epoch']} of {state['epochs']}")
-    return _train_and_report(model, dataset, run, settings, resume=True, verbose=args.verbose, plan=plan)
+    return _train_and_report(model, dataset, run, settings, resume=True, verbose=args.verbose, plan=plan,
+                             command=getattr(args, "command_line", None))
 
 
 def _train_and_report(model: Model, dataset, run: runs.RunDir | None, settings: dict, *, resume: bool,
-                      verbose: int, plan: distribute.Plan | None = None) -> int:
+                      verbose: int, plan: distribute.Plan | None = None, command: str | None = None) -> int:
     plan = plan or distribute.Plan(model.train.strategy)
     try:
         metrics = train(model, dataset, seed=settings["seed"], run_dir=run, resume=resume, verbose=verbose,
-                        settings=settings, plan=plan)
+                        settings=settings, plan=plan, command=command)
     except KeyboardInterrupt:
         if plan.is_chief:
             done = runs.load_state(run)["epoch"]
@@ -153,13 +155,15 @@ def print_summary(m: dict) -> None:
 
 def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None = None, lr: float | None = None,
           seed: int = 0, run_dir: runs.RunDir | str | os.PathLike | None, resume: bool = False, verbose: int = 1,
-          settings: dict | None = None, plan: distribute.Plan | None = None) -> dict:
+          settings: dict | None = None, plan: distribute.Plan | None = None, command: str | None = None) -> dict:
     """Train `model` on `dataset` into `run_dir` (a new, empty run, or one to resume); returns metrics.
 
     `epochs`, `batch` and `lr` override the spec's train section (not allowed with resume,
     which also takes the seed from the run). `plan`: strategy, precision and LR scaling
     (default: the spec's strategy, fp32). A worker that is not the chief reads `run_dir`
     (only to resume; None otherwise) and writes to a scratch folder it removes at the end.
+    `command`: the command line, kept in the run (with the epoch it started from) so that
+    a result can be rerun exactly.
     """
     plan = plan or distribute.Plan(model.train.strategy)
     chief = plan.is_chief
@@ -181,6 +185,9 @@ def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None
             else:
                 model = with_overrides(model, epochs=epochs, batch=batch, lr=lr)
                 state = _initial_state(model, dataset, seed, settings)
+            if command:
+                state.setdefault("commands", []).append({"command": command, "from_epoch": state["epoch"]})
+            if not resume:
                 if not writes.spec.exists():
                     runs.write_bytes(writes.spec, _spec_bytes(model))
                 runs.write_bytes(writes.resolved, model.model_dump_json(indent=1).encode())

@@ -340,6 +340,11 @@ def test_other_recipes_train_resume_exactly_and_eval(tmp_path, capsys):
     assert history_values(copy) == history_values(run)
     assert keras_arrays(copy / "last.keras") == keras_arrays(run / "last.keras")
     assert keras_arrays(copy / "checkpoint/epoch-0002.keras") == keras_arrays(run / "checkpoint/epoch-0002.keras")
+    # metrics.json keeps every command line that trained the run, to rerun a result exactly
+    first = f"archdsl train {spec} --data {data} --data-dir {tmp_path / 'cache'} --out {tmp_path / 'runs'} --verbose 0"
+    assert json.loads((run / "metrics.json").read_text())["commands"] == [{"command": first, "from_epoch": 0}]
+    assert json.loads((copy / "metrics.json").read_text())["commands"] == [
+        {"command": first, "from_epoch": 0}, {"command": f"archdsl train --resume {copy} --verbose 0", "from_epoch": 1}]
 
     capsys.readouterr()
     assert main(["eval", str(run), "--data-dir", str(tmp_path / "cache")]) == 0
