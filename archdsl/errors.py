@@ -13,6 +13,7 @@ Errors found by a stage are collected and raised together as `ArchErrors`.
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -97,6 +98,9 @@ class UsageError(ArchError):
     default_code = "E600"
 
 
+SHOWN_ERRORS = 50  # at most this many messages of one file are printed
+
+
 class ArchErrors(ArchError):
     """Several errors of one file, reported together (sorted by position)."""
 
@@ -108,8 +112,11 @@ class ArchErrors(ArchError):
         self.exit_status = max(e.exit_status for e in self.errors)
 
     def render(self, source: str | None = None) -> str:
-        parts = [e.render(source) for e in self.errors]
-        if len(self.errors) > 1:
+        # like a C compiler's error limit: past the first screenfuls, more messages only bury the first
+        parts = [e.render(source) for e in self.errors[:SHOWN_ERRORS]]
+        if len(self.errors) > SHOWN_ERRORS:
+            parts.append(f"{len(self.errors)} errors (the first {SHOWN_ERRORS} are shown)")
+        elif len(self.errors) > 1:
             parts.append(f"{len(self.errors)} errors")
         return "\n\n".join(parts)
 
@@ -141,10 +148,11 @@ def _read_quietly(path: str) -> str | None:
         return None
 
 
-def source_lines(text: str) -> list[str]:
+@functools.lru_cache(maxsize=4)  # every error of a file shows a line of the same text
+def source_lines(text: str) -> tuple[str, ...]:
     """The lines of a spec as the parser numbers them. Only a newline ends a line: `str.splitlines`
     also breaks at form feeds, U+2028 and other characters, and would show the wrong line under an error."""
-    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    return tuple(line[:-1] if line.endswith("\r") else line for line in text.split("\n"))
 
 
 def _caret_lines(source: str, span: Span) -> list[str]:

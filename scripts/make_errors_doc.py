@@ -451,8 +451,9 @@ def render() -> str:
            "",
            "Every error archdsl reports has one shape: where (`file:line:col`, for a spec), the code and what is "
            "wrong, the offending line with a caret under the problem, and a hint that says how to fix it. "
-           "All errors of a spec are reported together. Exit status: 0 ok, 1 an assert failed or a run "
-           "failed, 2 the spec, the data or the command line is wrong.", "",
+           "All errors of a spec are reported together (the first 50 printed, then their count). "
+           "Exit status: 0 ok, 1 an assert failed or a run failed, 2 the spec, the data or the command line is wrong.",
+           "",
            "| codes | stage | |", "|---|---|---|"]
     for prefix, stage, what in STAGES:
         out.append(f"| {prefix}xx | {stage} | {what} |")

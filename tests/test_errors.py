@@ -152,3 +152,15 @@ def test_several_files_report_every_file(capsys):
     assert status == 2
     for name in names:
         assert spec_path(name) in err
+
+
+def test_a_file_full_of_errors_shows_the_first_fifty(tmp_path, capsys):
+    """Like a compiler's error limit: 70 bad lines print the first 50 messages (in line order) and the count."""
+    path = tmp_path / "many.arch"
+    path.write_text("input 32x32x3\n" + "sep 3x3 0 same\n" * 70)
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error[E") == 50
+    lines = [int(m) for m in re.findall(r"many\.arch:(\d+):\d+: error", err)]
+    assert lines == list(range(2, 52))
+    assert err.rstrip().endswith("70 errors (the first 50 are shown)")
