@@ -102,7 +102,9 @@ def test_random_bytes_through_the_cli(tmp_path_factory, data):
     "input 8x8x1\n" + "conv 1x1 1 same " + "bn " * 20000 + "\n",            # a very long line
     "input 99999999999999999999x1x1\nconv 3x3 1\n",
     "input 8x8x1\nsep 3x3 1e308\n",
-], ids=["deep-nesting", "huge-repeat", "repeated-errors", "million-layers", "long-line", "huge-input", "1e308"])
+    "input 8x8x1\n" + "sep 3x3 0 " * 5000 + "\n",    # 15,000 errors on a 50 KB line: the long fuzz hung here
+], ids=["deep-nesting", "huge-repeat", "repeated-errors", "million-layers", "long-line", "huge-input", "1e308",
+        "errors-on-a-long-line"])
 def test_pathological_inputs_end_quickly(text):
     assert check_text(text) in (0, 1, 2)
 
