@@ -159,13 +159,12 @@ def _caret_lines(source: str, span: Span) -> list[str]:
     text_lines = source_lines(source)
     if not 1 <= span.line <= len(text_lines):
         return []
-    # one character for one: tabs and other invisible characters as spaces keep the caret aligned
-    text = "".join(c if c.isprintable() else " " for c in text_lines[span.line - 1])
+    text, offset = text_lines[span.line - 1], 0
     if len(text) > 200:  # a pathological line: show the part around the column
-        lo = max(0, span.column - 100)
-        text, offset = text[lo:lo + 200], lo
-    else:
-        offset = 0
+        offset = max(0, span.column - 100)
+        text = text[offset:offset + 200]
+    # one character for one: tabs and other invisible characters as spaces keep the caret aligned
+    text = "".join(c if c.isprintable() else " " for c in text)
     col = max(1, span.column - offset)
     width = max(1, (span.end_column or span.column + 1) - span.column)
     width = min(width, max(1, len(text) - col + 1))

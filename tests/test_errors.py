@@ -164,3 +164,15 @@ def test_a_file_full_of_errors_shows_the_first_fifty(tmp_path, capsys):
     lines = [int(m) for m in re.findall(r"many\.arch:(\d+):\d+: error", err)]
     assert lines == list(range(2, 52))
     assert err.rstrip().endswith("70 errors (the first 50 are shown)")
+
+
+def test_a_long_line_is_shown_around_the_column_with_the_caret_under_it(tmp_path, capsys):
+    """Past 200 characters only a window of the line is shown; tabs become spaces, the caret stays aligned."""
+    path = tmp_path / "long.arch"
+    path.write_text("input 8x8x1\nconv 1x1 1 same\t" + "bn\t" * 150 + "frob\n")
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "long.arch:2:467: error[E210]: unknown option 'frob'" in err
+    source, caret = re.search(r"^  2 \| (.*)\n    \| ( *\^+)$", err, re.M).groups()
+    assert len(source) == 103 and "\t" not in source  # columns 368-470 of 470: 99 characters before 'frob'
+    assert source[caret.index("^"):][:len(caret.strip())] == "frob"
