@@ -185,7 +185,7 @@ def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None
             else:
                 model = with_overrides(model, epochs=epochs, batch=batch, lr=lr)
                 state = _initial_state(model, dataset, seed, settings)
-            if command:
+            if command:  # every process that trains the run adds its command line, before a new run's first write
                 state.setdefault("commands", []).append({"command": command, "from_epoch": state["epoch"]})
             if not resume:
                 if not writes.spec.exists():

@@ -37,14 +37,12 @@ def run_folders() -> list[Path]:
 
 def row(folder: Path) -> dict:
     """One run's numbers, from its files only."""
-    from archdsl.analysis import analyze
-    from archdsl.parser import parse_file
-    from archdsl.resolve import resolve
+    from archdsl import analyze, load
 
     metrics = json.loads((folder / "metrics.json").read_text())
     with open(folder / "history.csv", newline="") as f:
         history = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
-    analysis = analyze(resolve(parse_file(str(folder / "spec.arch"))))
+    analysis = analyze(load(str(folder / "spec.arch")))
     accuracies = [r["val_accuracy"] for r in history]
     best = max(range(len(history)), key=lambda i: accuracies[i])
     reached = next((int(r["epoch"]) for r in history if r["val_accuracy"] >= TARGET), None)
