@@ -232,7 +232,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .train import run_eval
+    from .evaluate import run_eval
     return run_eval(args)
 
 

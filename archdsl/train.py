@@ -1,4 +1,4 @@
-"""`archdsl train` and `archdsl eval`: train a spec on a dataset, checkpointing every epoch.
+"""`archdsl train`: train a spec on a dataset, checkpointing every epoch.
 
     metrics = train(model, dataset, epochs=2, batch=64, lr=None, seed=0,
                     run_dir=runs.create_run_dir(Path("runs"), "best"), resume=False, verbose=1)
@@ -437,78 +437,3 @@ def _abs(path: str | None) -> str | None:
 
 def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
-
-
-# --- eval ------------------------------------------------------------------------------------
-
-def run_eval(args) -> int:
-    """Test accuracy, per-class accuracy and confusion matrix of a run's best.keras or a .keras file."""
-    import json
-
-    from .data import check_fits, load_dataset
-
-    target = Path(args.target).expanduser()
-    data, data_dir, tta, test_limit = args.data, args.data_dir, args.tta, args.test_limit
-    if target.is_dir():
-        run = runs.open_run(target)
-        path = run.best
-        if not path.is_file():
-            raise RunError(f"{run} has no best.keras yet (no epoch has finished)",
-                           hint="train it for an epoch first, or give a .keras file", code="E530")
-        try:
-            settings = json.loads(run.state.read_text())["settings"]
-            tta = tta or Model.model_validate_json(run.resolved.read_text()).train.tta_flip
-        except (OSError, ValueError, KeyError):
-            settings = {}
-        data = data or settings.get("data")
-        data_dir = data_dir or settings.get("data_dir")
-    elif target.is_file() and target.suffix == ".keras":
-        path = target
-    else:
-        raise UsageError(f"{target} is neither a run directory nor a .keras file" if target.exists()
-                         else f"{target} does not exist", hint="e.g. archdsl eval runs/best/<timestamp>",
-                         code="E613")
-    dataset = load_dataset(data or "cifar10", data_dir, limit=1, test_limit=test_limit)
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import numpy as np
-
-    from .pipeline import make_eval_dataset
-    try:
-        kmodel = keras.models.load_model(path, compile=False)
-    except Exception as exc:  # a damaged or foreign file
-        raise RunError(f"cannot load {path}: {' '.join(str(exc).split())[:160]}", code="E531") from None
-    check_fits(dataset, tuple(kmodel.input_shape[1:]), int(kmodel.output_shape[-1]))
-    k = dataset.num_classes
-
-    def predict(x):
-        return kmodel.predict(make_eval_dataset(x, dataset.y_test, batch=256, num_classes=k), verbose=0)
-
-    probs = predict(dataset.x_test)
-    if tta:
-        probs = (probs + predict(np.ascontiguousarray(dataset.x_test[:, :, ::-1]))) / 2
-    pred, true = probs.argmax(axis=1), dataset.y_test
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (true, pred), 1)
-    print(f"{path}: test accuracy {np.mean(pred == true):.4f} on {len(true):,} images of {dataset.source}"
-          + (" (flip TTA)" if tta else ""))
-    print(format_confusion(confusion, dataset.class_names))
-    return 0
-
-
-def format_confusion(confusion, names) -> str:
-    """Per-class accuracy and the confusion matrix (rows: true class, columns: predicted)."""
-    k = len(names)
-    width = max(5, len(str(int(confusion.max(initial=0)))))
-    label = max(len(n) for n in names)
-    lines = ["", f"{'class':<{label}}  accuracy   images"]
-    for i, name in enumerate(names):
-        total = int(confusion[i].sum())
-        acc = f"{confusion[i, i] / total:8.4f}" if total else "       -"
-        lines.append(f"{name:<{label}}  {acc}  {total:7,}")
-    lines += ["", "confusion matrix (rows: true class, columns: predicted)",
-              " " * label + "  " + " ".join(f"{n[:width]:>{width}}" for n in names)]
-    for i, name in enumerate(names):
-        lines.append(f"{name:<{label}}  " + " ".join(f"{int(c):>{width}}" for c in confusion[i]))
-    return "\n".join(lines) if k else ""
