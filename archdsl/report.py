@@ -10,10 +10,13 @@ context this module builds; the HTML is self-contained (CSS, inline SVG; no scri
 external asset). User text reaches the page in many places (the file path, comments,
 block names, a run's metrics), so:
 
-- the HTML template autoescapes; the only `Markup` it gets is SVG built here from
-  escaped parts (`charts`) or graphviz' SVG re-serialised through an XML parser that
-  keeps only drawing elements (`sanitize_svg`);
-- the Markdown template has no HTML escaping but escapes text with `md` / `md_code`.
+- the HTML template autoescapes; the only `Markup` it gets is SVG built from escaped
+  parts (`charts`) or graphviz' SVG re-serialised through an XML parser that keeps only
+  drawing elements (`safe_text.sanitize_svg`);
+- the Markdown template has no HTML escaping but escapes text with `md` / `md_code`
+  (`safe_text`).
+
+The run directory is read by `run_reader`, which turns what is missing or odd into notes.
 
 The Markdown form cannot inline SVG on GitHub, so its pictures (the diagram, the curves)
 are written beside it: `report.md` + `report_files/diagram.svg`. Every file is written
@@ -21,32 +24,22 @@ atomically and none over an existing one; the report itself is written last.
 """
 from __future__ import annotations
 
-import csv
 import functools
-import json
 import math
-import re
 import sys
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
-
-from markupsafe import Markup
 
 from . import __version__, charts
 from .analysis import Analysis, AssertionResult, check_assertions
 from .errors import ArchError, RunError, UsageError
 from .ir import Model
+from .run_reader import HISTORY, METRICS, Run, clip, positive_int, read_run
+from .safe_text import md_code, md_fence, md_text, sanitize_svg
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
-# a run directory's files, as archdsl/runs.py writes them (read here without importing the trainer)
-HISTORY = "history.csv"
-METRICS = "metrics.json"
-HISTORY_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
-RUN_HINT = "give a folder made by `archdsl train`, e.g. runs/best/20260101-120000"
-MAX_NOTES = 5  # of one kind (e.g. bad cells of history.csv); the rest are counted
 
 
 def run_report(args) -> int:
@@ -78,112 +71,6 @@ def report_format(out: Path) -> str:
                          hint=f"write -o {out.with_suffix('.html').name} or -o {out.with_suffix('.md').name}",
                          code="E640")
     return fmt
-
-
-# --- the run directory ----------------------------------------------------------------------
-
-@dataclass
-class Run:
-    path: Path
-    history: list[dict]                  # one dict an epoch: HISTORY_COLUMNS -> number or None
-    columns: list[str]                   # the columns history.csv has
-    metrics: dict                        # metrics.json as read ({} if missing or unreadable)
-    planned_epochs: int | None = None
-    spec_text: str | None = None         # the run's spec.arch
-    notes: list[str] = field(default_factory=list)  # what was missing or odd, for the reader
-
-
-def read_run(path: str) -> Run:
-    """A run directory's history and metrics. Only history.csv is required; the rest degrades."""
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise RunError(f"run directory {root} does not exist", hint=RUN_HINT, code="E540")
-    if not root.is_dir():
-        raise RunError(f"{root} is not a directory", hint=RUN_HINT, code="E540")
-    history_path = root / HISTORY
-    if not history_path.is_file():
-        raise RunError(f"{root} has no {HISTORY}: it is not a training run, or no epoch has finished yet",
-                       hint=RUN_HINT, code="E541")
-    notes: list[str] = []
-    history, columns = read_history(history_path, notes)
-    metrics = _read_json(root / METRICS, notes, note_missing=True)
-    state = _read_json(root / "checkpoint" / "state.json", [], note_missing=False)
-    planned = _int(metrics.get("epochs")) or _int(state.get("epochs"))
-    spec_text = None
-    try:
-        spec_text = (root / "spec.arch").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        pass
-    return Run(root, history, columns, metrics, planned, spec_text, notes)
-
-
-def read_history(path: Path, notes: list[str]) -> tuple[list[dict], list[str]]:
-    """history.csv as numbers; a cell that is not a number becomes a gap and a note, not a failure."""
-    try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            reader = csv.DictReader(f)
-            raw = list(reader)
-            columns = [c for c in (reader.fieldnames or []) if c is not None]
-    except (OSError, csv.Error) as exc:
-        raise RunError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}", hint=RUN_HINT,
-                       code="E542") from None
-    unknown = [c for c in columns if c not in HISTORY_COLUMNS]
-    if unknown:
-        notes.append(f"{HISTORY} has columns this report does not show: {', '.join(unknown)}")
-    missing = [c for c in HISTORY_COLUMNS if c not in columns]
-    if missing and raw:
-        notes.append(f"{HISTORY} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''}")
-    bad = []
-    rows = []
-    for n, r in enumerate(raw, start=1):
-        row = {}
-        for c in HISTORY_COLUMNS:
-            text = (r.get(c) or "").strip()
-            value = _parse_number(text)
-            if text and value is None:
-                bad.append(f"line {n + 1} {c} {_clip(text)!r}")
-            row[c] = value
-        row["epoch"] = int(row["epoch"]) if row["epoch"] is not None and row["epoch"].is_integer() else n
-        rows.append(row)
-    if bad:
-        more = f" and {len(bad) - MAX_NOTES} more" if len(bad) > MAX_NOTES else ""
-        notes.append(f"{HISTORY}: values that are not numbers were left out: "
-                     f"{'; '.join(bad[:MAX_NOTES])}{more}")
-    return rows, columns
-
-
-def _read_json(path: Path, notes: list[str], note_missing: bool) -> dict:
-    """A JSON object, or {} and a note saying why not."""
-    if not path.is_file():
-        if note_missing:
-            notes.append(f"the run has no {path.name}; the summary is computed from {HISTORY}")
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        notes.append(f"{path.name} could not be read ({_clip(str(exc))}); the summary is computed from {HISTORY}")
-        return {}
-    if not isinstance(data, dict):
-        notes.append(f"{path.name} is not a JSON object; ignored")
-        return {}
-    return data
-
-
-def _parse_number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None  # nan/inf (a diverged run): a gap, and a note
-
-
-def _int(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _clip(text: str, n: int = 60) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 # --- what the report shows ------------------------------------------------------------------
@@ -313,56 +200,6 @@ def _diagram(model: Model, analysis: Analysis, stderr: list[str]) -> dict:
     return {"svg": sanitize_svg(svg, css_class="diagram"), "ascii": ascii_drawing, "missing": None}
 
 
-SVG_NS = "http://www.w3.org/2000/svg"
-XLINK_NS = "http://www.w3.org/1999/xlink"
-_SVG_ELEMENTS = {"svg", "g", "title", "desc", "path", "polygon", "polyline", "ellipse", "circle", "rect", "line",
-                 "text", "tspan", "a"}
-_SVG_ATTRIBUTES = {"width", "height", "viewBox", "id", "class", "transform", "fill", "stroke", "stroke-width",
-                   "stroke-dasharray", "stroke-opacity", "fill-opacity", "points", "d", "x", "y", "x1", "y1", "x2",
-                   "y2", "cx", "cy", "r", "rx", "ry", "text-anchor", "font-family", "font-size", "font-weight",
-                   "font-style", "text-decoration", "opacity", "xlink:title", "target", "preserveAspectRatio"}
-
-
-def sanitize_svg(svg: str, css_class: str | None = None) -> Markup:
-    """SVG text re-serialised from its parse tree, keeping only drawing elements and attributes.
-
-    Whatever text graphviz put in (user text it was given), the result has no script, no
-    event handler, no link and no foreign content: only the allowed elements and
-    attributes survive, and the serialiser escapes every text and attribute value.
-    """
-    root = ET.fromstring(svg.encode("utf-8"))
-
-    def clean(element: ET.Element) -> ET.Element | None:
-        tag = _local(element.tag)
-        if tag not in _SVG_ELEMENTS:
-            return None
-        out = ET.Element(tag)
-        for name, value in element.attrib.items():
-            name = "xlink:" + _local(name) if name.startswith("{" + XLINK_NS + "}") else _local(name)
-            if name in _SVG_ATTRIBUTES and "javascript:" not in value.lower().replace(" ", ""):
-                out.set(name, value)
-        out.text = element.text
-        for child in element:
-            kept = clean(child)
-            if kept is not None:
-                kept.tail = child.tail
-                out.append(kept)
-        return out
-
-    cleaned = clean(root)
-    if cleaned is None or cleaned.tag != "svg":
-        raise RunError("the diagram is not an SVG picture", code="E543")
-    cleaned.set("xmlns", SVG_NS)
-    cleaned.set("xmlns:xlink", XLINK_NS)
-    if css_class:
-        cleaned.set("class", css_class)
-    return Markup(ET.tostring(cleaned, encoding="unicode"))
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
 # --- training -------------------------------------------------------------------------------
 
 def _training(run: Run, model: Model) -> dict:
@@ -370,7 +207,7 @@ def _training(run: Run, model: Model) -> dict:
     notes = list(run.notes)
     number = _metric_reader(m, notes)
 
-    best_acc, best_epoch = number("best_val_accuracy"), _int(m.get("best_epoch"))
+    best_acc, best_epoch = number("best_val_accuracy"), positive_int(m.get("best_epoch"))
     vals = [(r["epoch"], r["val_accuracy"]) for r in h if r["val_accuracy"] is not None]
     if best_acc is None and vals:
         best_epoch, best_acc = max(vals, key=lambda ev: (ev[1], -ev[0]))
@@ -391,7 +228,7 @@ def _training(run: Run, model: Model) -> dict:
         incomplete = f"incomplete run: {done} of {planned} planned epochs in {HISTORY}"
     elif m.get("complete") is False:
         incomplete = f"the run is not marked complete ({done} epochs in {HISTORY})"
-    done_metrics = _int(m.get("epochs_done"))
+    done_metrics = positive_int(m.get("epochs_done"))
     if done_metrics is not None and done_metrics != done:
         notes.append(f"{METRICS} covers {done_metrics} epochs, {HISTORY} {done}; the summary is from {METRICS}")
     if isinstance(m.get("spec"), str) and m["spec"] != model.name:
@@ -424,7 +261,7 @@ def _metric_reader(m: dict, notes: list[str]):
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            notes.append(f"{METRICS}: {key} is {_clip(repr(value))}, not a number")
+            notes.append(f"{METRICS}: {key} is {clip(repr(value))}, not a number")
             return None
         return float(value)
     return number
@@ -446,7 +283,7 @@ def _run_details(m: dict, number) -> list[tuple[str, str]]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out.append((label, f"{value:,}" if isinstance(value, int) else f"{value:g}"))
         elif value is not None:
-            out.append((label, _clip(str(value), 200)))
+            out.append((label, clip(str(value), 200)))
     if isinstance(m.get("spec"), str):
         out.insert(0, ("model trained", m["spec"]))
     return out
@@ -583,32 +420,3 @@ def write_markdown(report: Report, out: Path) -> None:
             except OSError:
                 pass
         raise
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-
-
-def md_text(value) -> str:
-    """Text shown as is in Markdown (GitHub), inline: the punctuation of emphasis, code, links, tables
-    and strike-through is backslash-escaped, `&` and `<` become entities (so no raw HTML), and line
-    breaks become spaces (a table row or list item is one line, so `#` or `>` never start a line)."""
-    text = " ".join(str(value).replace("&", "&amp;").replace("<", "&lt;").split())
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
-
-
-def md_code(value) -> str:
-    """Inline code in a Markdown table cell: a fence longer than any backtick run inside, `|` escaped
-    (GitHub splits table cells before it reads code spans)."""
-    text = " ".join(str(value).split()).replace("|", "\\|")
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def md_fence(value) -> str:
-    """A fenced code block around `value`, its fence longer than any backtick run inside."""
-    text = str(value).rstrip("\n")
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"

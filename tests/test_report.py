@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl import report as rep
+from archdsl import run_reader, safe_text
 from archdsl.analysis import check_assertions
 from archdsl.cli import main
 
@@ -154,11 +154,11 @@ def test_markdown_report_of_every_spec(spec, tmp_path):
     text = report(tmp_path, spec, "md")
     model, analysis = load(spec)
     for layer in model.layers:
-        assert re.search(rf"^\| {layer.index} \| {layer.where.line} \| {re.escape(rep.md_code(layer.text))} \|",
+        assert re.search(rf"^\| {layer.index} \| {layer.where.line} \| {re.escape(safe_text.md_code(layer.text))} \|",
                          text, re.M), layer.text
     for r in check_assertions(analysis):
         status = "✅ ok" if r.ok else "❌ **FAIL**"
-        assert f"| {status} | {rep.md_code(r.assertion.text)} | {r.assertion.where.line} |" in text
+        assert f"| {status} | {safe_text.md_code(r.assertion.text)} | {r.assertion.where.line} |" in text
     assert "<script" not in text.lower()
     if HAS_DOT:
         assert "![diagram of" in text and "(report_files/diagram.svg)" in text
@@ -250,10 +250,10 @@ def test_history_without_optional_columns(tmp_path):
 
 
 def test_reads_the_files_the_trainer_writes():
-    runs = pytest.importorskip("archdsl.runs")
-    assert rep.HISTORY_COLUMNS == runs.HISTORY_COLUMNS
+    from archdsl import runs
     run = runs.RunDir("r")
-    assert (run.history.name, run.metrics.name, run.spec.name) == (rep.HISTORY, rep.METRICS, "spec.arch")
+    assert (run.history.name, run.metrics.name, run.spec.name) == (run_reader.HISTORY, run_reader.METRICS,
+                                                                   "spec.arch")
     assert run.state.relative_to(run.path).as_posix() == "checkpoint/state.json"
 
 
@@ -267,9 +267,9 @@ def test_run_as_the_trainer_writes_it(tmp_path):
              "settings": {"seed": 0}, "batch": 128, "lr": 0.01, "params": 76995}
     run = tmp_path / "run"
     run.mkdir()
-    (run / rep.HISTORY).write_text(runs.history_csv(history))
+    (run / run_reader.HISTORY).write_text(runs.history_csv(history))
     metrics = runs.summarize(state)
-    (run / rep.METRICS).write_text(json.dumps(metrics))
+    (run / run_reader.METRICS).write_text(json.dumps(metrics))
     text = report(tmp_path, "specs/best.arch", run=run)
     c = cards(text)
     assert c["best val accuracy"] == ("57.00 %", "epoch 3")
@@ -330,7 +330,7 @@ def test_user_text_is_escaped_in_markdown(tmp_path):
     text = report(tmp_path, str(spec), "md", run=run)
     assert " · data **a\\|b\\`c\\`&lt;i>\\*d\\* (10 training images)** · " in text
     assert "model trained **&lt;script>alert(1)&lt;/script>** · " in text
-    assert f"| file | {rep.md_code(str(spec))} |" in text and "\\|" in rep.md_code(str(spec))
+    assert f"| file | {safe_text.md_code(str(spec))} |" in text and "\\|" in safe_text.md_code(str(spec))
     warning = next(line for line in text.splitlines() if line.startswith("- ⚠️ warning:"))
     assert "&lt;b>b\\|\\`q\\`/x.arch" in warning and "<b>" not in warning
     # outside code (fenced source, code spans) no raw markup remains
@@ -339,12 +339,12 @@ def test_user_text_is_escaped_in_markdown(tmp_path):
 
 
 def test_markdown_escaping_helpers():
-    assert rep.md_text("a|b `c` *d* _e_ [f](g) <h> & ~~i~~") == \
+    assert safe_text.md_text("a|b `c` *d* _e_ [f](g) <h> & ~~i~~") == \
         "a\\|b \\`c\\` \\*d\\* \\_e\\_ \\[f\\](g) &lt;h> &amp; \\~\\~i\\~\\~"
-    assert rep.md_text("two\nlines") == "two lines"
-    assert rep.md_code("conv 3x3") == "`conv 3x3`"
-    assert rep.md_code("a|b`c") == "`` a\\|b`c ``"
-    assert rep.md_fence("x\n```\ny") == "````text\nx\n```\ny\n````"
+    assert safe_text.md_text("two\nlines") == "two lines"
+    assert safe_text.md_code("conv 3x3") == "`conv 3x3`"
+    assert safe_text.md_code("a|b`c") == "`` a\\|b`c ``"
+    assert safe_text.md_fence("x\n```\ny") == "````text\nx\n```\ny\n````"
 
 
 def test_svg_sanitizer_keeps_drawing_and_drops_the_rest():
@@ -353,7 +353,7 @@ def test_svg_sanitizer_keeps_drawing_and_drops_the_rest():
            '<script>alert(2)</script><g id="g"><text x="1">&lt;script&gt;</text>'
            '<a xlink:href="javascript:alert(3)" xlink:title="tip"><path d="M0,0"/></a>'
            '<foreignObject><div>x</div></foreignObject></g></svg>')
-    out = str(rep.sanitize_svg(svg, css_class="diagram"))
+    out = str(safe_text.sanitize_svg(svg, css_class="diagram"))
     assert "script>" not in out.replace("&lt;script&gt;", "")
     assert "onload" not in out and "javascript" not in out and "foreignObject" not in out
     assert '<text x="1">&lt;script&gt;</text>' in out and 'xlink:title="tip"' in out
