@@ -256,11 +256,11 @@ class Plan:
             count = _barrier(strategy)
         except tf.errors.OpError as exc:
             raise RunError(f"worker {c.worker_id} ({c.address}) cannot join the cluster: {first_line(exc)}",
-                           hint=PEER_HINT, code="E540") from None
+                           hint=PEER_HINT, code="E550") from None
         finally:
             faulthandler.cancel_dump_traceback_later()
         if count != strategy.num_replicas_in_sync:
-            raise RunError(f"the cluster has {count} replicas, expected {strategy.num_replicas_in_sync}", code="E540")
+            raise RunError(f"the cluster has {count} replicas, expected {strategy.num_replicas_in_sync}", code="E550")
         return strategy
 
     def finish(self) -> None:
@@ -365,7 +365,7 @@ def rendezvous(cluster: Cluster, timeout: float) -> None:
             server = socket.create_server(("", port))
     except OSError as exc:
         raise RunError(f"worker {me} cannot listen on port {port} ({exc.strerror or exc}): is another worker "
-                       "of this task running?", hint=PEER_HINT, code="E540") from None
+                       "of this task running?", hint=PEER_HINT, code="E550") from None
     server.settimeout(0.2)
     heard: set[int] = set()
     foreign: list[str] = []
@@ -419,12 +419,12 @@ def rendezvous(cluster: Cluster, timeout: float) -> None:
         server.close()
     if foreign:
         raise RunError(f"worker {me} ({cluster.address}) and {foreign[0]} have different TF_CONFIG clusters",
-                       hint="give every worker the same 'cluster' and its own 'task'", code="E540")
+                       hint="give every worker the same 'cluster' and its own 'task'", code="E550")
     missing = sorted(i for i in peers if i not in reached or i not in heard)
     if missing:
         names = ", ".join(f"{cluster.tasks[i][0]} {cluster.tasks[i][1]} ({peers[i]})" for i in missing)
         raise RunError(f"worker {me} ({cluster.address}) could not reach {names} within {timeout:g} s",
-                       hint=PEER_HINT, code="E540")
+                       hint=PEER_HINT, code="E550")
 
 
 # --- precision -------------------------------------------------------------------------------

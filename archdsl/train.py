@@ -265,7 +265,7 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
         raise RunError(f"worker {plan.worker_id} lost the cluster during training ({type(exc).__name__}: "
                        f"{distribute.first_line(exc)})",
                        hint=f"the run keeps the checkpoint of epoch {done}; restart every worker with "
-                            "`archdsl train --resume RUN_DIR --strategy multiworker`", code="E541") from None
+                            "`archdsl train --resume RUN_DIR --strategy multiworker`", code="E551") from None
     if plan.final_weights:
         distribute.save_final_weights(kmodel, plan.final_weights)
     return runs.summarize(checkpointer.state, run)

@@ -302,6 +302,19 @@ CODES: dict[str, Entry] = {
     "E543": Entry("The diagram graphviz drew is not an SVG picture (an internal check of `report`).",
                   "Report the problem; `archdsl draw --format dot` shows the diagram's source.",
                   note="Not reachable with a working graphviz."),
+    "E550": Entry("`archdsl train --strategy multiworker`: a worker cannot join its cluster: a peer of TF_CONFIG "
+                  "does not answer within `--peer-timeout`, the worker's port is taken, or the workers were given "
+                  "different clusters.",
+                  "Start every worker of TF_CONFIG with the same cluster and its own task index; check the ports; "
+                  "give a slow-starting cluster a larger `--peer-timeout`.",
+                  note="Needs a cluster (tests/test_distributed.py starts one on 127.0.0.1): `error[E550]: worker 0 "
+                       "(host1:12345) could not reach worker 1 (host2:12345) within 300 s`. See "
+                       "[distributed training](distributed.md)."),
+    "E551": Entry("`archdsl train --strategy multiworker`: a worker lost its cluster during training (a peer "
+                  "died or the network broke). The run keeps the checkpoint of the last complete epoch.",
+                  "Restart every worker with `archdsl train --resume RUN_DIR --strategy multiworker`.",
+                  note="Needs a cluster: `error[E551]: worker 0 lost the cluster during training (UnavailableError: "
+                       "...)`. See [distributed training](distributed.md)."),
     "E600": Entry("The default code of a command-line error; every message today has a more precise code.", "—"),
     "E601": Entry("The command line does not parse: unknown command, unknown or missing argument.",
                   "See `archdsl COMMAND --help`.", [X(argv=["chek", "best.arch"]), X(argv=["rf", "best.arch", "-v"])]),

@@ -278,7 +278,7 @@ def test_unreachable_peer_is_a_clear_error_within_the_timeout(tmp_path, index):
     elapsed = time.monotonic() - start
     other = 1 - index
     assert proc.returncode == 1
-    assert one_line_error(proc) == (f"error[E540]: worker {index} (127.0.0.1:{ports[index]}) could not reach "
+    assert one_line_error(proc) == (f"error[E550]: worker {index} (127.0.0.1:{ports[index]}) could not reach "
                                     f"worker {other} (127.0.0.1:{ports[other]}) within 3 s")
     assert "--peer-timeout" in proc.stderr
     assert 3 <= elapsed < 30, elapsed
@@ -408,7 +408,7 @@ def test_two_workers_train_one_epoch(tmp_path, data, workers):
 @pytest.mark.slow
 @pytest.mark.tf
 def test_a_killed_worker_resumes(tmp_path, data, workers):
-    """Kill worker 1 in epoch 2: worker 0 stops with E541; both restarted with --resume finish the run,
+    """Kill worker 1 in epoch 2: worker 0 stops with E551; both restarted with --resume finish the run,
     whose history equals an uninterrupted two-worker run's (pytest -m slow; about 3 minutes)."""
     spec = write_spec(tmp_path, SPEC)
     common = [*data, "--limit", 2048, "--test-limit", 128, "--epochs", 3, "--verbose", 2, "--strategy", "multiworker"]
@@ -431,7 +431,7 @@ def test_a_killed_worker_resumes(tmp_path, data, workers):
     time.sleep(1)
     os.killpg(killed.procs[1].pid, signal.SIGKILL)
     assert killed.wait(120)[0] == 1, killed.output()
-    assert "error[E541]: worker 0 lost the cluster during training" in killed.logs[0].read_text()
+    assert "error[E551]: worker 0 lost the cluster during training" in killed.logs[0].read_text()
     run = the_run(tmp_path / "killed")
     assert json.loads((run / "checkpoint/state.json").read_text())["epoch"] == 1
     resumed = two("resumed", ["train", "--resume", run, "--strategy", "multiworker", "--verbose", 2])
