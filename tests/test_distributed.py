@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from archdsl import distribute
-from archdsl.distribute import Plan, choose, parse_tf_config
+from archdsl.cluster import parse_tf_config
+from archdsl.distribute import Plan, choose
 from archdsl.errors import UsageError
 from test_train import ROOT, RUN_FILES, cli_command, cli_env, one_line_error, the_run, write_spec
 
