@@ -33,26 +33,21 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import multiprocessing
 import os
 import pickle
 import shutil
-import sys
 import tarfile
 import tempfile
-import threading
 import zlib
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from archdsl.errors import DataError, did_you_mean
-from archdsl.fileio import pid_alive
+from archdsl.fileio import one_line, pid_alive
+from archdsl.image_decode import decode_images
 
 CACHE_VERSION = 1  # bump when the .npz layout or the decoding changes
 
@@ -64,12 +59,7 @@ BUILTIN = ("cifar10",)
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 SPLITS = ("train", "test")
-GRAY_MODES = frozenset({"L", "1", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "LA", "La"})
 LAYOUT_HINT = "an image folder needs PATH/train/<class>/<images> and PATH/test/<class>/<images>"
-
-# decode in worker processes only when there is enough to amortise starting them
-POOL_MIN_FILES = 4000
-POOL_CHUNK = 1000
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -183,7 +173,7 @@ def _download_cifar10(cache: Path) -> Path:
                                          file_hash=CIFAR10_SHA256, cache_dir=str(cache),
                                          cache_subdir="downloads"))
     except Exception as e:
-        raise DataError(f"cannot download cifar10 from {CIFAR10_URL}: {_one_line(e)}",
+        raise DataError(f"cannot download cifar10 from {CIFAR10_URL}: {one_line(e)}",
                         hint="check the network, or pass a local copy with `--data PATH` "
                              "(an image folder or a .tar.gz of one)") from e
 
@@ -212,7 +202,7 @@ def _parse_cifar10(archive: Path) -> dict[str, np.ndarray]:
             train = [batch(tar, f"data_batch_{i}") for i in range(1, 6)]
             x_test, y_test = batch(tar, "test_batch")
     except (tarfile.TarError, EOFError, zlib.error, OSError, KeyError, pickle.UnpicklingError) as e:
-        raise DataError(f"'{archive}' is not a readable cifar10 archive: {_one_line(e)}",
+        raise DataError(f"'{archive}' is not a readable cifar10 archive: {one_line(e)}",
                         hint="delete it to download it again, or pass `--data PATH`") from e
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
@@ -249,14 +239,14 @@ def _unpacked(archive: Path, target: Path) -> Path:
             with tarfile.open(archive) as tar:
                 tar.extractall(tmp, filter="data")
         except tarfile.FilterError as e:
-            raise DataError(f"'{archive}' has an unsafe member: {_one_line(e)}",
+            raise DataError(f"'{archive}' has an unsafe member: {one_line(e)}",
                             hint="an archive may hold only files and folders inside itself; "
                                  "rebuild it without absolute paths, '..' or links out of it") from e
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
-            raise DataError(f"'{archive}' is truncated or not a valid .tar.gz: {_one_line(e)}",
+            raise DataError(f"'{archive}' is truncated or not a valid .tar.gz: {one_line(e)}",
                             hint="download or build the archive again") from e
         except OSError as e:
-            raise DataError(f"cannot unpack '{archive}' into '{target.parent}': {_one_line(e)}",
+            raise DataError(f"cannot unpack '{archive}' into '{target.parent}': {one_line(e)}",
                             hint="free some disk space, or choose another data dir with $ARCHDSL_DATA") from e
         _root(tmp, str(archive))  # refuse an archive without train/ and test/ before caching it
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the cache is not
@@ -264,7 +254,7 @@ def _unpacked(archive: Path, target: Path) -> Path:
             os.rename(tmp, target)
         except OSError as e:
             if not target.is_dir():  # another process finishing first is fine, anything else is not
-                raise DataError(f"cannot unpack '{archive}' into '{target}': {_one_line(e)}",
+                raise DataError(f"cannot unpack '{archive}' into '{target}': {one_line(e)}",
                                 hint="choose another data dir with $ARCHDSL_DATA") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -364,7 +354,7 @@ def _decode_folder(root: Path, show: Callable[[Path], str], files: list | None =
     files = _list_images(root, show) if files is None else files
     classes = sorted({cls for _, cls, _, _ in files})
     label = {c: i for i, c in enumerate(classes)}
-    images = _decode_all([str(root / rel) for rel, _, _, _ in files], show)
+    images = decode_images([str(root / rel) for rel, _, _, _ in files], show)
     y = np.array([label[cls] for _, cls, _, _ in files], dtype=np.int64)
     n_train = sum(rel.startswith("train/") for rel, _, _, _ in files)  # listed first
     slot = np.empty(len(files), dtype=np.int64)  # where each file goes in the stratified order
@@ -383,61 +373,6 @@ def _decode_folder(root: Path, show: Callable[[Path], str], files: list | None =
     y[slot] = y.copy()
     return {"x_train": x[:n_train], "y_train": y[:n_train], "x_test": x[n_train:], "y_test": y[n_train:],
             "class_names": np.array(classes, dtype=str)}
-
-
-def _decode_all(paths: list[str], show: Callable[[Path], str]) -> list[np.ndarray]:
-    """Decode in file order: in forked worker processes when it pays and is safe, else here."""
-    chunks = [paths[i:i + POOL_CHUNK] for i in range(0, len(paths), POOL_CHUNK)]
-    workers = min(_cpus(), len(chunks))
-    if len(paths) >= POOL_MIN_FILES and workers > 1 and _can_fork():
-        Image.init()  # import every PIL plugin now, not in the children
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-        try:
-            return [im for chunk in pool.map(_decode_chunk, chunks) for im in _checked(chunk, show)]
-        except BrokenProcessPool:
-            pass  # a worker died (out of memory?): decode here instead
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)  # on a bad file, stop at once
-    return [im for chunk in chunks for im in _checked(_decode_chunk(chunk), show)]
-
-
-def _can_fork() -> bool:
-    """Fork only a process without other threads: a forked copy of TensorFlow's may deadlock.
-
-    Not spawn: it re-runs the caller's main script in each worker. The CLI loads the data
-    before it imports TensorFlow, so it gets the workers; a process that already runs
-    TensorFlow decodes in one process, about twice as slowly.
-    """
-    return ("fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
-            and not any(name in sys.modules for name in ("tensorflow", "torch", "jax")))
-
-
-def _checked(chunk: list, show: Callable[[Path], str]) -> list[np.ndarray]:
-    for item in chunk:
-        if isinstance(item, tuple):
-            path, reason = item
-            raise DataError(f"'{show(Path(path))}' {reason}", hint="delete or replace the file; a class folder "
-                                                       "may hold only PNG or JPEG images")
-    return chunk
-
-
-def _decode_chunk(paths: list[str]) -> list:
-    """Decoded images, (H, W) for grayscale or (H, W, 3); a (path, reason) tuple stops the chunk."""
-    out: list = []
-    for path in paths:
-        try:
-            with Image.open(path) as im:
-                im.load()  # decode now: errors raised inside np.asarray would be muddled
-                if im.mode not in ("L", "RGB"):
-                    im = im.convert("L" if im.mode in GRAY_MODES else "RGB")
-                out.append(np.asarray(im, dtype=np.uint8))
-        except UnidentifiedImageError:
-            out.append((path, "is not an image file"))
-            break
-        except Exception as e:  # PIL raises many kinds on a damaged file
-            out.append((path, f"is a corrupt or truncated image ({_one_line(e)})"))
-            break
-    return out
 
 
 # --- shared helpers --------------------------------------------------------------------------
@@ -468,7 +403,7 @@ def _cached(npz: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, 
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the cache is not
         os.replace(tmp, npz)
     except OSError as e:
-        raise DataError(f"cannot write the dataset cache '{npz}': {_one_line(e)}",
+        raise DataError(f"cannot write the dataset cache '{npz}': {one_line(e)}",
                         hint="free some disk space, or choose another data dir with $ARCHDSL_DATA") from e
     finally:
         if os.path.exists(tmp):
@@ -495,7 +430,7 @@ def _mkdir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(f"cannot create the data dir '{path}': {_one_line(e)}",
+        raise DataError(f"cannot create the data dir '{path}': {one_line(e)}",
                         hint="choose a writable data dir with $ARCHDSL_DATA") from e
 
 
@@ -511,15 +446,3 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= 200 else text[:197] + "..."

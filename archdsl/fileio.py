@@ -113,8 +113,13 @@ def os_reason(exc: BaseException) -> str:
     """An exception as a short phrase for a message: the OS's words when there are some."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
+    return one_line(exc, 160)
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line of at most `limit` characters (its type if it has none)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _fsync_dir(path: Path) -> None:

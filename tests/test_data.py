@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import archdsl.data as data
+import archdsl.image_decode as image_decode
 from archdsl.data import Dataset, check_fits, default_data_dir, load_dataset, stratified_order
 from archdsl.errors import DataError
 
@@ -156,8 +157,8 @@ def test_folder_cache_is_reused_and_refreshed_when_a_file_changes(tmp_path, monk
     cache = tmp_path / "cache"
     first = load_dataset(str(root), data_dir=cache)
     calls = []
-    real = data._decode_chunk
-    monkeypatch.setattr(data, "_decode_chunk", lambda paths: calls.append(len(paths)) or real(paths))
+    real = image_decode._decode_chunk
+    monkeypatch.setattr(image_decode, "_decode_chunk", lambda paths: calls.append(len(paths)) or real(paths))
     again = load_dataset(str(root), data_dir=cache)
     assert calls == [], "a cached folder is not decoded again"
     np.testing.assert_array_equal(first.x_train, again.x_train)
@@ -336,15 +337,16 @@ def test_worker_processes_decode_in_file_order_and_name_a_bad_file(tmp_path):
     script = f"""
 import numpy as np
 import archdsl.data as data
+import archdsl.image_decode as image_decode
 from archdsl.errors import DataError
 
-data.POOL_MIN_FILES, data.POOL_CHUNK = 1, 4
-assert data._can_fork()
+image_decode.POOL_MIN_FILES, image_decode.POOL_CHUNK = 1, 4
+assert image_decode.can_fork()
 pooled = data.load_dataset({str(root)!r}, data_dir={str(tmp_path / "c1")!r})
-data._can_fork = lambda: False
+image_decode.can_fork = lambda: False
 serial = data.load_dataset({str(root)!r}, data_dir={str(tmp_path / "c2")!r})
 assert np.array_equal(pooled.x_train, serial.x_train) and np.array_equal(pooled.x_test, serial.x_test)
-data._can_fork = lambda: True
+image_decode.can_fork = lambda: True
 open({str(root / "train" / "b" / "03.png")!r}, "wb").write(b"not a png")
 try:
     data.load_dataset({str(root)!r}, data_dir={str(tmp_path / "c1")!r})
@@ -359,7 +361,7 @@ except DataError as e:
 
 def test_no_worker_processes_beside_tensorflow(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", sys)
-    assert not data._can_fork()
+    assert not image_decode.can_fork()
 
 
 def test_truncated_archive_is_named(tmp_path):
