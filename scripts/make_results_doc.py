@@ -14,7 +14,6 @@ The reports (curves, layer table) come from `archdsl report` and need no TensorF
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -38,10 +37,10 @@ def run_folders() -> list[Path]:
 def row(folder: Path) -> dict:
     """One run's numbers, from its files only."""
     from archdsl import analyze, load
+    from archdsl.runs import read_history
 
     metrics = json.loads((folder / "metrics.json").read_text())
-    with open(folder / "history.csv", newline="") as f:
-        history = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    history = read_history(folder / "history.csv")
     analysis = analyze(load(str(folder / "spec.arch")))
     accuracies = [r["val_accuracy"] for r in history]
     best = max(range(len(history)), key=lambda i: accuracies[i])
