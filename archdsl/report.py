@@ -35,7 +35,7 @@ from . import __version__, charts
 from .analysis import Analysis, AssertionResult, check_assertions
 from .errors import ArchError, RunError, UsageError
 from .ir import Model
-from .run_reader import HISTORY, METRICS, Run, clip, positive_int, read_run
+from .run_reader import HISTORY, METRICS, Run, clip, positive_int_or_none, read_run
 from .safe_text import md_code, md_fence, md_text, sanitize_svg
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -207,7 +207,7 @@ def _training(run: Run, model: Model) -> dict:
     notes = list(run.notes)
     number = _metric_reader(m, notes)
 
-    best_acc, best_epoch = number("best_val_accuracy"), positive_int(m.get("best_epoch"))
+    best_acc, best_epoch = number("best_val_accuracy"), positive_int_or_none(m.get("best_epoch"))
     vals = [(r["epoch"], r["val_accuracy"]) for r in h if r["val_accuracy"] is not None]
     if best_acc is None and vals:
         best_epoch, best_acc = max(vals, key=lambda ev: (ev[1], -ev[0]))
@@ -228,7 +228,7 @@ def _training(run: Run, model: Model) -> dict:
         incomplete = f"incomplete run: {done} of {planned} planned epochs in {HISTORY}"
     elif m.get("complete") is False:
         incomplete = f"the run is not marked complete ({done} epochs in {HISTORY})"
-    done_metrics = positive_int(m.get("epochs_done"))
+    done_metrics = positive_int_or_none(m.get("epochs_done"))
     if done_metrics is not None and done_metrics != done:
         notes.append(f"{METRICS} covers {done_metrics} epochs, {HISTORY} {done}; the summary is from {METRICS}")
     if isinstance(m.get("spec"), str) and m["spec"] != model.name:

@@ -50,7 +50,7 @@ def read_run(path: str) -> Run:
     history, columns = read_history(history_path, notes)
     metrics = _read_json(root / METRICS, notes, note_missing=True)
     state = _read_json(root / "checkpoint" / "state.json", [], note_missing=False)
-    planned = positive_int(metrics.get("epochs")) or positive_int(state.get("epochs"))
+    planned = positive_int_or_none(metrics.get("epochs")) or positive_int_or_none(state.get("epochs"))
     spec_text = None
     try:
         spec_text = (root / "spec.arch").read_text(encoding="utf-8")
@@ -119,7 +119,7 @@ def _parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else None  # nan/inf (a diverged run): a gap, and a note
 
 
-def positive_int(value) -> int | None:
+def positive_int_or_none(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
