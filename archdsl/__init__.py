@@ -8,10 +8,12 @@ TensorFlow is imported only by `archdsl.backends.keras` and the training code.
 """
 from __future__ import annotations
 
+import os
+
 __version__ = "0.1.0"
 
 
-def load(path: str):
+def load(path: str | os.PathLike):
     """Parse and resolve a .arch file into the IR (`archdsl.ir.Model`)."""
     from .parser import parse_file
     from .resolve import resolve

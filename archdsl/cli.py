@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", help="fp32 (default), mixed_bf16 or mixed_fp16 (the softmax stays float32)")
     p.add_argument("--scale-lr", action="store_true",
                    help="multiply the learning rate by the number of replicas (the batch is per replica)")
+    p.add_argument("--batchnorm", choices=["fused", "keras"],
+                   help="batch norm as TensorFlow's fused kernel (default for a new run: faster, same function) "
+                        "or Keras' own layer; a resumed run keeps its own")
     p.add_argument("--peer-timeout", type=float, metavar="SECONDS",
                    help="multiworker: give up when the other workers are not all up within this time (default 300)")
     p.add_argument("--final-weights", help=argparse.SUPPRESS)  # tests: every worker saves its final weights (.npz)

@@ -48,9 +48,11 @@ def run_eval(args) -> int:
     import keras
     import numpy as np
 
+    from .backends.keras import BatchNormalization
     from .pipeline import make_eval_dataset
-    try:
-        kmodel = keras.models.load_model(path, compile=False)
+    try:  # runs trained with --batchnorm fused (the default) save archdsl's BatchNormalization
+        kmodel = keras.models.load_model(path, compile=False,
+                                         custom_objects={"archdsl>BatchNormalization": BatchNormalization})
     except Exception as exc:  # a damaged or foreign file
         raise RunError(f"cannot load {path}: {' '.join(str(exc).split())[:160]}", code="E531") from None
     check_fits(dataset, tuple(kmodel.input_shape[1:]), int(kmodel.output_shape[-1]))

@@ -1,6 +1,8 @@
 """Text -> written spec (spec.py), with positions. Syntax errors become SpecSyntaxError."""
 from __future__ import annotations
 
+import os
+
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,8 +56,8 @@ def read_source(path: str) -> str:
                               "E102", data.decode("utf-8", "replace")) from None
 
 
-def parse_file(path: str) -> Spec:
-    return parse(read_source(path), path)
+def parse_file(path: str | os.PathLike) -> Spec:
+    return parse(read_source(path), os.fspath(path))
 
 
 MAX_BRACE_DEPTH = 64

@@ -50,7 +50,8 @@ def run_train(args) -> int:
     out = runs.check_out(args.out) if plan.is_chief else None  # only the chief writes under --out
     settings = {"data": args.data or "cifar10", "data_dir": _abs(args.data_dir), "limit": args.limit,
                 "test_limit": args.test_limit, "seed": 0 if args.seed is None else args.seed,
-                "precision": plan.precision, "scale_lr": plan.scale_lr}
+                "precision": plan.precision, "scale_lr": plan.scale_lr,
+                "batchnorm": getattr(args, "batchnorm", None) or "fused"}
     plan.connect()  # before the data is loaded: a worker that cannot join its cluster fails fast
     dataset = load_dataset(settings["data"], args.data_dir, args.limit, args.test_limit)
     if settings["data"] != "cifar10":
@@ -97,6 +98,12 @@ def _resume(args) -> int:
         if value is not None and value != kept:
             raise UsageError(f"{flag} {value} differs from the run's {kept}: a resumed run keeps its settings",
                              hint=f"leave out {flag}, or start a new run", code="E611")
+    kept = settings.get("batchnorm", "keras")  # runs from before the flag trained with Keras' layer
+    if getattr(args, "batchnorm", None) not in (None, kept):
+        # the one setting a resume may change: the same function, computed with other rounding
+        _warn(f"--batchnorm {args.batchnorm}: the run trained with {kept} batch norm so far; the same function "
+              "with other rounding, so the resumed run will not equal an uninterrupted one bit for bit")
+        settings = {**settings, "batchnorm": args.batchnorm}
     if args.data and args.data != settings["data"] and _abs(args.data) != settings["data"]:
         raise UsageError(f"--data {args.data} differs from the run's {settings['data']}",
                          hint="leave out --data to resume on the run's own data", code="E611")
@@ -180,6 +187,8 @@ def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None
                 if (epochs, batch, lr) != (None, None, None):
                     raise UsageError("a resumed run keeps its epochs, batch and lr", code="E611")
                 state = runs.load_state(run, warn=_warn)
+                if settings and "batchnorm" in settings:
+                    state["settings"]["batchnorm"] = settings["batchnorm"]
                 if chief:  # only the chief writes the run
                     runs.check_history(run, state, warn=_warn)
             else:
@@ -217,15 +226,17 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
         raise RunError(f"the run trained on {before} replica{'s' if before > 1 else ''}, this process has "
                        f"{plan.replicas}: the global batch would change", code="E526",
                        hint="resume with the strategy, workers and GPUs the run started with")
+    batchnorm = state["settings"].get("batchnorm", "keras")
     if verbose:
-        print(plan.summary(model.train))
+        print(f"{plan.summary(model.train)}; batch norm {batchnorm}")
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     n, classes = len(dataset.x_train), model.output.output_shape[0]
     batch = cfg.batch * plan.replicas  # the global batch
     steps = steps_per_epoch(n, batch, plan.replicas)
     with strategy.scope() if strategy else contextlib.nullcontext(), distribute.dtype_policy(plan.precision):
-        kmodel = compile_keras(model, preprocess=normalizer(cfg.normalize, dataset.x_train))
+        kmodel = compile_keras(model, preprocess=normalizer(cfg.normalize, dataset.x_train),
+                               batchnorm=batchnorm)
         if plan.precision != "fp32":
             distribute.float32_head(kmodel)
         kmodel.compile(optimizer=schedules.make_optimizer(cfg), loss=schedules.make_loss(cfg), metrics=["accuracy"],
@@ -415,6 +426,7 @@ def _initial_state(model: Model, dataset, seed: int, settings: dict | None) -> d
     for key in ("data_dir", "limit", "test_limit"):
         settings.setdefault(key, None)
     settings["seed"] = seed
+    settings.setdefault("batchnorm", "fused")
     return {"format": runs.FORMAT, "spec": model.name, "epoch": 0, "epochs": cfg.epochs, "batch": cfg.batch,
             "lr": cfg.lr, "complete": False, "checkpoint": None, "sha256": None, "settings": settings,
             "data": {"source": dataset.source, "fingerprint": runs.data_fingerprint(dataset),

@@ -75,6 +75,13 @@ def test_seed_models_totals_and_final_rf():
     assert best.rows[5].start == (1.0, 1.0) and best.rows[5].rf == (13, 13)
 
 
+def test_load_takes_a_path_object():
+    from pathlib import Path
+
+    model = archdsl.load(Path("specs/best.arch"))
+    assert model == archdsl.load("specs/best.arch") and model.layers[0].where.file == "specs/best.arch"
+
+
 def test_warning_when_rf_already_covers_input():
     _, a = table("input 8x8x1\nconv 3x3 4 valid\nconv 3x3 4 valid\nconv 3x3 4 valid\nconv 3x3 4 same\n")
     # rf after three valid 3x3: 7 < 8; after the fourth 9 >= 8 but the warning is for layers whose

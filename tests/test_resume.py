@@ -1,4 +1,5 @@
 """Same seed, same history; and a run killed in epoch 2 and resumed equals an uninterrupted one.
+Also: which batch norm a resumed run trains with (its own; another only with a warning).
 
 All runs: the tiny spec, 2048 training images (32 steps of 64, about 2 s an epoch, long
 enough to kill a run inside epoch 2), 128 test images, 3 epochs, seed 0.
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,40 @@ def test_resume_keeps_the_runs_settings(killed, tmp_path):
     proc = run_cli("train", "--resume", run, "--epochs", 5)
     assert "--epochs 5 differs from the run's 3" in one_line_error(proc)
     assert tree_digest(run) == before
+
+
+def batch_norm_classes(keras_file) -> set[str]:
+    """The registered names of a saved model's batch-norm layers (Keras' own: plain "BatchNormalization")."""
+    with zipfile.ZipFile(keras_file) as z:
+        config = json.loads(z.read("config.json"))
+    return {layer.get("registered_name") or layer["class_name"] for layer in config["config"]["layers"]
+            if layer["class_name"] == "BatchNormalization"}
+
+
+def test_new_runs_train_fused_and_runs_from_before_keep_keras(killed, tmp_path):
+    run, pristine = killed
+    state = json.loads((pristine / "checkpoint/state.json").read_text())
+    assert state["settings"]["batchnorm"] == "fused"
+    assert batch_norm_classes(pristine / "last.keras") == {"archdsl>BatchNormalization"}
+
+    old = tmp_path / "old" / pristine.name  # a run from before --batchnorm: no such setting
+    shutil.copytree(pristine, old)
+    del state["settings"]["batchnorm"]
+    (old / "checkpoint/state.json").write_text(json.dumps(state))
+    proc = run_cli("train", "--resume", old)
+    assert proc.returncode == 0, proc.stderr
+    assert "batch norm keras" in proc.stdout and "--batchnorm" not in proc.stderr
+    assert batch_norm_classes(old / "last.keras") == {"BatchNormalization"}
+
+
+def test_resume_may_switch_batch_norm_with_a_warning(killed, tmp_path):
+    _, pristine = killed
+    run = tmp_path / pristine.name
+    shutil.copytree(pristine, run)
+    proc = run_cli("train", "--resume", run, "--batchnorm", "keras")
+    assert proc.returncode == 0, proc.stderr
+    assert "the run trained with fused batch norm so far" in proc.stderr and "batch norm keras" in proc.stdout
+    assert batch_norm_classes(run / "last.keras") == {"BatchNormalization"}
+    state = json.loads((run / "checkpoint/state.json").read_text())
+    assert state["settings"]["batchnorm"] == "keras" and state["epoch"] == 3
+    assert "--batchnorm keras" in state["commands"][-1]["command"] and state["commands"][-1]["from_epoch"] == 1
