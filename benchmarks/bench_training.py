@@ -130,7 +130,11 @@ def main(argv=None) -> int:
 # --- the benchmarks ----------------------------------------------------------------------------
 
 def bench_model(args) -> dict:
-    """Compiled vs hand-written best, one process, the same pipeline, interleaved windows."""
+    """Compiled vs hand-written best, one process, the same pipeline, interleaved windows.
+
+    The compiled model as `archdsl train` builds it (batch norm on TensorFlow's fused kernel), and
+    with Keras' own batch norm, the layer the hand-written model uses.
+    """
     keras, tf = _tf()
     from archdsl import load
     from archdsl.pipeline import normalizer
@@ -140,18 +144,23 @@ def bench_model(args) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from seed_models import SEED_MODELS
 
-    compiled = _compiled(spec, data)
+    compiled, compiled_keras_bn = _compiled(spec, data), _compiled(spec, data, batchnorm="keras")
     inputs = keras.Input(spec.input_shape)
     hand = SEED_MODELS[spec.name](data.num_classes)
     hand = keras.Model(inputs, hand(normalizer(spec.train.normalize, data.x_train)(inputs)), name="hand")
-    for m in (compiled, hand):
+    for m in (compiled, compiled_keras_bn, hand):
         _compile(m, spec)
     params = (compiled.count_params(), hand.count_params())
     print(f"params: compiled {params[0]:,}, hand-written {params[1]:,}")
-    sides = {"compiled": compiled, "hand": hand}
+    sides = {"compiled": compiled, "compiled_keras_bn": compiled_keras_bn, "hand": hand}
     feed = _feeder(args, spec, data)
-    return _interleave(args, {name: (lambda r, a, m=m: _fit_rate(a, m, feed(r))) for name, m in sides.items()},
-                       ratio=("compiled", "hand"), target=0.98, extra={"params": params})
+    out = _interleave(args, {name: (lambda r, a, m=m: _fit_rate(a, m, feed(r))) for name, m in sides.items()},
+                      ratio=("compiled", "hand"), target=0.98, rotate=True, extra={"params": params})
+    out["fused_vs_keras_bn"] = _paired(out["runs"], "compiled", "compiled_keras_bn")
+    out["keras_bn_vs_hand"] = _paired(out["runs"], "compiled_keras_bn", "hand")
+    print(f"ratio compiled/compiled_keras_bn (fused batch norm): {out['fused_vs_keras_bn']:.3f}; "
+          f"compiled_keras_bn/hand: {out['keras_bn_vs_hand']:.3f}")
+    return out
 
 
 def bench_pipeline(args) -> dict:
@@ -337,13 +346,14 @@ def _feeder(args, spec, data):
     return feed
 
 
-def _compiled(spec, data, preprocess="normalizer"):
+def _compiled(spec, data, preprocess="normalizer", batchnorm="fused"):
+    """The spec's Keras model as `archdsl train` builds it (unless told another batch norm)."""
     from archdsl.backends.keras import compile as compile_keras
     from archdsl.pipeline import normalizer
 
     if preprocess == "normalizer":
         preprocess = normalizer(spec.train.normalize, data.x_train)
-    return compile_keras(spec, preprocess=preprocess)
+    return compile_keras(spec, preprocess=preprocess, batchnorm=batchnorm)
 
 
 def _compile(model, spec):

@@ -35,6 +35,8 @@ def test_model_benchmark_runs(tmp_path):
     assert r["machine"]["cores"] >= 1
     assert r["model"]["params"] == [76_995, 76_995]  # the compiled and the hand-written best
     assert r["model"]["ratio"] > 0 and r["model"]["target"] == 0.98
+    assert r["model"]["fused_vs_keras_bn"] > 0 and r["model"]["keras_bn_vs_hand"] > 0
+    assert {x["side"] for x in r["model"]["runs"]} == {"compiled", "compiled_keras_bn", "hand"}
 
 
 def test_pipeline_benchmark_runs(tmp_path):

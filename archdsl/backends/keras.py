@@ -12,8 +12,8 @@ with valid padding, and `l05_dw_stride` (a 1x1 pool keeping every s-th row and c
 the same function, and the same weights in the layer named after the spec.
 
 Batch norm: `archdsl train` builds it as this module's `BatchNormalization` (`batchnorm="fused"`),
-Keras' layer trained with TensorFlow's fused kernel, 1.4x faster training of whole models
-here (docs/performance.md); `compile`'s default is Keras' own layer.
+Keras' layer trained with TensorFlow's fused kernel, faster to train (docs/performance.md);
+`compile`'s default is Keras' own layer.
 """
 from __future__ import annotations
 
