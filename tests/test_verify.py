@@ -221,8 +221,8 @@ def test_verify_measures_the_built_model(monkeypatch):
 
     main_layer = backend._main_layer
 
-    def without_dilation(layer, **kwargs):
-        return main_layer(layer.model_copy(update={"dilation": (1, 1)}), **kwargs)
+    def without_dilation(layer, *args, **kwargs):
+        return main_layer(layer.model_copy(update={"dilation": (1, 1)}), *args, **kwargs)
 
     monkeypatch.setattr(backend, "_main_layer", without_dilation)
     model = archdsl.loads("input 16x16x1\nconv 3x3 2 same\nconv 3x3 2 same d2\nconv 3x3 2 same\n")
