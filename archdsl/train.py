@@ -33,6 +33,11 @@ from . import distribute, runs, schedules
 from .errors import DataError, RunError, UsageError
 from .ir import Model, TrainConfig
 
+# The batch norm a new run trains with (the back-end's fused kernel), and the one a run from
+# before `--batchnorm` existed trained with, so that it resumes bit for bit.
+NEW_RUN_BATCHNORM = "fused"
+OLD_RUN_BATCHNORM = "keras"
+
 # --- the commands ----------------------------------------------------------------------------
 
 def run_train(args) -> int:
@@ -51,7 +56,7 @@ def run_train(args) -> int:
     settings = {"data": args.data or "cifar10", "data_dir": _abs(args.data_dir), "limit": args.limit,
                 "test_limit": args.test_limit, "seed": 0 if args.seed is None else args.seed,
                 "precision": plan.precision, "scale_lr": plan.scale_lr,
-                "batchnorm": getattr(args, "batchnorm", None) or "fused"}
+                "batchnorm": getattr(args, "batchnorm", None) or NEW_RUN_BATCHNORM}
     plan.connect()  # before the data is loaded: a worker that cannot join its cluster fails fast
     dataset = load_dataset(settings["data"], args.data_dir, args.limit, args.test_limit)
     if settings["data"] != "cifar10":
@@ -98,7 +103,7 @@ def _resume(args) -> int:
         if value is not None and value != kept:
             raise UsageError(f"{flag} {value} differs from the run's {kept}: a resumed run keeps its settings",
                              hint=f"leave out {flag}, or start a new run", code="E611")
-    kept = settings.get("batchnorm", "keras")  # runs from before the flag trained with Keras' layer
+    kept = settings.get("batchnorm", OLD_RUN_BATCHNORM)
     if getattr(args, "batchnorm", None) not in (None, kept):
         # the one setting a resume may change: the same function, computed with other rounding
         _warn(f"--batchnorm {args.batchnorm}: the run trained with {kept} batch norm so far; the same function "
@@ -226,7 +231,7 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
         raise RunError(f"the run trained on {before} replica{'s' if before > 1 else ''}, this process has "
                        f"{plan.replicas}: the global batch would change", code="E526",
                        hint="resume with the strategy, workers and GPUs the run started with")
-    batchnorm = state["settings"].get("batchnorm", "keras")
+    batchnorm = state["settings"].get("batchnorm", OLD_RUN_BATCHNORM)
     if verbose:
         print(f"{plan.summary(model.train)}; batch norm {batchnorm}")
     keras.utils.set_random_seed(seed)
@@ -426,7 +431,7 @@ def _initial_state(model: Model, dataset, seed: int, settings: dict | None) -> d
     for key in ("data_dir", "limit", "test_limit"):
         settings.setdefault(key, None)
     settings["seed"] = seed
-    settings.setdefault("batchnorm", "fused")
+    settings.setdefault("batchnorm", NEW_RUN_BATCHNORM)
     return {"format": runs.FORMAT, "spec": model.name, "epoch": 0, "epochs": cfg.epochs, "batch": cfg.batch,
             "lr": cfg.lr, "complete": False, "checkpoint": None, "sha256": None, "settings": settings,
             "data": {"source": dataset.source, "fingerprint": runs.data_fingerprint(dataset),

@@ -146,7 +146,7 @@ def batch_norm_classes(keras_file) -> set[str]:
 
 
 def test_new_runs_train_fused_and_runs_from_before_keep_keras(killed, tmp_path):
-    run, pristine = killed
+    _, pristine = killed
     state = json.loads((pristine / "checkpoint/state.json").read_text())
     assert state["settings"]["batchnorm"] == "fused"
     assert batch_norm_classes(pristine / "last.keras") == {"archdsl>BatchNormalization"}
