@@ -107,7 +107,8 @@ def _resume(args) -> int:
     if getattr(args, "batchnorm", None) not in (None, kept):
         # the one setting a resume may change: the same function, computed with other rounding
         _warn(f"--batchnorm {args.batchnorm}: the run trained with {kept} batch norm so far; the same function "
-              "with other rounding, so the resumed run will not equal an uninterrupted one bit for bit")
+              "with other rounding, so the resumed run will not equal an uninterrupted one bit for bit; the run "
+              "records the switch with its next checkpoint (stopped before, it resumes with its own again)")
         settings = {**settings, "batchnorm": args.batchnorm}
     if args.data and args.data != settings["data"] and _abs(args.data) != settings["data"]:
         raise UsageError(f"--data {args.data} differs from the run's {settings['data']}",
