@@ -116,27 +116,41 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
 
 # --- learning-rate schedules (no TensorFlow) -------------------------------------------------
 
-def _seed_lrs() -> dict[int, float]:
+def _seed_lrs() -> list[dict[int, float]]:
+    """The rates of each 50-epoch run the seed's file logs, in order: the base model's, the best's."""
     if not SEED_LOG.is_file():
-        return {1: 0.01, 2: 0.0075815011, 3: 0.0061050061, 50: 0.0006012868}
+        return [{1: 0.01, 2: 0.0075815011, 3: 0.0061050061, 50: 0.0006012868},
+                {1: 0.01, 2: 0.008071025, 3: 0.0067658999, 50: 0.0007867202}]
     found = re.findall(r"Epoch (\d+): LearningRateScheduler reducing learning rate to ([0-9.e-]+)\.",
                        SEED_LOG.read_text())
-    first_run: dict[int, float] = {}  # the log holds several runs; the first is the 0.319-decay one
+    runs_: list[dict[int, float]] = []
     for e, v in found:
-        if int(e) in first_run:
-            break
-        first_run[int(e)] = float(v)
-    return first_run
+        if int(e) == 1:
+            runs_.append({})
+        runs_[-1][int(e)] = float(v)
+    return runs_
 
 
 def test_inverse_time_is_the_seeds_schedule():
-    cfg = TrainConfig()  # the defaults are the seed's recipe
-    seed = _seed_lrs()
+    cfg = TrainConfig()  # the defaults are the seed's (base model's) recipe
+    seed = _seed_lrs()[0]
     assert {1, 2, 3, 50} <= set(seed)
     for epoch, value in seed.items():  # the log counts epochs from 1 and prints 10 decimals
         assert round(lr_at(cfg, step_progress(cfg, epoch - 1, 0, 391), 50), 10) == value, epoch
     # set once per epoch: every step of an epoch gets the epoch's value
     assert {lr_at(cfg, step_progress(cfg, 1, s, 391), 50) for s in range(391)} == {0.01 / 1.319}
+
+
+@pytest.mark.parametrize("spec, log", [("base", 0), ("best", 1)])
+def test_seed_specs_have_the_seeds_schedules(spec, log):
+    """specs/base.arch and specs/best.arch give every rate the seed logged for that model."""
+    import archdsl
+
+    cfg = archdsl.load(ROOT / f"specs/{spec}.arch").train
+    seed = _seed_lrs()[log]
+    assert len(seed) == cfg.epochs or not SEED_LOG.is_file()
+    for epoch, value in seed.items():
+        assert round(lr_at(cfg, step_progress(cfg, epoch - 1, 0, 390), cfg.epochs), 10) == value, (spec, epoch)
 
 
 def test_cosine_with_warmup():
