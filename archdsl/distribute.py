@@ -315,8 +315,9 @@ def batch_norm_averaging(kmodel, strategy):
     import keras
     import tensorflow as tf
 
-    variables = [v for layer in kmodel.layers if isinstance(layer, keras.layers.BatchNormalization)
-                 for v in (layer.moving_mean, layer.moving_variance)]
+    from .backends.keras import batch_norm_statistics
+
+    variables = batch_norm_statistics(kmodel)
 
     @tf.function
     def average():

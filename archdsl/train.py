@@ -262,12 +262,13 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
 
     val_ds = plan.distribute(eval_data)
     val_steps = None if strategy is None else steps_per_epoch(len(dataset.x_test), batch)
-    checkpointer = _checkpointer(keras, run, state, kmodel)
+    bn_averages = schedules.BatchNormAverages(kmodel, cfg.ema, state.get("ema_batch_norm")) if cfg.ema else None
+    checkpointer = _checkpointer(keras, run, state, kmodel, bn_averages)
     callbacks = [schedules.schedule_callback(cfg, cfg.epochs, steps)]
     if strategy is not None:
         callbacks.append(distribute.batch_norm_averaging(kmodel, strategy))
-    if cfg.ema:
-        callbacks.append(schedules.ema_validation(kmodel))
+    if bn_averages is not None:
+        callbacks += [bn_averages.callback(), schedules.ema_validation(kmodel, bn_averages)]
     callbacks += [_tensorboard(keras, tf, run.tb), checkpointer]
     shapes = (np.zeros((1, *model.input_shape), np.float32), np.zeros((1, classes), np.float32))
     try:
@@ -288,7 +289,7 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
     return runs.summarize(checkpointer.state, run)
 
 
-def _checkpointer(keras, run: runs.RunDir, state: dict, kmodel):
+def _checkpointer(keras, run: runs.RunDir, state: dict, kmodel, bn_averages=None):
     """The callback that commits a checkpoint after every epoch (see `runs` for the order of writes)."""
 
     class Checkpointer(keras.callbacks.Callback):
@@ -319,12 +320,14 @@ def _checkpointer(keras, run: runs.RunDir, state: dict, kmodel):
                      sha256=runs.save_model(kmodel, run.epoch_model(e)))
             s["rng"] = {"seed": s["settings"]["seed"], "seed_generators": [v.numpy().tolist()
                                                                         for v in _seed_states(kmodel)]}
+            if bn_averages is not None:
+                s["ema_batch_norm"] = bn_averages.values()
             if improved:
                 s["best"] = {"epoch": e, "val_accuracy": row["val_accuracy"]}
             runs.write_json(run.epoch_state(e), s)
             runs.write_bytes(run.history, runs.history_csv(s["history"]).encode())
             runs.write_json(run.metrics, runs.summarize(s, run))
-            with schedules.ema_weights(kmodel):
+            with schedules.ema_weights(kmodel, bn_averages):
                 runs.save_model(kmodel, run.last)
                 if improved:
                     runs.save_model(kmodel, run.best)

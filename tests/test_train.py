@@ -192,6 +192,45 @@ def test_optimizers_from_the_train_section():
     assert make_loss(TrainConfig(label_smoothing=0.1)).get_config()["label_smoothing"] == 0.1
 
 
+@pytest.mark.tf
+def test_ema_averages_the_batch_norm_statistics_too():
+    """Evaluation with EMA weights uses batch-norm statistics averaged at the same decay (by hand)."""
+    import keras
+    import numpy as np
+
+    from archdsl.schedules import BatchNormAverages, ema_weights, make_optimizer
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.BatchNormalization()(keras.layers.Dense(3)(inputs)))
+    model.compile(optimizer=make_optimizer(TrainConfig(optimizer="sgd", lr=0.1, schedule="constant", ema=0.5)),
+                  loss="mse")
+    bn, dense = model.layers[2], model.layers[1]
+    averages = BatchNormAverages(model, 0.5)
+    rng = np.random.default_rng(0)
+    mean, variance = bn.moving_mean.numpy(), bn.moving_variance.numpy()
+    for _ in range(3):
+        model.train_on_batch(rng.normal(size=(8, 4)), rng.normal(3.0, 2.0, size=(8, 3)))
+        averages.update()
+        mean = 0.5 * mean + 0.5 * bn.moving_mean.numpy()
+        variance = 0.5 * variance + 0.5 * bn.moving_variance.numpy()
+    np.testing.assert_allclose(averages.averages[0].numpy(), mean, rtol=1e-6)
+    np.testing.assert_allclose(averages.averages[1].numpy(), variance, rtol=1e-6)
+    assert not np.allclose(mean, bn.moving_mean.numpy())  # the average lags the raw statistics
+
+    raw = [v.numpy() for v in model.weights]
+    ema_kernel = model.optimizer._model_variables_moving_average[0].numpy()
+    with ema_weights(model, averages):
+        assert np.array_equal(dense.kernel.numpy(), ema_kernel)
+        assert np.array_equal(bn.moving_mean.numpy(), averages.averages[0].numpy())
+        assert np.array_equal(bn.moving_variance.numpy(), averages.averages[1].numpy())
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(raw, model.weights))  # restored exactly
+
+    again = BatchNormAverages(model, 0.5, saved=json.loads(json.dumps(averages.values())))  # a checkpoint's JSON
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(averages.averages, again.averages))
+    fresh = BatchNormAverages(model, 0.5, saved=[[0.0]])  # another model's: start from the statistics
+    assert np.array_equal(fresh.averages[0].numpy(), bn.moving_mean.numpy())
+
+
 # --- checkpoint fallback (no TensorFlow: checkpoints are opaque files here) ------------------
 
 def _fake_run(tmp_path: Path, epochs_done: int) -> runs.RunDir:

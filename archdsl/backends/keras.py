@@ -60,6 +60,12 @@ def layer_outputs(model: Model, keras_model: keras.Model) -> dict[int, str]:
     return names
 
 
+def batch_norm_statistics(keras_model: keras.Model) -> list:
+    """The moving mean and variance of every batch-norm layer, in layer order (not trainable)."""
+    return [v for layer in keras_model.layers if isinstance(layer, L.BatchNormalization)
+            for v in (layer.moving_mean, layer.moving_variance)]
+
+
 def _strides_by_hand(layer: Layer) -> bool:
     """TF's depthwise kernels (dw, and sep's first half) run only with equal strides on both axes."""
     return layer.op in ("dw", "sep") and layer.stride[0] != layer.stride[1]
