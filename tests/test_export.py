@@ -363,8 +363,8 @@ def test_golden_keras_export_of_best(tmp_path):
     assert GOLDEN.exists(), f"no golden file {GOLDEN}: run with ARCHDSL_UPDATE_GOLDEN=1 and check it by eye"
     assert source == GOLDEN.read_text(encoding="utf-8")
     # the numbers the seed wrote by hand, and got wrong in places, as `archdsl rf` computes them
-    assert "# line 14: sep 3x3 128 s2 same drop 0.1 bn relu\n    # out 16x16x128  rf 13  jump 2  start 1" in source
-    assert "# line 19: sep 3x3 10 valid drop 0.05 bn relu\n    # out 10x10x10  rf 33  jump 2  start 7" in source
+    assert "# line 17: sep 3x3 128 s2 same drop 0.1 bn relu\n    # out 16x16x128  rf 13  jump 2  start 1" in source
+    assert "# line 22: sep 3x3 10 valid drop 0.05 bn relu\n    # out 10x10x10  rf 33  jump 2  start 7" in source
 
 
 def test_non_square_numbers_are_written_per_axis():
