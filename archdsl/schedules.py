@@ -154,10 +154,9 @@ class BatchNormAverages:
         self.statistics = batch_norm_statistics(kmodel)
         if saved is not None and [len(s) for s in saved] != [int(np.prod(v.shape)) for v in self.statistics]:
             saved = None  # not this model's: start again from the current statistics
-        with tf.init_scope():  # plain variables, outside any distribution strategy
-            self.averages = [tf.Variable(np.reshape(np.asarray(s, np.float32), v.shape) if saved else v.numpy(),
-                                         trainable=False, name="bn_average")
-                             for v, s in zip(self.statistics, saved or [None] * len(self.statistics))]
+        initial = ([np.reshape(np.asarray(s, np.float32), v.shape) for v, s in zip(self.statistics, saved)]
+                   if saved else [v.numpy() for v in self.statistics])
+        self.averages = [tf.Variable(x, trainable=False, name="bn_average") for x in initial]
         pairs = list(zip(self.statistics, self.averages))
 
         @tf.function

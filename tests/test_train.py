@@ -123,12 +123,12 @@ def _seed_lrs() -> list[dict[int, float]]:
                 {1: 0.01, 2: 0.008071025, 3: 0.0067658999, 50: 0.0007867202}]
     found = re.findall(r"Epoch (\d+): LearningRateScheduler reducing learning rate to ([0-9.e-]+)\.",
                        SEED_LOG.read_text())
-    runs_: list[dict[int, float]] = []
+    logged: list[dict[int, float]] = []
     for e, v in found:
         if int(e) == 1:
-            runs_.append({})
-        runs_[-1][int(e)] = float(v)
-    return runs_
+            logged.append({})
+        logged[-1][int(e)] = float(v)
+    return logged
 
 
 def test_inverse_time_is_the_seeds_schedule():
