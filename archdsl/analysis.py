@@ -156,7 +156,7 @@ def _params(layer: Layer) -> tuple[int, int]:
         "dw": kh * kw * cin * dm + (cin * dm if bias else 0),
         "dense": cin * f + (f if bias else 0),
     }.get(layer.op, 0)
-    total, trainable = weights, weights
+    total, trainable = weights, 0 if layer.whiten else weights  # a whitened kernel is set once, frozen
     channels = layer.output_shape[-1]
     bn_count = sum(1 for p in layer.post if p.kind == "bn") + (layer.op == "bn")
     # BatchNormalization: gamma and beta train; moving mean and variance do not

@@ -60,6 +60,7 @@ class Layer(Frozen):
     filters: Optional[int] = None       # conv/sep output channels, dense units
     depth_multiplier: Optional[int] = None
     use_bias: bool = False
+    whiten: bool = False                # conv: kernel (and bias) frozen, set from the training images' patches
     rate: Optional[float] = None        # a `dropout` layer's rate
     activation: Optional[str] = None    # an activation layer's function (`relu`, `softmax`)
     post: tuple[PostOp, ...] = ()

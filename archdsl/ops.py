@@ -28,10 +28,11 @@ class OpSignature:
     depth_multiplier: bool = False
     bias: bool | None = None       # default use_bias; None = no bias option
     post: bool = True              # accepts `drop P`, `bn`, activations after the op
+    whiten: bool = False           # accepts `whiten` (a frozen kernel set from the data)
 
 
 OPS: dict[str, OpSignature] = {
-    "conv": OpSignature("Conv2D", REQUIRED, REQUIRED, window=True, dilation=True, bias=False),
+    "conv": OpSignature("Conv2D", REQUIRED, REQUIRED, window=True, dilation=True, bias=False, whiten=True),
     "sep": OpSignature("SeparableConv2D", REQUIRED, REQUIRED, window=True, dilation=True,
                        depth_multiplier=True, bias=False),
     "dw": OpSignature("DepthwiseConv2D", REQUIRED, None, window=True, dilation=True,
@@ -51,7 +52,7 @@ OPS: dict[str, OpSignature] = {
 ALIASES = {"drop": "dropout", **{a: "act" for a in ACTIVATIONS if a != "softmax"}}
 WRITTEN_OPS = sorted(set(OPS) - {"act"} | set(ALIASES))
 
-OPTION_WORDS = ["same", "valid", "stride", "dilation", "dm", "bias", "nobias", "drop", "bn", "none",
+OPTION_WORDS = ["same", "valid", "stride", "dilation", "dm", "bias", "nobias", "whiten", "drop", "bn", "none",
                 *ACTIVATIONS]
 _PADDING_LIKE = {"full", "causal", "zero", "zeros", "reflect", "symmetric"}
 _TAKES_VALUE = {"drop", "stride", "dilation", "dm", "padding"}
@@ -70,6 +71,7 @@ class Options:
     padding: str | None = None
     depth_multiplier: int | None = None
     use_bias: bool | None = None
+    whiten: Token | None = None    # where `whiten` was written, for the errors resolve may raise about it
     post: list[PostOp] = field(default_factory=list)
 
 
@@ -140,6 +142,8 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
             opts.depth_multiplier = positive_int(value, errors, "depth multiplier") if value else None
         elif word in ("bias", "nobias") and sig.bias is not None:
             opts.use_bias = word == "bias"
+        elif word == "whiten" and sig.whiten:
+            opts.whiten = tok
         elif word == "drop" and sig.post:
             value = take_value(tok, "drop .05")
             rate = unit_rate(value, errors) if value else None
@@ -216,6 +220,8 @@ def _allowed_words(sig: OpSignature) -> list[str]:
         words += ["dm"]
     if sig.bias is not None:
         words += ["bias", "nobias"]
+    if sig.whiten:
+        words += ["whiten"]
     if sig.post:
         words += ["drop", "bn", "none", *ACTIVATIONS]
     return words

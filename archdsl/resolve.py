@@ -331,7 +331,9 @@ def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], blo
         if op in CONV_OPS:
             fields["depth_multiplier"] = opts.depth_multiplier or 1 if op != "conv" else None
     out = _output_shape(op, in_shape, fields, opts, stmt, state.errors)
-    if out is None:
+    if out is not None and opts.whiten is not None:
+        fields["whiten"] = _whitening_fits(opts.whiten, state.last, in_shape, fields, state.errors)
+    if out is None or fields.get("whiten") is False:
         state.shape = None
         return True
     text = " ".join([canonical_token(stmt.op)] + [canonical_token(t) for t in tokens])
@@ -341,6 +343,23 @@ def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], blo
                               where=Where(file=span.file, line=span.line, column=span.column), block=block,
                               input_shape=in_shape, output_shape=out, **fields))
     state.shape, state.last = out, index
+    return True
+
+
+def _whitening_fits(tok: Token, source: int, in_shape, fields: dict, errors: list) -> bool:
+    """`whiten` sets the kernel from the images' patches: it needs the images, and one eigenvector a filter pair."""
+    if source != 0:
+        errors.append(SpecSemanticError("whiten needs the images: only a conv that reads the model input can be "
+                                        "whitened", tok.span, "whiten the first conv instead, or drop `whiten` here", "E234"))
+        return False
+    (kh, kw), channels = fields["kernel"], in_shape[-1]
+    most = 2 * kh * kw * channels
+    if fields["filters"] % 2 or fields["filters"] > most:
+        errors.append(SpecSemanticError(
+            f"whiten turns the {most // 2} eigenvectors of {kh}x{kw}x{channels} patches into +/- filter pairs: "
+            f"it takes an even number of filters, at most {most}, not {fields['filters']}", tok.span,
+            f"write e.g. `conv {kh}x{kw} {most} ... whiten`", "E235"))
+        return False
     return True
 
 

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import distribute, runs, schedules
+from . import distribute, runs, schedules, whitening
 from .errors import DataError, RunError, UsageError
 from .ir import Model, TrainConfig
 
@@ -249,6 +249,8 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
                        jit_compile=False)
         if state.get("checkpoint_path"):
             _restore(kmodel, state, start * steps)
+        else:
+            whitening.set_whitened_kernels(model, kmodel, dataset.x_train)  # a fresh run only
     state["params"] = int(kmodel.count_params())
     state["distribution"] = plan.describe(model.train)
     train_ds = plan.distribute(lambda ids, replicas: make_train_dataset(

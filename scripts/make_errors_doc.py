@@ -209,6 +209,10 @@ CODES: dict[str, Entry] = {
     "E232": Entry("A `valid` window larger than its input: the output would be below 1x1.",
                   "Use `same` padding, a smaller kernel, or downsample less before it."),
     "E233": Entry("`dense` on a feature map.", "Put `gap` or `flatten` before it."),
+    "E234": Entry("`whiten` on a conv that does not read the model input: its kernel is computed from the "
+                  "images' patches.", "Whiten the first conv, or drop `whiten`."),
+    "E235": Entry("`whiten` with an odd number of filters, or more than two per eigenvector of the patches.",
+                  "Use an even number of filters up to 2 x kernel area x input channels (24 for 2x2 on RGB)."),
     "E240": Entry("`assert X in [...]` with a metric other than `ops`.", "Write `assert ops in [...]`."),
     "E241": Entry("An unknown op in an `assert ops` list.", "Use op names (see the did-you-mean)."),
     "E242": Entry("An unknown metric in an `assert`.", "Use one of the metrics the hint lists."),

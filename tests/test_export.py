@@ -52,7 +52,7 @@ softmax
     "convs_edge": """
 model convs_edge
 input 10x9x3
-conv 4x4 8 same bias          # even kernel at stride 1: pads 1 before, 2 after
+conv 4x4 8 same bias whiten   # even kernel at stride 1: pads 1 before, 2 after; frozen
 dw 3x1 s2x1 valid             # unequal strides: Keras builds it at stride 1, then subsamples
 conv 3x3 8 s2 same            # 4x9 -> 2x5: rows 0/1, columns 1/1
 conv 2x2 8 d2 same bias       # dilated to 3x3: pads 1 and 1
@@ -254,11 +254,11 @@ def _check_torch(model: Model, source: str, reference) -> tuple[float, float]:
     tm = _exec(source)["build_model"]()
     assert isinstance(tm, torch.nn.Module)
     # Keras counts BatchNorm's moving mean and variance as (non-trainable) params; torch keeps them as buffers
-    trainable = sum(p.numel() for p in tm.parameters())
+    trainable = sum(p.numel() for p in tm.parameters() if p.requires_grad)  # a `whiten` conv's are frozen
     statistics = sum(b.numel() for n, b in tm.named_buffers() if n.endswith(("running_mean", "running_var")))
     keras_trainable = sum(int(np.prod(w.shape)) for w in km.trainable_weights)
     assert trainable == keras_trainable
-    assert trainable + statistics == km.count_params() == archdsl.analyze(model).params
+    assert sum(p.numel() for p in tm.parameters()) + statistics == km.count_params() == archdsl.analyze(model).params
     for module in tm.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             assert (module.eps, module.momentum) == (1e-3, 0.01)

@@ -97,8 +97,9 @@ def _main_layer(layer: Layer, bn_class, strides=None, padding=None):
     name, op = layer.name, layer.op
     window = dict(strides=strides or layer.stride, padding=padding or layer.padding)
     if op == "conv":
+        # a whitened conv is frozen; `archdsl train` sets its weights from the data (archdsl/whitening.py)
         return L.Conv2D(layer.filters, layer.kernel, dilation_rate=layer.dilation, use_bias=layer.use_bias,
-                        name=name, **window)
+                        trainable=not layer.whiten, name=name, **window)
     if op == "sep":
         return L.SeparableConv2D(layer.filters, layer.kernel, dilation_rate=layer.dilation,
                                  depth_multiplier=layer.depth_multiplier, use_bias=layer.use_bias,
