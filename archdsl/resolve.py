@@ -350,7 +350,8 @@ def _whitening_fits(tok: Token, source: int, in_shape, fields: dict, errors: lis
     """`whiten` sets the kernel from the images' patches: it needs the images, and one eigenvector a filter pair."""
     if source != 0:
         errors.append(SpecSemanticError("whiten needs the images: only a conv that reads the model input can be "
-                                        "whitened", tok.span, "whiten the first conv instead, or drop `whiten` here", "E234"))
+                                        "whitened", tok.span, "whiten the first conv instead, or drop `whiten` here",
+                                        "E234"))
         return False
     (kh, kw), channels = fields["kernel"], in_shape[-1]
     most = 2 * kh * kw * channels
