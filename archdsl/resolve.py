@@ -331,11 +331,13 @@ def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], blo
         if op in CONV_OPS:
             fields["depth_multiplier"] = opts.depth_multiplier or 1 if op != "conv" else None
     out = _output_shape(op, in_shape, fields, opts, stmt, state.errors)
-    if out is not None and opts.whiten is not None:
-        fields["whiten"] = _whitening_fits(opts.whiten, state.last, in_shape, fields, state.errors)
-    if out is None or fields.get("whiten") is False:
+    if out is not None and opts.whiten is not None \
+            and not _whitening_fits(opts.whiten, state.last, in_shape, fields, state.errors):
+        out = None  # the error is said; the layers after it are not checked
+    if out is None:
         state.shape = None
         return True
+    fields["whiten"] = opts.whiten is not None
     text = " ".join([canonical_token(stmt.op)] + [canonical_token(t) for t in tokens])
     span = stmt.op.span
     name = f"l{index:02d}_{op}{opts.filters or ''}" if op != "act" else f"l{index:02d}_{stmt.op.text.lower()}"
