@@ -82,7 +82,8 @@ class Assertion(Frozen):
 
 
 class Augment(Frozen):
-    flip: bool = False                  # random horizontal flip
+    flip: bool = False                  # horizontal flip
+    flip_mode: Literal["random", "alternate"] = "random"  # alternate: each image mirrored every other epoch
     crop: int = 0                       # random crop after padding by this many pixels
     crop_mode: Literal["reflect", "zero"] = "reflect"
     cutout: int = 0                     # side of a random square set to zero

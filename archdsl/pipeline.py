@@ -13,6 +13,7 @@ global TF seed, not on how many epochs ran before in this process, not on thread
     order        = argsort(stateless_uniform_int64(n, fold_in(epoch key, 0)))   # `epoch_order`
     batch key    = fold_in(fold_in(epoch key, 1), batch index)
     crop, flip, cutout keys = stateless_split(batch key, 3)
+    alternating flip: image i mirrored in epoch e iff (bit i of fold_in([seed, SALT], -1)) xor (e odd)
 
 So training resumed at epoch k, with `make_train_dataset(..., epoch=k)`, sees exactly the
 batches an uninterrupted run saw at epoch k (with the same TensorFlow version: stateless
@@ -28,7 +29,10 @@ Augmentation runs on whole batches (after `batch`, in parallel, deterministic or
 pad-and-crop, then horizontal flip, then cutout.
 - crop: pad by `crop` pixels (reflect, as numpy's "reflect", or zero), then take an
   image-sized window at a random offset in [0, 2*crop] on each axis, per image.
-- flip: each image mirrored left-right with probability 1/2.
+- flip: each image mirrored left-right with probability 1/2. With flip_mode "alternate"
+  (airbench's derandomised flip, Jordan 2024) each image is mirrored in every other epoch:
+  a random half in epoch 0, the other half in epoch 1, and so on, so two consecutive epochs
+  show every image both ways.
 - cutout: a `cutout`x`cutout` square per image, centred on a uniformly random pixel and
   clipped at the border (DeVries & Taylor, 2017), is set to 0 — black in raw pixels, so
   0 after "scale" normalisation and -mean/std after "standard".
@@ -95,15 +99,20 @@ def make_train_dataset(x_uint8, y, *, batch: int, num_classes: int, augment: Aug
             return batches.map(lambda i, idx: (e, i, idx))
         return batches.flat_map(lambda i, idx: ids.map(lambda r: (e, i, idx, r)))
 
+    flip_bits = _alternate_flip_bits(n, seed) if augment.flip and augment.flip_mode == "alternate" else None
+
     def load(e, i, idx, r=None):
         key = _batch_key(seed, e, i)
-        if r is None:
-            images = augment_batch(tf.cast(tf.gather(x, idx), tf.float32), augment, key)
-        else:  # this replica's rows of the global batch, augmented as in the whole batch
+        rows = None
+        if r is not None:  # this replica's rows of the global batch, augmented as in the whole batch
             size = tf.size(idx, out_type=tf.int64)
             rows = _share(r, size, replicas)
             idx = tf.gather(idx, rows)
-            images = augment_batch(tf.cast(tf.gather(x, idx), tf.float32), augment, key, rows=(rows, size))
+            rows = (rows, size)
+        mirrored = None  # None: a random flip, if any
+        if flip_bits is not None:
+            mirrored = tf.not_equal(tf.gather(flip_bits, idx), tf.equal(e % 2, 1))[:, None]
+        images = augment_batch(tf.cast(tf.gather(x, idx), tf.float32), augment, key, rows=rows, mirrored=mirrored)
         return images, tf.one_hot(tf.gather(y_t, idx), num_classes, dtype=tf.float32)
 
     return _batches(tf.data.Dataset.range(epoch, epoch + epochs).flat_map(one_epoch), load)
@@ -158,16 +167,19 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return _order(n, seed, tf.constant(epoch, tf.int64)).numpy()
 
 
-def augment_batch(images: tf.Tensor, augment: Augment, key: tf.Tensor, rows=None) -> tf.Tensor:
+def augment_batch(images: tf.Tensor, augment: Augment, key: tf.Tensor, rows=None, mirrored=None) -> tf.Tensor:
     """Augment a float32 batch (B, H, W, C) as `augment` says, with randomness from `key` (int64 [2]).
 
     Each augmentation draws from its own sub-key, so turning one on or off leaves the
     others' draws unchanged. `rows=(rows, size)`: the images are these rows of a batch of
-    `size` images, and get the draws they would get in that whole batch.
+    `size` images, and get the draws they would get in that whole batch. `mirrored` (bool
+    (B, 1)), if given, says which images to flip instead of a random draw.
     """
     crop_key, flip_key, cutout_key = tf.unstack(tf.random.experimental.stateless_split(key, 3))
     if augment.crop or augment.flip:
-        images = _crop_and_flip(images, augment.crop, augment.crop_mode, augment.flip, crop_key, flip_key, rows)
+        if augment.flip and mirrored is None:
+            mirrored = _uniform(tf.shape(images)[0], 1, flip_key, rows) < 0.5
+        images = _crop_and_flip(images, augment.crop, augment.crop_mode, mirrored, crop_key, rows)
     if augment.cutout:
         images = _cutout(images, augment.cutout, cutout_key, rows)
     return images
@@ -180,8 +192,9 @@ def _uniform(b, width: int, key, rows, **kwargs) -> tf.Tensor:
     return tf.gather(tf.random.stateless_uniform(tf.stack([rows[1], width]), key, **kwargs), rows[0])
 
 
-def _crop_and_flip(images, pad: int, mode: str, flip: bool, crop_key, flip_key, draw_rows=None) -> tf.Tensor:
-    """Per image: pad by `pad`, take the window at a random offset, maybe mirror it; one gather."""
+def _crop_and_flip(images, pad: int, mode: str, mirrored, crop_key, draw_rows=None) -> tf.Tensor:
+    """Per image: pad by `pad`, take the window at a random offset, mirror it if `mirrored` (B, 1) says so
+    (None: no flip); one gather."""
     h, w, c = images.shape[1], images.shape[2], images.shape[3]
     b = tf.shape(images)[0]
     if pad:
@@ -193,8 +206,7 @@ def _crop_and_flip(images, pad: int, mode: str, flip: bool, crop_key, flip_key, 
     hp, wp = h + 2 * pad, w + 2 * pad
     rows = offsets[:, :1] + tf.range(h)[None, :] + tf.range(b)[:, None] * hp  # (B, H) rows of the batch
     cols = tf.range(w)[None, :]
-    if flip:
-        mirrored = _uniform(b, 1, flip_key, draw_rows) < 0.5
+    if mirrored is not None:
         cols = tf.where(mirrored, w - 1 - cols, cols)
     cols = offsets[:, 1:] + cols                                              # (B, W)
     pixels = rows[:, :, None] * wp + cols[:, None, :]                         # (B, H, W)
@@ -259,6 +271,12 @@ def _order(n: int, seed: int, epoch) -> tf.Tensor:
     key = tf.random.experimental.stateless_fold_in(_epoch_key(seed, epoch), 0)
     draws = tf.random.stateless_uniform([n], key, minval=None, maxval=None, dtype=tf.int64)
     return tf.cast(tf.argsort(draws, stable=True), tf.int64)
+
+
+def _alternate_flip_bits(n: int, seed: int) -> tf.Tensor:
+    """Which of n images an alternating flip mirrors in even epochs (bool (n,)); a key no epoch uses."""
+    key = _epoch_key(seed, -1)
+    return tf.random.stateless_uniform([n], key) < 0.5
 
 
 def _batch_key(seed: int, epoch, batch_index) -> tf.Tensor:

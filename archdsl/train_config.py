@@ -103,6 +103,9 @@ def _read_augment(args: list[Token], fail) -> Augment | None:
             pass
         elif word == "flip":
             fields["flip"] = True
+            if i + 1 < len(args) and args[i + 1].text.lower() in ("random", "alternate"):
+                fields["flip_mode"] = args[i + 1].text.lower()
+                i += 1
         elif word in ("crop", "cutout"):
             if i + 1 >= len(args) or args[i + 1].kind != "number" or args[i + 1].number != int(args[i + 1].number) \
                     or not 0 <= args[i + 1].number <= 1024:
@@ -115,8 +118,8 @@ def _read_augment(args: list[Token], fail) -> Augment | None:
                 i += 1
         else:
             fail(f"unknown augmentation '{args[i].text}'",
-                 did_you_mean(word, ["flip", "crop", "cutout", "none"]) or "augmentations: flip, crop N, cutout N",
-                 args[i])
+                 did_you_mean(word, ["flip", "crop", "cutout", "none"])
+                 or "augmentations: flip [random|alternate], crop N [reflect|zero], cutout N", args[i])
             return None
         i += 1
     return Augment(**fields)

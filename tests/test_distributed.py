@@ -302,8 +302,9 @@ def test_workers_with_different_clusters_refuse_to_start(tmp_path, workers):
 # --- pieces that need TensorFlow, in this process --------------------------------------------
 
 @pytest.mark.tf
+@pytest.mark.parametrize("flip_mode", ["random", "alternate"])
 @pytest.mark.parametrize("replicas, batch", [(2, 16), (3, 15), (4, 16)])
-def test_replica_shares_are_the_whole_batch(replicas, batch):
+def test_replica_shares_are_the_whole_batch(replicas, batch, flip_mode):
     """The replicas' shares of a global batch are its images, augmented as in the one-replica pipeline."""
     from archdsl.ir import Augment
     from archdsl.pipeline import make_eval_dataset, make_train_dataset, steps_per_epoch
@@ -311,8 +312,8 @@ def test_replica_shares_are_the_whole_batch(replicas, batch):
     n = 50
     rng = np.random.default_rng(0)
     x, y = rng.integers(1, 256, (n, 12, 10, 3), dtype=np.uint8), rng.integers(0, 4, n)
-    options = dict(batch=batch, num_classes=4, augment=Augment(flip=True, crop=2, cutout=3), seed=7, epoch=1,
-                   epochs=2)
+    augment = Augment(flip=True, flip_mode=flip_mode, crop=2, cutout=3)
+    options = dict(batch=batch, num_classes=4, augment=augment, seed=7, epoch=1, epochs=2)
     whole = [(a.numpy(), b.numpy()) for a, b in make_train_dataset(x, y, **options)]
     shares = [(a.numpy(), b.numpy()) for a, b in make_train_dataset(x, y, **options, replicas=replicas)]
     steps = steps_per_epoch(n, batch, replicas)

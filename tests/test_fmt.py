@@ -393,6 +393,7 @@ def train_section(draw, w: Writer) -> None:
         "nesterov": lambda: [],
         "weight_decay": lambda: [draw(st.sampled_from(["5e-4", "0.0005"]))],
         "augment": lambda: draw(st.sampled_from([["flip"], ["flip", "crop", "4"], ["cutout", "8"],
+                                                 ["flip", "alternate", "crop", "2"],
                                                  ["crop", "2", "zero"]])),
         "label_smoothing": lambda: [draw(st.sampled_from(["0.1", ".1"]))],
         "tta": lambda: ["flip"],

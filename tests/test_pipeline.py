@@ -96,6 +96,28 @@ def test_flip_mirrors_about_half_of_the_images(arrays):
     assert 0.3 < np.mean(mirrored) < 0.7
 
 
+def test_alternate_flip_mirrors_each_image_every_other_epoch(arrays):
+    x, _ = arrays
+    batches = list(train(arrays, Augment(flip=True, flip_mode="alternate"), epochs=4))
+    per_epoch = steps_per_epoch(N, 32)
+    mirrored_by_epoch = []
+    for e in range(4):
+        images = np.concatenate([b[0].numpy() for b in batches[e * per_epoch:(e + 1) * per_epoch]])
+        sources = x[epoch_order(N, 7, e)]
+        kept = np.array([np.array_equal(out, src) for out, src in zip(images, sources)])
+        mirrored = np.array([np.array_equal(out, src[:, ::-1]) for out, src in zip(images, sources)])
+        assert (kept != mirrored).all(), "each image is either kept or mirrored"
+        mirrored_by_epoch.append(mirrored[np.argsort(epoch_order(N, 7, e))])  # in image order
+    first, second, third, fourth = mirrored_by_epoch
+    assert 0.3 < first.mean() < 0.7
+    np.testing.assert_array_equal(second, ~first)
+    np.testing.assert_array_equal(third, first)
+    np.testing.assert_array_equal(fourth, ~first)
+    # a resumed run (from epoch 3) mirrors the same images in epoch 3
+    resumed = np.concatenate([b[0].numpy() for b in train(arrays, Augment(flip=True, flip_mode="alternate"), epoch=3)])
+    np.testing.assert_array_equal(resumed, np.concatenate([b[0].numpy() for b in batches[3 * per_epoch:]]))
+
+
 @pytest.mark.parametrize("mode", ["reflect", "zero"])
 def test_crop_is_a_window_of_the_padded_image(arrays, mode):
     x, _ = arrays

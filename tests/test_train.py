@@ -348,7 +348,7 @@ train {
   normalize standard
   batch 16
   epochs 2
-  augment flip crop 2 cutout 4
+  augment flip alternate crop 2 cutout 4
   tta flip
 }
 """
