@@ -93,10 +93,10 @@ class TrainConfig(Frozen):
     """Hyper-parameters of `archdsl train`. The defaults reproduce the seed's recipe."""
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     lr: float = Field(0.01, gt=0)
-    schedule: Literal["inverse_time", "constant", "cosine", "onecycle"] = "inverse_time"
+    schedule: Literal["inverse_time", "constant", "cosine", "onecycle", "linear"] = "inverse_time"
     decay: float = Field(0.319, ge=0)   # inverse_time: lr / (1 + decay * epoch)
     warmup: float = Field(0, ge=0)      # epochs of linear warm-up
-    final_lr: float = Field(0.0, ge=0)  # cosine / onecycle end value
+    final_lr: float = Field(0.0, ge=0)  # cosine / onecycle / linear end value
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0)

@@ -11,6 +11,8 @@ gets exactly the values of an uninterrupted one.
     cosine        linear warm-up from ~0 to lr over `warmup` epochs, then cosine to final_lr
     onecycle      linear rise from lr/25 to lr over `warmup` epochs (default 30 % of the run),
                   then cosine to final_lr
+    linear        linear warm-up from ~0 to lr over `warmup` epochs, then a straight line to final_lr
+                  (airbench's triangle; Li et al. 2020 find linear decay best for a fixed budget)
 
 `warmup` also ramps inverse_time and constant linearly from ~0. Schedules with a warm-up
 or a cosine change the rate every step; the others once per epoch.
@@ -27,7 +29,7 @@ import math
 
 from .ir import TrainConfig
 
-SCHEDULES = ("inverse_time", "constant", "cosine", "onecycle")
+SCHEDULES = ("inverse_time", "constant", "cosine", "onecycle", "linear")
 ONECYCLE_START_DIV = 25.0
 ONECYCLE_DEFAULT_WARMUP = 0.3
 
@@ -39,10 +41,11 @@ def lr_at(cfg: TrainConfig, t: float, epochs: int) -> float:
         value = lr / (1.0 + cfg.decay * math.floor(t))
     elif cfg.schedule == "constant":
         value = lr
-    elif cfg.schedule == "cosine":
+    elif cfg.schedule in ("cosine", "linear"):
         if warmup > 0 and t < warmup:
             return lr * t / warmup
-        return _cosine(lr, cfg.final_lr, t - warmup, epochs - warmup)
+        decay = _cosine if cfg.schedule == "cosine" else _linear
+        return decay(lr, cfg.final_lr, t - warmup, epochs - warmup)
     elif cfg.schedule == "onecycle":
         rise = warmup if warmup > 0 else ONECYCLE_DEFAULT_WARMUP * epochs
         start = lr / ONECYCLE_START_DIV
@@ -57,13 +60,20 @@ def lr_at(cfg: TrainConfig, t: float, epochs: int) -> float:
 
 
 def _cosine(high: float, low: float, t: float, span: float) -> float:
-    p = 1.0 if span <= 0 else min(max(t / span, 0.0), 1.0)
-    return low + (high - low) * 0.5 * (1.0 + math.cos(math.pi * p))
+    return low + (high - low) * 0.5 * (1.0 + math.cos(math.pi * _fraction(t, span)))
+
+
+def _linear(high: float, low: float, t: float, span: float) -> float:
+    return high + (low - high) * _fraction(t, span)
+
+
+def _fraction(t: float, span: float) -> float:
+    return 1.0 if span <= 0 else min(max(t / span, 0.0), 1.0)
 
 
 def per_step(cfg: TrainConfig) -> bool:
     """Whether the rate changes inside an epoch (else it is set at each epoch's start)."""
-    return cfg.schedule in ("cosine", "onecycle") or cfg.warmup > 0
+    return cfg.schedule in ("cosine", "onecycle", "linear") or cfg.warmup > 0
 
 
 def step_progress(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:

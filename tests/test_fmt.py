@@ -386,7 +386,7 @@ def train_section(draw, w: Writer) -> None:
     items = {
         "optimizer": lambda: [draw(st.sampled_from(["adam", "sgd", "ADAMW", "rmsprop"]))],
         "lr": lambda: [draw(st.sampled_from(["0.01", ".01", "1e-2", "0.010", "3e-4"]))],
-        "schedule": lambda: draw(st.sampled_from([["cosine"], ["inverse_time", "0.319"], ["constant"]])),
+        "schedule": lambda: draw(st.sampled_from([["cosine"], ["inverse_time", "0.319"], ["constant"], ["linear"]])),
         "batch": lambda: [draw(st.sampled_from(["128", "64", "1.28e2"]))],
         "epochs": lambda: [draw(st.sampled_from(["50", "5", "1e1"]))],
         "momentum": lambda: [draw(st.sampled_from([".9", "0.90"]))],

@@ -166,6 +166,19 @@ def test_cosine_with_warmup():
     assert lr_at(cfg, 6, 10) == pytest.approx(0.001 + 0.099 * 0.5 * (1 + math.cos(math.pi / 2)))
 
 
+def test_linear_with_warmup():
+    cfg = TrainConfig(schedule="linear", lr=0.2, warmup=2, final_lr=0.002, epochs=10)
+    assert lr_at(cfg, 1, 10) == pytest.approx(0.1)                      # half-way up the warm-up
+    assert lr_at(cfg, 2, 10) == pytest.approx(0.2)
+    assert lr_at(cfg, 6, 10) == pytest.approx((0.2 + 0.002) / 2)        # half-way down: the mean
+    assert lr_at(cfg, 8, 10) == pytest.approx(0.002 + 0.198 / 4)
+    assert lr_at(cfg, 10, 10) == pytest.approx(0.002)
+    steps = 50
+    values = [lr_at(cfg, step_progress(cfg, e, s, steps), 10) for e in range(2, 10) for s in range(steps)]
+    falls = [a - b for a, b in zip(values, values[1:])]
+    assert falls == pytest.approx([0.198 / (8 * steps)] * len(falls))    # the same fall every step
+
+
 def test_onecycle_and_constant():
     one = TrainConfig(schedule="onecycle", lr=0.2, final_lr=0.0, epochs=10)
     assert lr_at(one, 0, 10) == pytest.approx(0.2 / 25)
