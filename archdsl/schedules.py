@@ -15,7 +15,7 @@ gets exactly the values of an uninterrupted one.
                   (airbench's triangle; Li et al. 2020 find linear decay best for a fixed budget)
 
 `warmup` also ramps inverse_time and constant linearly from ~0. Schedules with a warm-up
-or a cosine change the rate every step; the others once per epoch.
+or a cosine or linear decay change the rate every step; the others once per epoch.
 
 Optimizers: adam, adamw (decoupled weight decay), sgd (momentum, nesterov), rmsprop.
 Keras applies `weight_decay` decoupled (w -= lr * wd * w) for all of them; batch-norm
