@@ -106,9 +106,9 @@ def make_train_dataset(x_uint8, y, *, batch: int, num_classes: int, augment: Aug
         rows = None
         if r is not None:  # this replica's rows of the global batch, augmented as in the whole batch
             size = tf.size(idx, out_type=tf.int64)
-            rows = _share(r, size, replicas)
-            idx = tf.gather(idx, rows)
-            rows = (rows, size)
+            share = _share(r, size, replicas)
+            idx = tf.gather(idx, share)
+            rows = (share, size)
         mirrored = None  # None: a random flip, if any
         if flip_bits is not None:
             mirrored = tf.not_equal(tf.gather(flip_bits, idx), tf.equal(e % 2, 1))[:, None]

@@ -6,6 +6,8 @@ mapped back to the line that caused them.
 """
 from __future__ import annotations
 
+from typing import get_args
+
 from pydantic import ValidationError
 
 from .errors import SpecSemanticError, did_you_mean
@@ -103,9 +105,7 @@ def _read_augment(args: list[Token], fail) -> Augment | None:
             pass
         elif word == "flip":
             fields["flip"] = True
-            if i + 1 < len(args) and args[i + 1].text.lower() in ("random", "alternate"):
-                fields["flip_mode"] = args[i + 1].text.lower()
-                i += 1
+            i = _read_mode(args, i, "flip_mode", fields)
         elif word in ("crop", "cutout"):
             if i + 1 >= len(args) or args[i + 1].kind != "number" or args[i + 1].number != int(args[i + 1].number) \
                     or not 0 <= args[i + 1].number <= 1024:
@@ -113,9 +113,8 @@ def _read_augment(args: list[Token], fail) -> Augment | None:
                 return None
             fields[word] = int(args[i + 1].number)
             i += 1
-            if word == "crop" and i + 1 < len(args) and args[i + 1].text.lower() in ("reflect", "zero"):
-                fields["crop_mode"] = args[i + 1].text.lower()
-                i += 1
+            if word == "crop":
+                i = _read_mode(args, i, "crop_mode", fields)
         else:
             fail(f"unknown augmentation '{args[i].text}'",
                  did_you_mean(word, ["flip", "crop", "cutout", "none"])
@@ -123,6 +122,15 @@ def _read_augment(args: list[Token], fail) -> Augment | None:
             return None
         i += 1
     return Augment(**fields)
+
+
+def _read_mode(args: list[Token], i: int, field: str, fields: dict) -> int:
+    """An optional mode word after args[i] (`flip alternate`, `crop 2 zero`), one of the IR field's
+    values: store it in fields[field]. Returns the index of the last token read."""
+    if i + 1 < len(args) and args[i + 1].text.lower() in get_args(Augment.model_fields[field].annotation):
+        fields[field] = args[i + 1].text.lower()
+        return i + 1
+    return i
 
 
 _BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "greater than"),
