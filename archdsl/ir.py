@@ -102,6 +102,7 @@ class TrainConfig(Frozen):
     weight_decay: float = Field(0.0, ge=0)
     batch: int = Field(128, ge=1, le=65536)  # per replica: a step trains on batch x replicas
     epochs: int = Field(50, ge=1, le=100000)
+    passes: int = Field(1, ge=1, le=100)  # passes over the training images in one epoch
     augment: Augment = Augment()
     loss: Literal["categorical_crossentropy"] = "categorical_crossentropy"
     label_smoothing: float = Field(0.0, ge=0, lt=1)

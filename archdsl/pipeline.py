@@ -23,7 +23,9 @@ batches are gathered from it with vectorised ops instead of a per-image shuffle 
 which is both faster and independent of TF's global seed. The trainer either builds one
 dataset per epoch (`epoch=e`, cheap: nothing is copied but the arrays into TF once, and
 passing tf.Tensors avoids even that) or one dataset for the whole run (`epoch=k,
-epochs=n-k`, then `fit(..., steps_per_epoch=steps_per_epoch(n_images, batch))`).
+epochs=n-k`, then `fit(..., steps_per_epoch=steps_per_epoch(n_images, batch))`). An epoch
+here is one pass over the images; a spec's `passes N` makes the trainer's epoch e the N
+passes eN .. eN+N-1.
 
 Augmentation runs on whole batches (after `batch`, in parallel, deterministic order):
 pad-and-crop, then horizontal flip, then cutout.

@@ -175,7 +175,7 @@ def _cell(value) -> str:
 def summarize(state: dict, run: "RunDir | None" = None) -> dict:
     """metrics.json: the run so far, from its state."""
     h = state["history"]
-    n = state["data"]["train_images"]
+    n = state["data"]["train_images"] * state.get("passes", 1)  # images an epoch trains on
     train_s = sum(r["train_seconds"] for r in h)
     later = h[1:]  # the first epoch of a process also traces the graph
     out = {"spec": state["spec"], "run_dir": str(run.path) if run else None, "complete": state["complete"],

@@ -239,7 +239,7 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
     tf.config.experimental.enable_op_determinism()
     n, classes = len(dataset.x_train), model.output.output_shape[0]
     batch = cfg.batch * plan.replicas  # the global batch
-    steps = steps_per_epoch(n, batch, plan.replicas)
+    steps = steps_per_epoch(n, batch, plan.replicas) * cfg.passes  # `passes N`: N pipeline epochs in one
     with strategy.scope() if strategy else contextlib.nullcontext(), distribute.dtype_policy(plan.precision):
         kmodel = compile_keras(model, preprocess=normalizer(cfg.normalize, dataset.x_train),
                                batchnorm=batchnorm)
@@ -255,7 +255,7 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
     state["distribution"] = plan.describe(model.train)
     train_ds = plan.distribute(lambda ids, replicas: make_train_dataset(
         dataset.x_train, dataset.y_train, batch=batch, num_classes=classes, augment=cfg.augment, seed=seed,
-        epoch=start, epochs=cfg.epochs - start, replicas=replicas, replica_ids=ids))
+        epoch=start * cfg.passes, epochs=(cfg.epochs - start) * cfg.passes, replicas=replicas, replica_ids=ids))
 
     def eval_data(ids, replicas):
         ds = make_eval_dataset(dataset.x_test, dataset.y_test, batch=batch, num_classes=classes,
@@ -439,7 +439,8 @@ def _initial_state(model: Model, dataset, seed: int, settings: dict | None) -> d
     settings["seed"] = seed
     settings.setdefault("batchnorm", NEW_RUN_BATCHNORM)
     return {"format": runs.FORMAT, "spec": model.name, "epoch": 0, "epochs": cfg.epochs, "batch": cfg.batch,
-            "lr": cfg.lr, "complete": False, "checkpoint": None, "sha256": None, "settings": settings,
+            "passes": cfg.passes, "lr": cfg.lr, "complete": False, "checkpoint": None, "sha256": None,
+            "settings": settings,
             "data": {"source": dataset.source, "fingerprint": runs.data_fingerprint(dataset),
                      "train_images": int(len(dataset.x_train)),
                      "test_images": int(len(dataset.x_test)), "classes": list(dataset.class_names)},

@@ -389,6 +389,7 @@ def train_section(draw, w: Writer) -> None:
         "schedule": lambda: draw(st.sampled_from([["cosine"], ["inverse_time", "0.319"], ["constant"], ["linear"]])),
         "batch": lambda: [draw(st.sampled_from(["128", "64", "1.28e2"]))],
         "epochs": lambda: [draw(st.sampled_from(["50", "5", "1e1"]))],
+        "passes": lambda: [draw(st.sampled_from(["2", "1"]))],
         "momentum": lambda: [draw(st.sampled_from([".9", "0.90"]))],
         "nesterov": lambda: [],
         "weight_decay": lambda: [draw(st.sampled_from(["5e-4", "0.0005"]))],

@@ -361,6 +361,7 @@ train {
   normalize standard
   batch 16
   epochs 2
+  passes 2
   augment flip alternate crop 2 cutout 4
   tta flip
 }
@@ -396,7 +397,10 @@ def test_other_recipes_train_resume_exactly_and_eval(tmp_path, capsys):
     assert main(["train", str(spec), *common, "--out", str(tmp_path / "runs"), "--verbose", "0"]) == 0
     run = the_run(tmp_path / "runs", "recipe")
     lrs = [r["lr"] for r in runs.read_history(run / "history.csv")]
-    assert lrs[0] == pytest.approx(0.05 / 4) and 0.001 < lrs[1] < 0.05  # 1st step of warm-up, then cosine
+    # 60 images, batch 16, `passes 2`: 2 x 4 steps an epoch, the first at 1/8 of the warm-up
+    assert lrs[0] == pytest.approx(0.05 / 8) and 0.001 < lrs[1] < 0.05  # 1st step of warm-up, then cosine
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["images_per_second"] * metrics["train_seconds"] == pytest.approx(2 * 2 * 60)
 
     # roll a copy back to its epoch-1 checkpoint, as a kill during epoch 2 leaves it, and resume it
     copy = tmp_path / "copy" / run.name
