@@ -208,8 +208,9 @@ class Plan:
         role = ""
         if self.cluster:
             role = f"; worker {self.worker_id} ({'chief, writes the run' if self.is_chief else 'not chief'})"
-        return (f"strategy {self.kind}: {where}; batch {cfg.batch} per replica, global batch {cfg.batch * r}; "
-                f"{lr}; precision {self.precision}{role}")
+        passes = f" x {cfg.passes} passes an epoch" if cfg.passes > 1 else ""
+        return (f"strategy {self.kind}: {where}; batch {cfg.batch} per replica, global batch {cfg.batch * r}"
+                f"{passes}; {lr}; precision {self.precision}{role}")
 
     def distribute(self, make):
         """`make(replica_ids, replicas)` -> tf.data.Dataset, as the strategy's distributed dataset.

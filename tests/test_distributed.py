@@ -234,6 +234,7 @@ def test_plan_roles_batch_semantics_and_lr_scaling():
     assert plan.summary(cfg) == ("strategy mirrored: 4 replicas; batch 32 per replica, global batch 128; "
                                  "lr 0.01 x 4 replicas = 0.04 (--scale-lr); precision fp32")
     assert plan.describe(cfg)["global_batch"] == 128
+    assert "global batch 128 x 2 passes an epoch; lr" in plan.summary(cfg.model_copy(update={"passes": 2}))
     assert Plan("default", environ={}).scaled(cfg) is cfg
 
 
