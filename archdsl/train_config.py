@@ -6,8 +6,6 @@ mapped back to the line that caused them.
 """
 from __future__ import annotations
 
-from typing import get_args
-
 from pydantic import ValidationError
 
 from .errors import SpecSemanticError, did_you_mean
@@ -127,7 +125,7 @@ def _read_augment(args: list[Token], fail) -> Augment | None:
 def _read_mode(args: list[Token], i: int, field: str, fields: dict) -> int:
     """An optional mode word after args[i] (`flip alternate`, `crop 2 zero`), one of the IR field's
     values: store it in fields[field]. Returns the index of the last token read."""
-    if i + 1 < len(args) and args[i + 1].text.lower() in get_args(Augment.model_fields[field].annotation):
+    if i + 1 < len(args) and args[i + 1].text.lower() in _choices(field, Augment):
         fields[field] = args[i + 1].text.lower()
         return i + 1
     return i
@@ -154,7 +152,8 @@ def _problem(field: str, problem: dict, tok: Token) -> tuple[str, str | None]:
     return f"train '{field}': {message[0].lower() + message[1:]}", None
 
 
-def _choices(field: str) -> tuple[str, ...]:
-    info = TrainConfig.model_fields.get(field)
+def _choices(field: str, model: type = TrainConfig) -> tuple[str, ...]:
+    """The names a Literal field of the IR model allows; () for other fields."""
+    info = model.model_fields.get(field)
     args = getattr(info.annotation, "__args__", None) if info else None
     return args if args and all(isinstance(a, str) for a in args) else ()
