@@ -4,7 +4,8 @@
     model = load("specs/best.arch")      # parse + resolve: the IR
     table = analyze(model)               # RF, jump, start, params, MACs per layer
 
-TensorFlow is imported only by `archdsl.backends.keras` and the training code.
+TensorFlow is imported only inside the code that builds or runs a model (`archdsl.backends.keras`,
+training, `eval`, `rf --verify`); parsing, analysis and the tables never import it.
 """
 from __future__ import annotations
 

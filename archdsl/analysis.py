@@ -77,7 +77,7 @@ def analyze(model: Model) -> Analysis:
         inputs = [geo[i] for i in layer.inputs]
         if layer.op in MERGE_OPS:
             _check_merge(layer, inputs, merge_warnings, errors)
-        geo[layer.index] = _geometry(layer, inputs, model)
+        geo[layer.index] = _geometry(layer, inputs)
         params, trainable = _params(layer)
         rf, jump, start = geo[layer.index]
         rows.append(LayerStats(layer.index, rf, jump, start, params, trainable, _macs(layer)))
@@ -111,7 +111,7 @@ def _axes(values) -> str:
     return f"{a}" if a == b else f"{a}x{b}"
 
 
-def _geometry(layer: Layer, inputs: list[tuple], model: Model):
+def _geometry(layer: Layer, inputs: list[tuple]):
     if layer.op in MERGE_OPS:
         return _union(inputs)
     (rf, jump, start), = inputs

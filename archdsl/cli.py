@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_data_arguments(p):
-    p.add_argument("--data", default="cifar10", help="cifar10 (downloaded once) or PATH to an image folder/.tar.gz")
+    p.add_argument("--data", help="cifar10 (downloaded once) or PATH to an image folder/.tar.gz "
+                                  "(default: a resumed or evaluated run's own data, else cifar10)")
     p.add_argument("--data-dir", help="cache folder for datasets (default: $ARCHDSL_DATA or ~/.cache/archdsl)")
 
 

@@ -7,9 +7,11 @@
 Everything is decoded once and cached as an `.npz` under the data dir
 (`$ARCHDSL_DATA`, else `~/.cache/archdsl`):
 
-    <data dir>/downloads/cifar-10-python.tar.gz      keras' download of the built-in cifar10
-    <data dir>/unpacked/<archive>-<key>/...          an archive, unpacked (key: name, size, mtime)
-    <data dir>/decoded/<name>-<key>-v1.npz           the decoded arrays
+    <data dir>/downloads/cifar-10-python.tar.gz          keras' download of the built-in cifar10
+    <data dir>/unpacked/<archive>-<key>/...              an archive, unpacked (key: name, size, mtime)
+    <data dir>/decoded/cifar10-keras-v1.npz              the decoded arrays of the built-in cifar10,
+    <data dir>/decoded/<archive stem>-<key>-v1.npz       of an archive,
+    <data dir>/decoded/<folder>-<digest8>-<key>-v1.npz   of a folder (digest8: of its path)
 
 Every cache entry is written under a temporary name and renamed into place, so a process
 killed half-way never leaves an entry that a later run trusts. A folder's `.npz` is keyed

@@ -2,7 +2,7 @@
 
 Every message has the same shape, so users learn to read it once:
 
-    specs/bad.arch:3:1: error[E201]: unknown op 'sepp'
+    specs/bad.arch:3:1: error[E206]: unknown op 'sepp'
         3 | sepp 3x3 64 same
           | ^^^^
       hint: did you mean 'sep'?

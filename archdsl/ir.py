@@ -124,10 +124,6 @@ class Model(Frozen):
     def layer(self, index: int) -> Layer:
         return self.layers[index - 1]
 
-    def shape_of(self, index: int) -> Shape:
-        """Output shape of layer `index`, 0 meaning the model input."""
-        return self.input_shape if index == 0 else self.layers[index - 1].output_shape
-
     @property
     def output(self) -> Layer:
         return self.layers[-1]

@@ -19,7 +19,7 @@ REQUIRED, OPTIONAL = "required", "optional"
 
 @dataclass(frozen=True)
 class OpSignature:
-    keras: str                     # what it compiles to, for docs and messages
+    keras: str                     # the Keras layer it compiles to, for the reader (backends/keras.py maps it)
     kernel: str | None = None      # REQUIRED / OPTIONAL (pools default to 2x2) / None
     filters: str | None = None     # REQUIRED for conv/sep/dense
     rate: bool = False             # dropout takes a rate
@@ -137,7 +137,7 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
         elif word == "dilation" and sig.dilation:
             value = take_value(tok, "dilation 2")
             opts.dilation = pair_or_int(value, errors, "dilation") if value else None
-        elif word in ("dm", "mult") and sig.depth_multiplier:
+        elif word == "dm" and sig.depth_multiplier:
             value = take_value(tok, "dm 2")
             opts.depth_multiplier = positive_int(value, errors, "depth multiplier") if value else None
         elif word in ("bias", "nobias") and sig.bias is not None:

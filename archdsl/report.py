@@ -243,7 +243,7 @@ def _training(run: Run, model: Model) -> dict:
         ("wall time", _seconds(wall), _duration(wall)),
         ("training images/s", _rate(ips), f"{_rate(ips_later)} after epoch 1" if ips_later is not None else ""),
     ]
-    details = _run_details(m, number)
+    details = _run_details(m)
     curves = _curves(h, best_epoch)
     if not any(r["lr"] is not None for r in h) and h:
         notes.append(f"{HISTORY} records no learning rate, so there is no lr curve")
@@ -267,7 +267,7 @@ def _metric_reader(m: dict, notes: list[str]):
     return number
 
 
-def _run_details(m: dict, number) -> list[tuple[str, str]]:
+def _run_details(m: dict) -> list[tuple[str, str]]:
     """Settings of the run worth a line: data, batch, lr, seed (strings from the run are user text)."""
     out = []
     data = m.get("data")

@@ -29,7 +29,6 @@ import math
 
 from .ir import TrainConfig
 
-SCHEDULES = ("inverse_time", "constant", "cosine", "onecycle", "linear")
 ONECYCLE_START_DIV = 25.0
 ONECYCLE_DEFAULT_WARMUP = 0.3
 

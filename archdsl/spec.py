@@ -39,7 +39,7 @@ class Token:
         return tuple(int(part) for part in self.text.split("x"))
 
     def canonical(self) -> str:
-        """How `fmt` prints it: names lower-case, numbers without redundant zeros."""
+        """How `fmt` prints it: names as written, sizes as AxB, numbers without redundant zeros."""
         if self.kind == "name":
             return self.text
         if self.kind == "size":

@@ -12,7 +12,7 @@ from .errors import SpecSemanticError, did_you_mean
 from .ir import Augment, TrainConfig
 from .spec import Token, TrainItem, TrainSection
 
-# key -> (how many values, an example line)
+# key -> an example line, for hints
 NUMERIC = {"lr": "lr 0.01", "decay": "decay 0.319", "warmup": "warmup 2", "final_lr": "final_lr 0",
            "momentum": "momentum 0.9", "weight_decay": "weight_decay 5e-4", "batch": "batch 128",
            "epochs": "epochs 50", "passes": "passes 2", "label_smoothing": "label_smoothing 0.1", "ema": "ema 0.999"}

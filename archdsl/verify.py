@@ -147,7 +147,7 @@ def measure_rf(model: Model) -> dict[int, Measurement]:
     if not spatial:
         return {}
     keras_model = compile(model)
-    names = layer_outputs(model, keras_model)
+    names = layer_outputs(model)
     # only the layers up to the deepest feature map: the head is not measured
     trunk = keras.Model(keras_model.input, [keras_model.get_layer(names[i]).output for i in spatial])
     items = [(k, index, unit) for k, index in enumerate(spatial) for unit in _units(model.layer(index).output_shape)]

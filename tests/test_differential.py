@@ -648,7 +648,7 @@ def check_against_keras(text: str) -> None:
         raise AssertionError(f"generated spec does not resolve:\n{text}\n{exc}") from None
     keras_model = backend.compile(model)
     context = f"\n--- spec ---\n{text}"
-    names = backend.layer_outputs(model, keras_model)
+    names = backend.layer_outputs(model)
     outputs = [keras_model.get_layer(names[layer.index]).output for layer in model.layers]
     for layer, row, out in zip(model.layers, analysis.rows, outputs):
         assert tuple(out.shape[1:]) == layer.output_shape, f"{layer.name}: shape{context}"

@@ -40,7 +40,7 @@ def test_compiled_model_matches_the_analysis(path):
     assert keras_model.count_params() == analysis.params
     assert weight_count(keras_model.trainable_weights) == analysis.trainable_params
     assert weight_count(keras_model.non_trainable_weights) == analysis.params - analysis.trainable_params
-    names = layer_outputs(model, keras_model)
+    names = layer_outputs(model)
     assert set(names) == {layer.index for layer in model.layers}
     for layer, row in zip(model.layers, analysis.rows):
         output = keras_model.get_layer(names[layer.index]).output
@@ -96,7 +96,7 @@ def test_unequal_strides_on_depthwise_kernels(line, n):
     assert got.shape[1:] == layer.output_shape == expected.shape[1:]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     # the IR layer's output is the last post-op, or the subsampling when there is none
-    names = layer_outputs(model, keras_model)
+    names = layer_outputs(model)
     assert names[1] == (f"{layer.name}_relu" if layer.post else f"{layer.name}_stride")
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from ..analysis import Analysis
 from ..ir import Model
-from ..tables import _pair, _shape
+from ..display import pair as _pair, shape as _shape
 
 MAX_WIDTH = 100
 

@@ -20,7 +20,7 @@ import graphviz
 from ..analysis import Analysis, LayerStats
 from ..errors import RunError, UsageError
 from ..ir import CONV_OPS, GLOBAL_OPS, MERGE_OPS, POOL_OPS, Layer, Model
-from ..tables import _pair, _shape
+from ..display import pair as _pair, shape as _shape
 
 FONT = "Helvetica"
 CODE_FONT = "Courier-Bold"  # the layer as written: what the user typed

@@ -51,7 +51,7 @@ def compile(model: Model, preprocess: "keras.layers.Layer | None" = None, batchn
     return keras.Model(inputs, tensors[model.layers[-1].index], name=model.name)
 
 
-def layer_outputs(model: Model, keras_model: keras.Model) -> dict[int, str]:
+def layer_outputs(model: Model) -> dict[int, str]:
     """IR layer index -> name of the Keras layer whose output is that IR layer's output."""
     names = {}
     for layer in model.layers:
