@@ -245,6 +245,15 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError
         message = "a '{' ends its line"
         span = _span(file, tok)
         hint = "write the body on the lines after it, and the closing `}` on a line of its own"
+    elif tok.type == "LBRACE" and before.split("#", 1)[0].strip().lower() == "shortcut":
+        message = "a shortcut belongs to the residual just closed, on the line of its `}`"
+        start = len(before) - len(before.lstrip()) + 1
+        span = Span(file, line, start, start + len("shortcut"))
+        hint = "write `} shortcut {` on one line, as in `residual { ... } shortcut { conv 1x1 64 s2 same }`"
+    elif tok.type == "BRANCH" and before.rstrip().endswith("}") and _inside(text, line, column, "parallel"):
+        message = "each `branch {` starts a line of its own"
+        span = _span(file, tok)
+        hint = "end the branch before with a `}` on a line of its own, and write `branch {` on the next"
     else:
         message = f"unexpected {str(tok)!r}"
         span = _span(file, tok)
@@ -291,9 +300,26 @@ def _expected_hint(expected, text: str, line: int, column: int) -> str | None:
         expected -= {"COMMA"}
     if not _open_braces(text, line, column):
         expected -= {"RBRACE"}
+    if "SHORTCUT" in expected and not _closes_a_residual(text, line, before):
+        expected -= {"SHORTCUT"}  # the same LALR merging: only a residual's `}` takes a shortcut
     names = sorted({TERMINAL_NAMES.get(e, repr(e.lower())) for e in expected})
     if not names:
         return None
     if len(names) > 6:
         names = names[:6] + ["..."]
     return "expected " + " or ".join(names) if len(names) <= 2 else "expected one of: " + ", ".join(names)
+
+
+def _closes_a_residual(text: str, line: int, before: str) -> bool:
+    """Whether the `}` that ends `before` (the start of `line`) closes a `residual {`."""
+    closing = before.rstrip()
+    return closing.endswith("}") and _inside(text, line, len(closing), "residual")
+
+
+def _inside(text: str, line: int, column: int, keyword: str) -> bool:
+    """Whether the innermost `{` open at a position is on a line that says `keyword` before it."""
+    opened = _open_braces(text, line, column)
+    if not opened:
+        return False
+    o_line, o_column = opened[-1]
+    return keyword in (w.lower() for w in source_lines(text)[o_line - 1][:o_column - 1].split())
