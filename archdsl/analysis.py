@@ -95,7 +95,7 @@ def _check_merge(layer: Layer, inputs: list[tuple], warnings: list[str], errors:
         described = ", ".join(f"{n} jump {_axes(j)}" for n, (_, j, _) in zip(names, inputs))
         errors.append(SpecSemanticError(
             f"{layer.text} merges paths that step through the image differently ({described})",
-            Span(layer.where.file, layer.where.line, layer.where.column), "downsample every path by the same "
+            Span(layer.where.file, layer.where.line, layer.where.column, layer.where.end_column), "downsample every path by the same "
             "strides (e.g. `same` padding with equal strides)", "E264"))
         return
     starts = {s for _, _, s in inputs}

@@ -36,6 +36,7 @@ class Where(Frozen):
     file: str
     line: int
     column: int
+    end_column: Optional[int] = None    # a merge: the end of its `residual`/`parallel` keyword, to underline
 
 
 class PostOp(Frozen):

@@ -63,7 +63,8 @@ def expand_merge_block(state, stmt, env: dict, block: str | None, depth: int) ->
     index = len(state.layers) + 1
     state.layers.append(Layer(index=index, name=f"l{index:02d}_{merge}", op=merge,
                               inputs=tuple(i for _, i, _ in outputs), text=f"{kind} {merge}",
-                              where=Where(file=stmt.span.file, line=stmt.span.line, column=stmt.span.column),
+                              where=Where(file=stmt.span.file, line=stmt.span.line, column=stmt.span.column,
+                                          end_column=stmt.span.end_column),
                               block=label, input_shape=outputs[0][2], output_shape=out))
     state.shape, state.last = out, index
 

@@ -64,6 +64,16 @@ def test_bad_merges_are_positioned(text, needle):
     assert "<spec>:2:" in rendered and "^" in rendered
 
 
+def test_unequal_jumps_underline_the_keyword_like_unequal_shapes():
+    # E264 (found by the analysis) underlines the count and keyword, as E263 (found by the resolver) does
+    text = "input 3x3x8\n2 * residual {\n  conv 1x1 8 s2 same\n} shortcut {\n  conv 2x2 8 valid\n}\n"
+    with pytest.raises(ArchError) as exc:
+        archdsl.analyze(archdsl.loads(text))
+    rendered = exc.value.render(text)
+    assert "error[E264]" in rendered
+    assert "  2 | 2 * residual {\n    | ^^^^^^^^^^^^\n" in rendered
+
+
 def test_json_has_edges():
     model = archdsl.loads(RESIDUAL)
     data = json.loads(json.dumps(to_dict(archdsl.analyze(model), [])))
