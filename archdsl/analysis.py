@@ -89,6 +89,8 @@ def analyze(model: Model) -> Analysis:
 
 def _check_merge(layer: Layer, inputs: list[tuple], warnings: list[str], errors: list) -> None:
     """A merge's inputs must step through the image alike; say where their centres differ."""
+    if not layer.spatial:  # vectors (after gap/flatten): each unit sees its whole map, nothing to line up
+        return
     jumps = {j for _, j, _ in inputs}
     names = [f"layer {i}" if i else "the input" for i in layer.inputs]
     if len(jumps) > 1:

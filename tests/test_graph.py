@@ -74,6 +74,52 @@ def test_unequal_jumps_underline_the_keyword_like_unequal_shapes():
     assert "  2 | 2 * residual {\n    | ^^^^^^^^^^^^\n" in rendered
 
 
+POOLING_HEAD = """input 32x32x3
+classes 10
+conv 3x3 16 same bn relu
+parallel concat {
+  branch {
+    gap
+  }
+  branch {
+    conv 3x3 16 s2 same bn relu
+    gap
+  }
+}
+dense classes
+softmax
+"""
+
+
+def test_concat_of_pooled_vectors_needs_no_equal_jumps():
+    # a multi-scale pooling head: the branches pool maps of jump 1 and 2 into (16,) vectors, which
+    # Keras concatenates; only feature maps must line up
+    model = archdsl.loads(POOLING_HEAD)
+    a = archdsl.analyze(model)
+    assert model.layers[4].op == "concat" and model.layers[4].output_shape == (32,)
+    assert model.layers[4].inputs == (2, 4) and not a.warnings
+    # layer 1: rf 3, centre 0; its gap reads 32 units of jump 1: rf 3 + 31 = 34, centre 15.5, interval [-1, 32]
+    # layer 3 (3x3 s2 same on 32, pad 0 before): rf 5, jump 2, centre 1; its gap reads 16 units:
+    # rf 5 + 15 * 2 = 35, centre 1 + 7.5 * 2 = 16, interval [-1, 33]
+    assert (a.rows[1].rf, a.rows[1].start) == ((34, 34), (15.5, 15.5))
+    assert (a.rows[3].rf, a.rows[3].jump, a.rows[3].start) == ((35, 35), (2, 2), (16.0, 16.0))
+    # the concat, a vector like gap's output (shown `global`), sees the union [-1, 33]
+    assert (a.rows[4].rf, a.rows[4].start) == ((35, 35), (16.0, 16.0))
+    # the final receptive field is the deepest feature map's, the last before a gap
+    assert (a.final.index, a.final.rf, a.final.jump) == (3, (5, 5), (2, 2))
+
+
+@pytest.mark.tf
+def test_concat_of_pooled_vectors_builds_in_keras():
+    from archdsl.backends.keras import compile as compile_keras
+
+    model = archdsl.loads(POOLING_HEAD)
+    built = compile_keras(model)
+    assert tuple(built.get_layer(model.layers[4].name).output.shape) == (None, 32)
+    assert tuple(built.output.shape) == (None, 10)
+    assert built.count_params() == archdsl.analyze(model).params
+
+
 def test_json_has_edges():
     model = archdsl.loads(RESIDUAL)
     data = json.loads(json.dumps(to_dict(archdsl.analyze(model), [])))
