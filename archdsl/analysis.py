@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from . import geometry
 from .errors import ConstraintError, Span, SpecSemanticError, raise_collected
-from .ir import GLOBAL_OPS, MERGE_OPS, WINDOW_OPS, Assertion, Layer, Model
+from .ir import GLOBAL_OPS, MERGE_OPS, POOL_OPS, WINDOW_OPS, Assertion, Layer, Model
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ class Analysis:
         """The deepest feature map's stats: what the head (gap/flatten/dense) sees."""
         spatial = [(r, layer) for r, layer in zip(self.rows, self.model.layers)
                    if layer.spatial and layer.op not in GLOBAL_OPS]
-        # a pool over the whole map (output 1x1) is a global op in disguise: report what it reads
-        maps = [r for r, layer in spatial if layer.output_shape[:2] != (1, 1)] or [r for r, _ in spatial]
+        pooled = _after_whole_map_pools(self.model)
+        maps = [r for r, layer in spatial if layer.index not in pooled] or [r for r, _ in spatial]
         return maps[-1] if maps else LayerStats(0, (1, 1), (1, 1), (0.0, 0.0), 0, 0, 0)
 
     def metric(self, name: str):
@@ -67,6 +67,22 @@ class Analysis:
             "layers": len(self.model.layers), "output": self.model.output.output_shape[-1],
             "ops": sorted({_op_name(layer) for layer in self.model.layers}),
         }[name]
+
+
+def _after_whole_map_pools(model: Model) -> set[int]:
+    """Pools whose one window covers the whole map (`avgpool 8` on 8x8), and the layers after them: a global op
+    in disguise and its head. A conv with a 1x1 output is still a feature map."""
+    pooled: set[int] = set()
+    for layer in model.layers:
+        if any(i in pooled for i in layer.inputs) or _whole_map_pool(layer):
+            pooled.add(layer.index)
+    return pooled
+
+
+def _whole_map_pool(layer: Layer) -> bool:
+    return (layer.op in POOL_OPS and layer.output_shape[:2] == (1, 1)
+            and all(geometry.effective_kernel(k, d) >= n
+                    for k, d, n in zip(layer.kernel, layer.dilation or (1, 1), layer.input_shape[:2])))
 
 
 def analyze(model: Model) -> Analysis:

@@ -2,6 +2,7 @@
 import pytest
 
 import archdsl
+from archdsl.analysis import check_assertions
 from archdsl.errors import ArchError
 
 
@@ -73,6 +74,27 @@ def test_seed_models_totals_and_final_rf():
     # the true input there is 16x16 with jump 2
     assert best.model.layers[8].input_shape == (16, 16, 96) and best.rows[7].jump == (2, 2)
     assert best.rows[5].start == (1.0, 1.0) and best.rows[5].rf == (13, 13)
+
+
+def test_final_rf_counts_a_conv_with_a_1x1_output():
+    model, a = table("input 7x7x1\nclasses 10\nconv 3x3 4 valid\nconv 5x5 10 valid\nflatten\nsoftmax\n"
+                     "assert rf >= 7\n")
+    # layer 1: 5x5, rf 3, centre 1; layer 2 (5x5 valid on 5x5): 1x1, rf 3 + (5 - 1) * 1 = 7, centre 1 + 2 = 3
+    assert model.layers[1].output_shape == (1, 1, 10)
+    assert (a.final.index, a.final.rf, a.final.jump, a.final.start) == (2, (7, 7), (1, 1), (3.0, 3.0))
+    assert [r.ok for r in check_assertions(a)] == [True]
+
+
+@pytest.mark.parametrize("head,final", [
+    ("avgpool 8\nflatten", (1, 3)),                # one window over the 8x8 map: a gap in disguise
+    ("maxpool 8 same\nrelu\nconv 1x1 4\nflatten", (1, 3)),  # and what reads it stays global
+    # layer 2, 3x3 s3 same on 8: 3x3, rf 5, jump 3 (pads 0 before: centre 1); the 2x2 pool reads 2 of its
+    # 3 rows: 1x1, but a feature map of rf 5 + (2 - 1) * 3 = 8
+    ("conv 3x3 4 s3 same\nmaxpool 2x2\nflatten", (3, 8)),
+])
+def test_final_rf_skips_only_pools_over_the_whole_map(head, final):
+    _, a = table(f"input 8x8x1\nconv 3x3 4 same\n{head}\n")
+    assert (a.final.index, a.final.rf[0]) == final
 
 
 def test_load_takes_a_path_object():
