@@ -92,7 +92,7 @@ def analyze(model: Model) -> Analysis:
     for layer in model.layers:
         inputs = [geo[i] for i in layer.inputs]
         if layer.op in MERGE_OPS:
-            _check_merge(layer, inputs, merge_warnings, errors)
+            _check_merge(model, layer, inputs, merge_warnings, errors)
         geo[layer.index] = _geometry(layer, inputs)
         params, trainable = _params(layer)
         rf, jump, start = geo[layer.index]
@@ -103,7 +103,7 @@ def analyze(model: Model) -> Analysis:
     return result
 
 
-def _check_merge(layer: Layer, inputs: list[tuple], warnings: list[str], errors: list) -> None:
+def _check_merge(model: Model, layer: Layer, inputs: list[tuple], warnings: list[str], errors: list) -> None:
     """A merge's inputs must step through the image alike; say where their centres differ."""
     if not layer.spatial:  # vectors (after gap/flatten): each unit sees its whole map, nothing to line up
         return
@@ -113,15 +113,53 @@ def _check_merge(layer: Layer, inputs: list[tuple], warnings: list[str], errors:
         described = ", ".join(f"{n} jump {_axes(j)}" for n, (_, j, _) in zip(names, inputs))
         errors.append(SpecSemanticError(
             f"{layer.text} merges paths that step through the image differently ({described})",
-            Span(layer.where.file, layer.where.line, layer.where.column, layer.where.end_column), "downsample every path by the same "
-            "strides (e.g. `same` padding with equal strides)", "E264"))
+            Span(layer.where.file, layer.where.line, layer.where.column, layer.where.end_column),
+            "downsample every path by the same strides (e.g. `same` padding with equal strides)", "E264"))
         return
     starts = {s for _, _, s in inputs}
     if len(starts) > 1:
         described = ", ".join(f"{n} at {_axes(s)}" for n, (_, _, s) in zip(names, inputs))
+        causes = [c for i in sorted(_own_layers(model, layer)) if (c := _offset_cause(model.layer(i)))]
         warnings.append(f"{layer.where.file}:{layer.where.line}: layer {layer.index} ({layer.text}): the merged "
-                        f"paths' receptive fields are centred on different pixels ({described}); TF's SAME "
-                        "padding pads after, not before, for even sizes with stride 2")
+                        f"paths' receptive fields are centred on different pixels ({described}): "
+                        + ("; ".join(causes) or "their windows are centred differently"))
+
+
+def _own_layers(model: Model, merge: Layer) -> set[int]:
+    """The layers on some but not all of a merge's paths, back to where every path starts."""
+    reach: dict[int, set[int]] = {}  # layer -> the paths that reach it
+    for path, i in enumerate(merge.inputs):
+        reach.setdefault(i, set()).add(path)
+    own: set[int] = set()
+    while reach:
+        i = max(reach)  # inputs have lower indices: every path through i is known by now
+        paths = reach.pop(i)
+        if len(paths) == len(merge.inputs) and not reach:
+            break
+        if len(paths) < len(merge.inputs):
+            own.add(i)
+        for j in model.layer(i).inputs if i else ():
+            reach.setdefault(j, set()).update(paths)
+    return own
+
+
+def _offset_cause(layer: Layer) -> str | None:
+    """Why a layer's first window is not centred on its input's first unit, in the user's terms; None if it is."""
+    if layer.op not in WINDOW_OPS:
+        return None
+    for n, k, s, d in zip(layer.input_shape[:2], layer.kernel, layer.stride, layer.dilation or (1, 1)):
+        k_eff = geometry.effective_kernel(k, d)
+        before = geometry.pad_before(n, k, s, d, layer.padding)
+        if before == (k_eff - 1) / 2:
+            continue
+        what = f"layer {layer.index} ({layer.text})"
+        if k_eff % 2 == 0:
+            return f"{what} has an even kernel, whose centre falls between two pixels"
+        if layer.padding == "same":
+            after = max((geometry.output_size(n, k, s, d, "same") - 1) * s + k_eff - n, 0) - before
+            return f"{what} has stride {s} on size {n}, which TF's SAME padding pads {before} before and {after} after"
+        return f"{what} is `valid`: its first window is centred {(k_eff - 1) // 2} units in from its input's edge"
+    return None
 
 
 def _axes(values) -> str:

@@ -30,7 +30,10 @@ def test_residual_edges_and_union_rf_by_hand():
     # union [-3, 5]: rf 9, centre 1
     assert a.rows[4].rf == (9, 9) and a.rows[4].start == (1.0, 1.0) and a.rows[4].jump == (2, 2)
     assert a.rows[3].rf == (3, 3) and a.rows[3].start == (0.0, 0.0)
-    assert len(a.warnings) == 1 and "centred on different pixels" in a.warnings[0]
+    assert len(a.warnings) == 1 and "centred on different pixels (layer 3 at 1, layer 4 at 0)" in a.warnings[0]
+    # the cause is named: layer 2 on the 32x32 map pads total (16 - 1) * 2 + 3 - 32 = 1, the smaller half before
+    assert a.warnings[0].endswith(": layer 2 (conv 3x3 32 s2 same bn relu) has stride 2 on size 32, which TF's "
+                                  "SAME padding pads 0 before and 1 after")
 
 
 def test_union_when_shortcut_reaches_further():
@@ -118,6 +121,22 @@ def test_concat_of_pooled_vectors_builds_in_keras():
     assert tuple(built.get_layer(model.layers[4].name).output.shape) == (None, 32)
     assert tuple(built.output.shape) == (None, 10)
     assert built.count_params() == archdsl.analyze(model).params
+
+
+@pytest.mark.parametrize("text,warning", [
+    # no stride: 2x2 `same` on 8 pads (8 - 1) + 2 - 8 = 1, 0 before: centre (2 - 1) / 2 - 0 = 0.5
+    ("input 8x8x3\nparallel concat {\n  branch {\n    conv 2x2 4 same\n  }\n  branch {\n  }\n}\n",
+     "(layer 1 at 0.5, the input at 0): layer 1 (conv 2x2 4 same) has an even kernel, whose centre falls between "
+     "two pixels"),
+    # layer 1's even kernel shifts both paths alike (centre 0.5): only layer 2's stride parts them (1.5 and 0.5)
+    ("input 8x8x3\nconv 2x2 4 same\nparallel concat {\n  branch {\n    conv 3x3 4 s2 same\n  }\n  branch {\n"
+     "    conv 1x1 4 s2 same\n  }\n}\n",
+     "(layer 2 at 1.5, layer 3 at 0.5): layer 2 (conv 3x3 4 s2 same) has stride 2 on size 8, which TF's SAME "
+     "padding pads 0 before and 1 after"),
+])
+def test_misalignment_warning_names_the_layer_that_shifts_a_path(text, warning):
+    a = archdsl.analyze(archdsl.loads(text))
+    assert len(a.warnings) == 1 and a.warnings[0].endswith(warning)
 
 
 def test_json_has_edges():
