@@ -103,6 +103,16 @@ def analyze(model: Model) -> Analysis:
     return result
 
 
+def relative_geometry(layers, origin: int) -> dict[int, tuple]:
+    """(rf, jump, start) of the layers that read from layer `origin`, computed as `analyze` does but in units of
+    origin's map (there rf 1, jump 1, start 0): what a path from origin, such as a shortcut, must match."""
+    geo = {origin: ((1, 1), (1, 1), (0.0, 0.0))}
+    for layer in layers:
+        if layer.index > origin and layer.inputs and all(i in geo for i in layer.inputs):
+            geo[layer.index] = _geometry(layer, [geo[i] for i in layer.inputs])
+    return geo
+
+
 def _check_merge(model: Model, layer: Layer, inputs: list[tuple], warnings: list[str], errors: list) -> None:
     """A merge's inputs must step through the image alike; say where their centres differ."""
     if not layer.spatial:  # vectors (after gap/flatten): each unit sees its whole map, nothing to line up

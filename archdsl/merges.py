@@ -9,6 +9,8 @@ the IR a graph.
 """
 from __future__ import annotations
 
+from . import geometry
+from .analysis import relative_geometry
 from .errors import SpecSemanticError, did_you_mean
 from .ir import Layer, Where
 from .spec import ResidualStmt
@@ -56,7 +58,7 @@ def expand_merge_block(state, stmt, env: dict, block: str | None, depth: int) ->
     if any(shape is None for _, _, shape in outputs):
         state.shape = None
         return
-    out = _merge_shape(merge, outputs, stmt, residual, state.errors, entry[1])
+    out = _merge_shape(merge, outputs, stmt, residual, state.errors, state.layers, entry)
     if out is None:
         state.shape = None
         return
@@ -69,7 +71,7 @@ def expand_merge_block(state, stmt, env: dict, block: str | None, depth: int) ->
     state.shape, state.last = out, index
 
 
-def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list, entry_shape=None):
+def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list, layers: list, entry: tuple):
     first_name, _, first = outputs[0]
     for name, _, shape in outputs[1:]:
         same_rank = len(shape) == len(first)
@@ -78,7 +80,7 @@ def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list, entry_
             continue
         what = "equal shapes" if merge == "add" else "equal spatial sizes"
         if residual and merge == "add":
-            hint = _shortcut_hint(first, entry_shape)
+            hint = _shortcut_hint(first, outputs[0][1], layers, entry)
         elif merge == "concat":
             hint = "make every branch downsample alike"
         else:
@@ -91,18 +93,43 @@ def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list, entry_
     return first[:-1] + (sum(shape[-1] for _, _, shape in outputs),)
 
 
-def _shortcut_hint(target, entry_shape) -> str:
-    """A projection shortcut from the block's input to the body's output shape, if one conv can do it."""
-    if len(target) == 3 and entry_shape is not None and len(entry_shape) == 3:
-        # `same` padding gives ceil(n / s): the smallest stride that lands on the body's size
-        strides = [next((s for s in range(1, n + 1) if -(-n // s) == m), None)
-                   for n, m in zip(entry_shape[:2], target[:2])]
-        if None not in strides:
-            stride = "" if strides == [1, 1] else f" s{strides[0]}" if strides[0] == strides[1] else \
-                f" s{strides[0]}x{strides[1]}"
-            return (f"give the shortcut layers that produce {_fmt(target)}: `}} shortcut {{`, then "
-                    f"`conv 1x1 {target[-1]}{stride} same`, then `}}`, each on a line of its own")
-    return "make the body end with the shape it starts with"
+def _shortcut_hint(target, body: int, layers, entry) -> str:
+    """A projection shortcut from the block's input to the body's output, if one conv lands on its size and jump."""
+    conv = _projection(target, body, layers, entry)
+    if conv is None:
+        return "make the body end with the shape it starts with"
+    return (f"give the shortcut layers that produce {_fmt(target)}: `}} shortcut {{`, then `{conv}`, then `}}`, "
+            "each on a line of its own")
+
+
+def _projection(target, body: int, layers, entry) -> str | None:
+    """`conv KxK F sS same|valid` from `entry` (index, shape) to the size and jump of layer `body`, or None.
+    The stride is the body's jump (any other is E264). The kernel lands on the body's size; of those, one centred
+    where the body's output is (no misalignment warning), else the smallest: a 1x1 when it fits."""
+    start, shape = entry
+    if len(target) != 3 or shape is None or len(shape) != 3:
+        return None
+    geo = relative_geometry(layers, start)
+    if body == start or body not in geo:
+        return None
+    _, jump, centre = geo[body]
+    kernel = []
+    for n, m, s, c in zip(shape[:2], target[:2], jump, centre):
+        # `valid` gives (n - k) // s + 1 outputs: m of them for k in [lo, hi]; a window k is centred at (k - 1) / 2
+        lo, hi = max(1, n - m * s + 1), min(n, n - (m - 1) * s)
+        if lo > hi:
+            return None
+        kernel.append(int(2 * c + 1) if (2 * c).is_integer() and lo <= 2 * c + 1 <= hi else lo)
+    padding = "same" if kernel == [1, 1] else "valid"  # a 1x1 window pads nothing either way
+    # the shortcut as the user would write it, through the same analysis: its size and jump must be the body's
+    out = tuple(geometry.output_size(n, k, s, 1, padding) for n, k, s in zip(shape[:2], kernel, jump))
+    shortcut = Layer(index=len(layers) + 1, name="shortcut", op="conv", inputs=(start,), text="shortcut",
+                     where=layers[body - 1].where, kernel=tuple(kernel), stride=jump, dilation=(1, 1),
+                     padding=padding, filters=target[-1], input_shape=shape, output_shape=out + target[-1:])
+    if out != target[:2] or relative_geometry([shortcut], start)[shortcut.index][1] != jump:
+        return None
+    stride = "" if jump == (1, 1) else f" s{jump[0]}" if jump[0] == jump[1] else f" s{jump[0]}x{jump[1]}"
+    return f"conv {kernel[0]}x{kernel[1]} {target[-1]}{stride} {padding}"
 
 
 def _fmt(shape) -> str:

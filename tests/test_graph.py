@@ -139,6 +139,27 @@ def test_misalignment_warning_names_the_layer_that_shifts_a_path(text, warning):
     assert len(a.warnings) == 1 and a.warnings[0].endswith(warning)
 
 
+@pytest.mark.parametrize("size,body,shortcut,aligned", [
+    # 9 -> 5 -> 3 (jump 4): s3 would give 3 too, but jump 3; s4 gives ceil(9 / 4) = 3 and jump 4
+    ("9x9", "conv 3x3 8 s2 same\n  conv 3x3 8 s2 same", "conv 1x1 8 s4 same", True),
+    # 7 -> (7 - 3) // 2 + 1 = 3 (jump 2, centre 1): a 1x1 s2 gives 4; `valid` k gives 3 for k = 2 or 3, and the 3x3
+    # is centred like the body (at 1, not 0.5)
+    ("7x7", "conv 3x3 8 s2 valid", "conv 3x3 8 s2 valid", True),
+    # ResNet's projection: the body's stride-2 SAME window on an even size is centred at 1, the 1x1's at 0
+    ("32x32", "conv 3x3 8 s2 same\n  conv 3x3 8 same", "conv 1x1 8 s2 same", False),
+    ("8x6", "conv 3x3 8 s2x1 same", "conv 1x1 8 s2x1 same", False),
+    ("8x8", "conv 3x3 8 valid\n  conv 3x3 8 valid", "conv 5x5 8 valid", True),  # 8 -> 4, jump 1: only a 5x5 lands
+])
+def test_shortcut_hint_lands_on_the_body_size_and_jump(size, body, shortcut, aligned):
+    text = f"input {size}x3\nresidual {{\n  {body}\n}}\n"
+    with pytest.raises(ArchError) as exc:
+        archdsl.loads(text)
+    assert f"then `{shortcut}`, then" in exc.value.render(text)
+    # written as the hint says, it merges: equal shapes (no E263) and jumps (no E264)
+    a = archdsl.analyze(archdsl.loads(text[:-1] + f" shortcut {{\n  {shortcut}\n}}\n"))
+    assert (a.warnings == []) == aligned
+
+
 def test_json_has_edges():
     model = archdsl.loads(RESIDUAL)
     data = json.loads(json.dumps(to_dict(archdsl.analyze(model), [])))
