@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 
-from .errors import SpecSemanticError, did_you_mean, one_of
+from .errors import Span, SpecSemanticError, did_you_mean, one_of
 from .ir import ACTIVATIONS, PostOp
 from .spec import Token
 
@@ -90,9 +90,23 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
         opts.post.append(PostOp(kind="act", activation=written_op.lower()))
     i = 0
     given: set[str] = set()  # slots written, even with a bad value: no "needs a kernel" on top of its error
+    first: dict[str, str] = {}  # option -> as first written: a second one is a contradiction, not a last-wins
 
     def fail(tok: Token, message: str, hint: str | None = None, code: str = "E210"):
         errors.append(SpecSemanticError(message, tok.span, hint, code))
+
+    def once(slot: str, tok: Token, value: Token | None = None) -> bool:
+        """Whether this is the first padding (stride, ...) of the layer; else an error."""
+        text = tok.text + (f" {value.text}" if value is not None else "")
+        if slot in first:
+            span = tok.span if value is None or value.span.line != tok.span.line else \
+                Span(tok.span.file, tok.span.line, tok.span.column, value.span.end_column)
+            errors.append(SpecSemanticError(f"a second {_SLOT_NAMES[slot]} for {written_op}: '{text}'", span,
+                                            f"the {_SLOT_NAMES[slot]} is already given as '{first[slot]}'; "
+                                            "keep one of them", "E210"))
+            return False
+        first[slot] = text
+        return True
 
     def take_value(tok: Token, what: str) -> Token | None:
         nonlocal i
@@ -126,22 +140,29 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
             else:
                 fail(tok, f"unexpected number '{tok.text}' for {written_op}", _number_hint(op, sig))
         elif word in ("same", "valid") and sig.window:
-            opts.padding = word
+            if once("padding", tok):
+                opts.padding = word
         elif (m := _STRIDE.match(word)) and sig.window:
-            opts.stride = _pair_from_match(m, tok, errors, "stride")
+            if once("stride", tok):
+                opts.stride = _pair_from_match(m, tok, errors, "stride")
         elif word == "stride" and sig.window:
             value = take_value(tok, "stride 2")
-            opts.stride = pair_or_int(value, errors, "stride") if value else None
+            if once("stride", tok, value):
+                opts.stride = pair_or_int(value, errors, "stride") if value else None
         elif (m := _DILATION.match(word)) and sig.dilation:
-            opts.dilation = _pair_from_match(m, tok, errors, "dilation")
+            if once("dilation", tok):
+                opts.dilation = _pair_from_match(m, tok, errors, "dilation")
         elif word == "dilation" and sig.dilation:
             value = take_value(tok, "dilation 2")
-            opts.dilation = pair_or_int(value, errors, "dilation") if value else None
+            if once("dilation", tok, value):
+                opts.dilation = pair_or_int(value, errors, "dilation") if value else None
         elif word == "dm" and sig.depth_multiplier:
             value = take_value(tok, "dm 2")
-            opts.depth_multiplier = positive_int(value, errors, "depth multiplier") if value else None
+            if once("dm", tok, value):
+                opts.depth_multiplier = positive_int(value, errors, "depth multiplier") if value else None
         elif word in ("bias", "nobias") and sig.bias is not None:
-            opts.use_bias = word == "bias"
+            if once("bias", tok):
+                opts.use_bias = word == "bias"
         elif word == "whiten" and sig.whiten:
             opts.whiten = tok
         elif word == "drop" and sig.post:
@@ -200,6 +221,10 @@ def _close(word: str, choices: list[str]) -> str | None:
 
 def _example(op: str) -> str:
     return {"dense": "dense 10", "conv": "conv 3x3 32 same", "sep": "sep 3x3 64 same"}.get(op, op)
+
+
+_SLOT_NAMES = {"padding": "padding", "stride": "stride", "dilation": "dilation", "dm": "depth multiplier",
+               "bias": "bias option"}
 
 
 def _number_hint(op: str, sig: OpSignature) -> str:

@@ -176,8 +176,11 @@ CODES: dict[str, Entry] = {
     "E208": Entry("The model's last layer does not produce `classes` values.",
                   "Write `classes` as the last layer's filters or units."),
     "E209": Entry("`classes` is used as a number but not declared.", "Add a `classes N` line."),
-    "E210": Entry("An option the op does not take, or an unknown option or padding.",
-                  "Use the options the hint lists for that op.", [X(bad="unknown_option_rleu"), X(bad="padding_smae")]),
+    "E210": Entry("An option the op does not take, an unknown option or padding, or one given twice (two paddings, "
+                  "strides, dilations, `dm`s or bias options: the last does not win).",
+                  "Use the options the hint lists for that op; keep one of two.",
+                  [X(bad="unknown_option_rleu"), X(bad="padding_smae"),
+                   X(spec="input 8x8x1\nconv 3x3 8 same valid\n")]),
     "E211": Entry("An option that takes a value (`stride`, `dilation`, `dm`, `drop`) has none.",
                   "Give the value: `stride 2`, `drop .05`."),
     "E212": Entry("An op lacks a required argument: a kernel, filters/units, or a rate.",
