@@ -138,7 +138,7 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
                 n = positive_int(tok, errors, "pool size")
                 opts.kernel = (n, n) if n else None
             else:
-                fail(tok, f"unexpected number '{tok.text}' for {written_op}", _number_hint(op, sig))
+                fail(tok, f"unexpected number '{tok.text}' for {written_op}", _number_hint(op, written_op, sig))
         elif word in ("same", "valid") and sig.window:
             if once("padding", tok):
                 opts.padding = word
@@ -227,12 +227,16 @@ _SLOT_NAMES = {"padding": "padding", "stride": "stride", "dilation": "dilation",
                "bias": "bias option"}
 
 
-def _number_hint(op: str, sig: OpSignature) -> str:
+def _number_hint(op: str, written_op: str, sig: OpSignature) -> str:
     if sig.filters:
         return "the filters are already given; options like stride are written `s2` or `stride 2`"
+    if sig.depth_multiplier:  # dw
+        return f"{written_op} takes no number of filters: it keeps its input's channels, times `dm N`"
     if sig.window:
         return "write the window as 3x3 and the stride as s2"
-    return f"{op} takes no number"
+    if sig.rate:
+        return "the rate is already given"
+    return f"{written_op} takes no number"
 
 
 def _allowed_words(sig: OpSignature) -> list[str]:
@@ -298,8 +302,12 @@ def pair_or_int(tok: Token, errors: list, what: str) -> tuple[int, int] | None:
 def _pair_from_match(m: re.Match, tok: Token, errors: list, what: str) -> tuple[int, int] | None:
     h = int(m.group(1))
     w = int(m.group(2) or h)
-    if not (1 <= h <= MAX_DIM and 1 <= w <= MAX_DIM):
+    if min(h, w) < 1:
         errors.append(SpecSemanticError(f"a {what} must be at least 1, not '{tok.text}'", tok.span, None, "E214"))
+        return None
+    if max(h, w) > MAX_DIM:
+        errors.append(SpecSemanticError(f"a {what} must be at most {MAX_DIM:,}, not '{tok.text}'", tok.span,
+                                        None, "E214"))
         return None
     return (h, w)
 

@@ -15,7 +15,7 @@ from . import geometry
 from .errors import ArchError, SpecSemanticError, did_you_mean, raise_collected
 from .ir import CONV_OPS, POOL_OPS, Assertion, Layer, Model, Where
 from .formatter import canonical_token
-from .ops import OPS, WRITTEN_OPS, canonical_op, read_options, unknown_op_hint
+from .ops import MAX_DIM, OPS, WRITTEN_OPS, canonical_op, read_options, unknown_op_hint
 from .spec import (AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
                    TrainSection)
 from .merges import MERGES, expand_merge_block
@@ -74,10 +74,12 @@ def resolve(spec: Spec) -> Model:
         # point at the layer that sets the channel count, not at a softmax after it
         last = next((layer for layer in reversed(state.layers) if layer.filters or layer.op == "dw"),
                     state.layers[-1])
+        # `classes` can stand for a count the layer takes: filters or units (dw and pools take none)
+        use = f" (write `classes` as its {'units' if last.op == 'dense' else 'filters'})" if last.filters else ""
         errors.append(SpecSemanticError(
             f"the model ends with {state.shape[-1]} outputs but `classes {classes}` is declared",
-            _where_span(last.where, len(last.text.split()[0])), f"make the last layer produce {classes} channels "
-            "(write `classes` as its filters), or fix the classes line", "E208"))
+            _where_span(last.where, len(last.text.split()[0])), f"make the last layer produce {classes} channels"
+            f"{use}, or fix the classes line", "E208"))
     # a repeated layer or a block used twice would report the same mistake once a copy
     errors[:] = list({(e.span, e.code, e.message): e for e in errors}.values())
     for e in errors:
@@ -406,6 +408,10 @@ def _output_shape(op, in_shape, fields, opts, stmt: LayerStmt, errors: list):
             return None
         c = {"conv": opts.filters, "sep": opts.filters, "dw": in_shape[2] * (fields.get("depth_multiplier") or 1)
              }.get(op, in_shape[2])
+        if op == "dw" and c > MAX_DIM:  # filters are bounded; dw multiplies its input's channels
+            fail(f"{stmt.op.text} would output {c:,} channels ({in_shape[2]:,} x dm {fields['depth_multiplier']:,}); "
+                 f"a layer has at most {MAX_DIM:,}", "lower `dm`, or reduce the channels before it", "E214")
+            return None
         return (h, w, c)
     if op in ("gap", "gmp"):
         return (in_shape[2],)
