@@ -12,7 +12,7 @@ from difflib import get_close_matches
 
 from .errors import Span, SpecSemanticError, did_you_mean, one_of
 from .ir import ACTIVATIONS, PostOp
-from .spec import Token
+from .spec import Token, whole
 
 REQUIRED, OPTIONAL = "required", "optional"
 
@@ -300,8 +300,8 @@ def pair_or_int(tok: Token, errors: list, what: str) -> tuple[int, int] | None:
 
 
 def _pair_from_match(m: re.Match, tok: Token, errors: list, what: str) -> tuple[int, int] | None:
-    h = int(m.group(1))
-    w = int(m.group(2) or h)
+    h = whole(m.group(1))
+    w = whole(m.group(2)) if m.group(2) else h
     if min(h, w) < 1:
         errors.append(SpecSemanticError(f"a {what} must be at least 1, not '{tok.text}'", tok.span, None, "E214"))
         return None

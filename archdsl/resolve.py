@@ -17,7 +17,7 @@ from .ir import CONV_OPS, POOL_OPS, Assertion, Layer, Model, Where
 from .formatter import canonical_token
 from .ops import MAX_DIM, OPS, WRITTEN_OPS, canonical_op, read_options, unknown_op_hint
 from .spec import (AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
-                   TrainSection)
+                   TrainSection, written_tokens)
 from .merges import MERGES, expand_merge_block
 from .train_config import resolve_train
 
@@ -49,6 +49,7 @@ def resolve(spec: Spec) -> Model:
         raise SpecSemanticError(f"{spec.file} {what}", None, "a spec needs at least an `input` line and a layer, "
                                 "e.g. `input 32x32x3` and `sep 3x3 32 same bn relu`", "E201", spec.text)
     errors: list[ArchError] = []
+    too_large = {tok.span for tok in written_tokens(spec.statements) if tok.too_large}
     headers = _headers(spec, errors)
     blocks = _blocks(spec, errors)
     input_shape = headers.get("input")
@@ -80,6 +81,11 @@ def resolve(spec: Spec) -> Model:
             f"the model ends with {state.shape[-1]} outputs but `classes {classes}` is declared",
             _where_span(last.where, len(last.text.split()[0])), f"make the last layer produce {classes} channels"
             f"{use}, or fix the classes line", "E208"))
+    # a numeral beyond float range is said once, not again by each check that reads it
+    errors[:] = [e for e in errors if e.span not in too_large] + [
+        SpecSemanticError(f"the number '{tok.text}' is too large", tok.span,
+                          "write a number below about 1.8e308 (the largest a float holds)", "E217")
+        for tok in written_tokens(spec.statements) if tok.too_large]
     # a repeated layer or a block used twice would report the same mistake once a copy
     errors[:] = list({(e.span, e.code, e.message): e for e in errors}.values())
     for e in errors:

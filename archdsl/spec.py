@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Iterator, Union
 
 from .errors import Span
 
@@ -26,17 +26,23 @@ class Token:
     @property
     def number(self) -> float:
         """The value of a number token, with `k`/`M` suffixes applied."""
-        text = self.text
-        scale = SUFFIXES.get(text[-1].lower(), 1)
-        if scale != 1:
-            text = text[:-1]
-        value = float(text) * scale
+        value = self._float()
         # a numeral beyond float range is "huge", not infinite: every range check then rejects it
         return value if math.isfinite(value) else math.copysign(sys.float_info.max, value)
 
     @property
+    def too_large(self) -> bool:
+        """A numeral beyond float range (`1e400`): the resolver rejects it wherever it stands."""
+        return self.kind == "number" and not math.isfinite(self._float())
+
+    def _float(self) -> float:
+        text = self.text
+        scale = SUFFIXES.get(text[-1].lower(), 1)
+        return float(text[:-1] if scale != 1 else text) * scale
+
+    @property
     def dims(self) -> tuple[int, ...]:
-        return tuple(int(part) for part in self.text.split("x"))
+        return tuple(whole(part) for part in self.text.split("x"))
 
     def canonical(self) -> str:
         """How `fmt` prints it: names as written, sizes as AxB, numbers without redundant zeros."""
@@ -53,12 +59,26 @@ def canonical_number(text: str) -> str:
     if body.startswith("+"):
         body = body[1:]
     if any(c in body for c in ".eE"):
+        if not math.isfinite(float(body)):
+            return text  # repr would write `inf`, which is no numeral: keep what was written
         body = repr(float(body))
         if body.endswith(".0") and "e" not in body:
             body = body[:-2]
-    else:
-        body = str(int(body))
+    else:  # by hand, not int(): Python refuses to convert numerals of more than 4,300 digits
+        sign, digits = ("-", body[1:]) if body.startswith("-") else ("", body)
+        digits = digits.lstrip("0") or "0"
+        body = (sign if digits != "0" else "") + digits
     return body + {"k": "k", "m": "M"}.get(suffix.lower(), "")
+
+
+BEYOND_ANY_LIMIT = 10 ** 30
+
+
+def whole(digits: str) -> int:
+    """The value of a run of digits; past 30 significant digits, a stand-in beyond every limit of the
+    language (Python refuses to convert more than 4,300 digits, and leading zeros are free)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 30 else BEYOND_ANY_LIMIT
 
 
 @dataclass
@@ -173,3 +193,29 @@ class Spec:
     text: str
     statements: list[Statement]
     comments: list[Comment] = field(default_factory=list)
+
+
+def written_tokens(statements: list[Statement]) -> Iterator[Token]:
+    """Every token of these statements, nested bodies included: for checks that apply to any token."""
+    for stmt in statements:
+        if isinstance(stmt, HeaderStmt):
+            yield stmt.value
+        elif isinstance(stmt, LayerStmt):
+            yield from [t for t in (stmt.count, stmt.op, *stmt.args) if t is not None]
+            for arg in stmt.call_args or []:
+                yield from [t for t in (arg.name, arg.value) if t is not None]
+        elif isinstance(stmt, BlockDef):
+            yield stmt.name
+            for p in stmt.params:
+                yield from [t for t in (p.name, p.default) if t is not None]
+            yield from written_tokens(stmt.body)
+        elif isinstance(stmt, AssertStmt):
+            yield from [t for t in (stmt.metric, stmt.value, *stmt.members) if t is not None]
+        elif isinstance(stmt, TrainSection):
+            for item in stmt.items:
+                yield from [item.key, *item.args]
+        elif isinstance(stmt, (ResidualStmt, ParallelStmt)):
+            yield from [t for t in (stmt.count, stmt.merge) if t is not None]
+            bodies = [stmt.body, stmt.shortcut] if isinstance(stmt, ResidualStmt) else [b.body for b in stmt.branches]
+            for body in bodies:
+                yield from written_tokens(body.statements if body else [])

@@ -192,6 +192,9 @@ CODES: dict[str, Entry] = {
                   [X(bad="filters_negative"), X(bad="dw_too_many_channels")]),
     "E215": Entry("A dropout rate outside [0, 1).", "Write e.g. `drop .05`."),
     "E216": Entry("A kernel/stride/dilation size without exactly two sides.", "Write HxW, e.g. `3x3` or `3x1`."),
+    "E217": Entry("A numeral beyond the range of a float (`1e400`), wherever it stands: a layer, an `assert`, the "
+                  "train section, a repeat count, a block argument.", "Write a number below about 1.8e308.",
+                  [X(spec="input 8x8x1\nconv 3x3 8 same\nassert params <= 1e400\n")]),
     "E220": Entry("A block name is defined twice, or is the name of an op.", "Rename the block."),
     "E221": Entry("A block body holds a line that is not a layer (`input`, `assert`, ...).",
                   "Move that line out of the block."),

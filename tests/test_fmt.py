@@ -21,6 +21,7 @@ from archdsl.formatter import format_spec
 from archdsl.geometry import output_size
 from archdsl.parser import parse
 from archdsl.resolve import resolve
+from archdsl.spec import canonical_number
 
 EXAMPLES = int(os.environ.get("ARCHDSL_FMT_EXAMPLES", "200"))
 
@@ -525,3 +526,13 @@ def test_numbers_in_canonical_form():
     text = "input 8x8x1\nconv 03x3 016 same drop 5e-2\ndropout 0.50\nassert params < 0.08M\nassert macs < 1e6\n"
     assert _fmt(text) == ("input 8x8x1\nconv 3x3 16 same drop 0.05\ndropout 0.5\nassert params < 0.08M\n"
                           "assert macs < 1000000\n")
+
+
+def test_numbers_fmt_cannot_shorten_are_kept_as_written():
+    assert canonical_number("1e400") == "1e400"
+    assert canonical_number("+1e999k") == "+1e999k"
+    assert canonical_number("0" * 5000 + "7") == "7"
+    assert canonical_number("-" + "0" * 5000) == "0"
+    assert canonical_number("1e308") == "1e+308"
+    for text in ("1e400", "2e308", "1e308k"):
+        assert "inf" not in canonical_number(text)
