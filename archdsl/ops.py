@@ -75,6 +75,18 @@ class Options:
     post: list[PostOp] = field(default_factory=list)
 
 
+def option_word(word: str) -> bool:
+    """Whether a lower-case word is an option of some op: `same`, `dm`, `s2`, `d2x1`, ..."""
+    return word in OPTION_WORDS or word in _TAKES_VALUE or bool(_STRIDE.match(word) or _DILATION.match(word))
+
+
+def language_word(name: str) -> str | None:
+    """What a name is to the layers of the language, its case ignored ("an op", "an option"), or None."""
+    if canonical_op(name):
+        return "an op"
+    return "an option" if option_word(name.lower()) else None
+
+
 def canonical_op(written: str) -> str | None:
     name = written.lower()
     if name in OPS and name != "act":

@@ -12,6 +12,7 @@ from difflib import get_close_matches
 from pathlib import Path
 
 from . import geometry
+from .blocks import STATEMENT_KEYWORDS, bind, check_definitions, substitute
 from .errors import ArchError, SpecSemanticError, did_you_mean, raise_collected
 from .ir import CONV_OPS, POOL_OPS, Assertion, Layer, Model, Where
 from .formatter import canonical_token
@@ -27,13 +28,13 @@ MAX_STEPS = 100_000
 MAX_NESTING = 32
 METRICS = ("params", "trainable_params", "non_trainable_params", "macs", "rf", "rf_h", "rf_w",
            "jump", "layers", "output")
-KEYWORDS = ["model", "input", "classes", "block", "assert", "train"]
 
 
 @dataclass
 class _State:
     spec: Spec
     blocks: dict[str, BlockDef]
+    broken: set[str]                       # blocks whose definition has an error: their uses are skipped
     errors: list[ArchError] = field(default_factory=list)
     layers: list[Layer] = field(default_factory=list)
     shape: tuple[int, ...] | None = None   # output of the current tip; None once unknown
@@ -51,9 +52,9 @@ def resolve(spec: Spec) -> Model:
     errors: list[ArchError] = []
     too_large = {tok.span for tok in written_tokens(spec.statements) if tok.too_large}
     headers = _headers(spec, errors)
-    blocks = _blocks(spec, errors)
+    blocks, broken = check_definitions(spec, errors)
     input_shape = headers.get("input")
-    state = _State(spec, blocks, errors, shape=input_shape)
+    state = _State(spec, blocks, broken, errors, shape=input_shape)
     env = {}
     if "classes" in headers:
         env["classes"] = headers["classes_token"]
@@ -131,31 +132,6 @@ def _headers(spec: Spec, errors: list) -> dict:
     return found
 
 
-def _blocks(spec: Spec, errors: list) -> dict[str, BlockDef]:
-    blocks: dict[str, BlockDef] = {}
-    for stmt in spec.statements:
-        if not isinstance(stmt, BlockDef):
-            continue
-        name = stmt.name.text
-        if name in blocks:
-            errors.append(SpecSemanticError(f"block '{name}' is defined twice", stmt.name.span,
-                                            f"rename one; the first is on line {blocks[name].span.line}", "E220"))
-        elif canonical_op(name) or name in ("classes",):
-            errors.append(SpecSemanticError(f"'{name}' is an op of the language, not a free block name",
-                                            stmt.name.span, "choose another name", "E220"))
-        else:
-            blocks[name] = stmt
-        for inner in stmt.body:
-            if not isinstance(inner, (LayerStmt, ResidualStmt, ParallelStmt)):
-                errors.append(SpecSemanticError("a block holds only layers", inner.span,
-                                                "move this line out of the block", "E221"))
-        for p in stmt.params:
-            if canonical_op(p.name.text) or p.name.text.lower() in ("same", "valid", "bn", "drop", "bias"):
-                errors.append(SpecSemanticError(f"parameter name '{p.name.text}' is a word of the language",
-                                                p.name.span, "choose another name, e.g. `c` or `width`", "E222"))
-    return blocks
-
-
 def _expand_statement(state: _State, stmt, env: dict, block: str | None, depth: int) -> None:
     """Add the layers a layer line, block use, residual or parallel statement stands for."""
     state.steps += 1
@@ -192,13 +168,16 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
     if count is None:
         return
     name = stmt.op.text
+    if name in state.broken and (stmt.call_args is not None or not canonical_op(name)):
+        state.shape = None  # a use of a block defined wrongly: the definition's error says it
+        return
     if name in state.blocks:
         _expand_block(state, stmt, env, block, depth, count)
         return
     op = canonical_op(name)
     if op is None:
         state.errors.append(SpecSemanticError(f"unknown op '{name}'", stmt.op.span,
-                                              unknown_op_hint(name, list(state.blocks) + KEYWORDS), "E206"))
+                                              unknown_op_hint(name, list(state.blocks) + STATEMENT_KEYWORDS), "E206"))
         state.shape = None
         guess = get_close_matches(name.lower(), WRITTEN_OPS, n=1, cutoff=0.6)
         if guess:  # check the options as if the suggestion were written, to report their typos too
@@ -211,7 +190,7 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
                                               stmt.op.span, "write its options after it, e.g. `sep 3x3 64`", "E224"))
         return
     reported = len(state.errors)
-    tokens = [_substitute(t, env, state.errors) for t in stmt.args]
+    tokens = [substitute(t, env, state.errors) for t in stmt.args]
     if len(state.errors) > reported:  # an undeclared `classes`: said once, not again as an unknown option
         state.shape = None
         return
@@ -246,7 +225,7 @@ def _expand_block(state, stmt: LayerStmt, env: dict, block: str | None, depth: i
                                               stmt.args[0].span, "pass values as arguments: "
                                               f"`{definition.name.text}(...)`", "E226"))
         return
-    bound = _bind(definition, stmt, env, state.errors)
+    bound = bind(definition, stmt, env, state.errors)
     if bound is None:
         state.shape = None
         return
@@ -258,55 +237,6 @@ def _expand_block(state, stmt: LayerStmt, env: dict, block: str | None, depth: i
             _expand_statement(state, inner, {**env, **bound}, label, depth + 1)
             if state.too_many:
                 return
-
-
-def _bind(definition: BlockDef, stmt: LayerStmt, env: dict, errors: list) -> dict[str, Token] | None:
-    names = [p.name.text for p in definition.params]
-    block = definition.name.text
-    signature = f"its parameters: ({', '.join(names)})" if names else "it has no parameters"
-    bound: dict[str, Token] = {}
-    reported = len(errors)
-    args = stmt.call_args or []
-    for i, arg in enumerate(args):
-        value = _substitute(arg.value, env, errors)
-        if arg.name is None:
-            if i >= len(names):
-                errors.append(SpecSemanticError(f"block '{block}' takes {_count(len(names), 'argument')}, got "
-                                                f"{len(args)}", arg.value.span, signature, "E227"))
-                return None
-            bound[names[i]] = value
-        elif arg.name.text not in names:
-            errors.append(SpecSemanticError(f"block '{block}' has no parameter '{arg.name.text}'",
-                                            arg.name.span, did_you_mean(arg.name.text, names) or signature, "E227"))
-        elif arg.name.text in bound:
-            errors.append(SpecSemanticError(f"block '{block}' gets '{arg.name.text}' twice", arg.name.span,
-                                            signature, "E227"))
-        else:
-            bound[arg.name.text] = value
-    if len(errors) > reported:  # a misspelled name is the missing one: do not report it missing too
-        return None
-    for p in definition.params:
-        if p.name.text not in bound:
-            if p.default is None:
-                errors.append(SpecSemanticError(f"block '{block}' needs a value for '{p.name.text}'", stmt.op.span,
-                                                f"write e.g. `{block}({p.name.text}=...)`; {signature}", "E227"))
-            else:
-                bound[p.name.text] = _substitute(p.default, env, errors)
-    return bound if len(errors) == reported else None
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _substitute(tok: Token, env: dict, errors: list) -> Token:
-    if tok.kind == "name" and tok.text in env:
-        value = env[tok.text]
-        return Token(value.kind, value.text, value.span)
-    if tok.kind == "name" and tok.text == "classes":
-        errors.append(SpecSemanticError("`classes` is used but not declared", tok.span,
-                                        "add a line `classes 10` to the header", "E209"))
-    return tok
 
 
 def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], block: str | None) -> bool:

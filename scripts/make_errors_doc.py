@@ -195,10 +195,12 @@ CODES: dict[str, Entry] = {
     "E217": Entry("A numeral beyond the range of a float (`1e400`), wherever it stands: a layer, an `assert`, the "
                   "train section, a repeat count, a block argument.", "Write a number below about 1.8e308.",
                   [X(spec="input 8x8x1\nconv 3x3 8 same\nassert params <= 1e400\n")]),
-    "E220": Entry("A block name is defined twice, or is the name of an op.", "Rename the block."),
+    "E220": Entry("A block name is defined twice, or is a word of the language in any case (an op, an option such "
+                  "as `same` or `s2`, a keyword, a merge).", "Rename the block."),
     "E221": Entry("A block body holds a line that is not a layer (`input`, `assert`, ...).",
                   "Move that line out of the block."),
-    "E222": Entry("A block parameter is named after a word of the language (`same`, `bn`, `drop`, an op).",
+    "E222": Entry("A block parameter is named after a word of the language in any case (an op, an option such as "
+                  "`same`, `stride`, `dm` or `s2`, a keyword, a merge), or two parameters of a block have one name.",
                   "Rename the parameter, e.g. `c` or `width`."),
     "E223": Entry("A repeat count is not a whole number from 1 to 1000.", "Use a count from 1 to 1000."),
     "E224": Entry("An op is called with `(arguments)` like a block.", "Write its options after it: `sep 3x3 64`."),

@@ -528,6 +528,18 @@ def test_numbers_in_canonical_form():
                           "assert macs < 1000000\n")
 
 
+def test_names_fmt_would_lower_case_are_refused():
+    # fmt writes words of the language lower-case; a block or parameter named like one in another case
+    # would change meaning (`Same()` -> `same()`), so the resolver refuses such names
+    text = "input 32x32x3\nblock Same(Dm=8) {\n  conv 3x3 Dm same bn relu\n}\nSame()\ngap\n"
+    try:
+        _ir(text)
+    except ArchError as exc:
+        assert sorted(e.code for e in exc.errors) == ["E220", "E222"]
+    else:
+        raise AssertionError("a block named 'Same' resolved")
+
+
 def test_numbers_fmt_cannot_shorten_are_kept_as_written():
     assert canonical_number("1e400") == "1e400"
     assert canonical_number("+1e999k") == "+1e999k"
