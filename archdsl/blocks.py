@@ -6,7 +6,7 @@ in any case: `Same()` or a parameter `Dm` would otherwise be read (and printed b
 """
 from __future__ import annotations
 
-from .errors import SpecSemanticError, did_you_mean
+from .errors import Span, SpecSemanticError, did_you_mean
 from .merges import MERGES
 from .ops import language_word
 from .spec import BlockDef, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token
@@ -109,11 +109,35 @@ def _count(n: int, noun: str) -> str:
 
 
 def substitute(tok: Token, env: dict, errors: list) -> Token:
-    """The value a name stands for."""
+    """The value a name stands for, as written where the value was written (bound values stay literals)."""
     if tok.kind == "name" and tok.text in env:
-        value = env[tok.text]
-        return Token(value.kind, value.text, value.span)
+        return env[tok.text]
     if tok.kind == "name" and tok.text == "classes":
         errors.append(SpecSemanticError("`classes` is used but not declared", tok.span,
                                         "add a line `classes 10` to the header", "E209"))
     return tok
+
+
+def substitute_at_use(tokens: list[Token], env: dict, errors: list) -> tuple[list[Token], dict[Span, tuple]]:
+    """A layer's tokens with names replaced by their values, placed where the names stand (an error about
+    the value points at the layer), and use span -> (name, value as written) to say where a value came from."""
+    out, origins = [], {}
+    for tok in tokens:
+        value = substitute(tok, env, errors)
+        if value is not tok:
+            origins[tok.span] = (tok.text, value)
+            value = Token(value.kind, value.text, tok.span)
+        out.append(value)
+    return out, origins
+
+
+def note_origin(error, origins: dict[Span, tuple], too_large: set[Span]) -> bool:
+    """Say in an error about a substituted value where the value came from; False when the error is to be
+    dropped, as its value is a numeral already reported as too large."""
+    if error.span not in origins:
+        return True
+    name, value = origins[error.span]
+    if value.span in too_large:
+        return False
+    error.message += f" (`{name}` is {value.text}, from line {value.span.line})"
+    return True

@@ -12,7 +12,7 @@ from difflib import get_close_matches
 from pathlib import Path
 
 from . import geometry
-from .blocks import STATEMENT_KEYWORDS, bind, check_definitions, substitute
+from .blocks import STATEMENT_KEYWORDS, bind, check_definitions, note_origin, substitute_at_use
 from .errors import ArchError, SpecSemanticError, did_you_mean, raise_collected
 from .ir import CONV_OPS, POOL_OPS, Assertion, Layer, Model, Where
 from .formatter import canonical_token
@@ -35,6 +35,7 @@ class _State:
     spec: Spec
     blocks: dict[str, BlockDef]
     broken: set[str]                       # blocks whose definition has an error: their uses are skipped
+    too_large: set                         # spans of numerals beyond float range, each reported once
     errors: list[ArchError] = field(default_factory=list)
     layers: list[Layer] = field(default_factory=list)
     shape: tuple[int, ...] | None = None   # output of the current tip; None once unknown
@@ -54,7 +55,7 @@ def resolve(spec: Spec) -> Model:
     headers = _headers(spec, errors)
     blocks, broken = check_definitions(spec, errors)
     input_shape = headers.get("input")
-    state = _State(spec, blocks, broken, errors, shape=input_shape)
+    state = _State(spec, blocks, broken, too_large, errors, shape=input_shape)
     env = {}
     if "classes" in headers:
         env["classes"] = headers["classes_token"]
@@ -190,7 +191,7 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
                                               stmt.op.span, "write its options after it, e.g. `sep 3x3 64`", "E224"))
         return
     reported = len(state.errors)
-    tokens = [substitute(t, env, state.errors) for t in stmt.args]
+    tokens, origins = substitute_at_use(stmt.args, env, state.errors)
     if len(state.errors) > reported:  # an undeclared `classes`: said once, not again as an unknown option
         state.shape = None
         return
@@ -201,7 +202,7 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
         label = _join(block, f"{count}*{written}#{state.uses[written]}")
     for _ in range(count):
         # a copy of a layer that failed would only fail again the same way
-        if not _add_layer(state, stmt, op, tokens, label) or state.shape is None:
+        if not _add_layer(state, stmt, op, tokens, label, origins) or state.shape is None:
             return
 
 
@@ -239,14 +240,15 @@ def _expand_block(state, stmt: LayerStmt, env: dict, block: str | None, depth: i
                 return
 
 
-def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], block: str | None) -> bool:
+def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], block: str | None,
+               origins: dict) -> bool:
     if not _room_for_one_more(state, stmt, block):
         return False
     new_errors: list[ArchError] = []
     opts = read_options(op, stmt.op.text, tokens, new_errors)
     for e in new_errors:
         e.span = e.span or stmt.op.span
-    state.errors.extend(new_errors)
+    state.errors.extend(e for e in new_errors if note_origin(e, origins, state.too_large))
     if new_errors or state.shape is None:
         state.shape = None
         return True

@@ -70,6 +70,14 @@ def test_a_parameter_named_twice_is_an_error_and_the_block_is_not_expanded():
     assert (error.code, error.span.line, error.span.column) == ("E222", 2, 12)
 
 
+def test_an_error_about_a_substituted_value_points_at_its_use():
+    text = "input 8x8x1\nclasses 10\nblock b(c) {\n  conv 3x3 c same\n}\ndw 3x3 classes\nb(0)\n"
+    errors = errors_of(text)
+    assert [(e.code, e.span.line, e.span.column) for e in errors] == [("E214", 4, 12), ("E210", 6, 8)]
+    assert errors[0].message.endswith("(`c` is 0, from line 7)")
+    assert errors[1].message.endswith("(`classes` is 10, from line 2)")
+
+
 def test_a_numeral_beyond_float_range_is_reported_once_at_the_numeral():
     text = "input 8x8x1\nblock b(c) {\n  conv 3x3 c same\n}\nb(1e999)\nb(2e308)\nconv 3x3 1e400\n"
     errors = errors_of(text)
