@@ -7,7 +7,7 @@ blank lines folded to one. Formatting is idempotent and never changes the IR.
 """
 from __future__ import annotations
 
-from .ops import OPTION_WORDS, canonical_op
+from .ops import canonical_op, option_word
 from .spec import (AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
                    TrainSection)
 
@@ -15,9 +15,11 @@ INDENT = "  "
 
 
 def canonical_token(tok: Token) -> str:
+    """Words of the language lower-case (the resolver refuses block and parameter names that are such words
+    in another case, so this never changes a name), other names as written."""
     if tok.kind == "name":
         lower = tok.text.lower()
-        if lower in OPTION_WORDS or canonical_op(lower):
+        if option_word(lower) or canonical_op(lower):
             return lower
         return tok.text
     return tok.canonical()
@@ -36,7 +38,9 @@ def format_layer(stmt: LayerStmt) -> str:
 def _lines(stmt, depth: int) -> list[tuple[int, int, str]]:
     """(source line, depth, text) for each line a statement prints."""
     if isinstance(stmt, HeaderStmt):
-        return [(stmt.span.line, depth, f"{stmt.keyword} {canonical_token(stmt.value)}")]
+        # a model's name is free text, even when it is spelled like a word of the language
+        value = stmt.value.text if stmt.keyword == "model" else canonical_token(stmt.value)
+        return [(stmt.span.line, depth, f"{stmt.keyword} {value}")]
     if isinstance(stmt, LayerStmt):
         return [(stmt.span.line, depth, format_layer(stmt))]
     if isinstance(stmt, AssertStmt):

@@ -528,6 +528,18 @@ def test_numbers_in_canonical_form():
                           "assert macs < 1000000\n")
 
 
+def test_option_words_are_written_lower_case():
+    # `sN`, `dN` and `sAxB` are option words too (docs/language.md: fmt writes option names lower-case)
+    text = "input 32x32x3\nconv 3x3 8 SAME S2 D1 BN\nsep 3x3 8 Same S2X1 Stride 2x1 DM 2 RELU\n"
+    assert _fmt(text) == "input 32x32x3\nconv 3x3 8 same s2 d1 bn\nsep 3x3 8 same s2x1 stride 2x1 dm 2 relu\n"
+
+
+def test_a_model_name_spelled_like_a_word_is_kept():
+    text = "model Same\ninput 8x8x1\nconv 3x3 8 same\n"
+    assert _fmt(text) == text
+    assert _ir(_fmt(text))["name"] == "Same"
+
+
 def test_names_fmt_would_lower_case_are_refused():
     # fmt writes words of the language lower-case; a block or parameter named like one in another case
     # would change meaning (`Same()` -> `same()`), so the resolver refuses such names
