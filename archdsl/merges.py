@@ -13,6 +13,7 @@ from . import geometry
 from .analysis import relative_geometry
 from .errors import SpecSemanticError, did_you_mean
 from .ir import Layer, Where
+from .ops import MAX_DIM
 from .spec import ResidualStmt
 
 MERGES = ("add", "concat")
@@ -90,7 +91,12 @@ def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list, layers
         return None
     if merge == "add":
         return first
-    return first[:-1] + (sum(shape[-1] for _, _, shape in outputs),)
+    channels = sum(shape[-1] for _, _, shape in outputs)
+    if channels > MAX_DIM:  # each branch is bounded; their sum is bounded like any layer's channels
+        errors.append(SpecSemanticError(f"concat would output {channels:,} channels; a layer has at most {MAX_DIM:,}",
+                                        stmt.span, "narrow the branches, or merge them with add", "E214"))
+        return None
+    return first[:-1] + (channels,)
 
 
 def _shortcut_hint(target, body: int, layers, entry) -> str:

@@ -113,9 +113,12 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
         if slot in first:
             span = tok.span if value is None or value.span.line != tok.span.line else \
                 Span(tok.span.file, tok.span.line, tok.span.column, value.span.end_column)
-            errors.append(SpecSemanticError(f"a second {_SLOT_NAMES[slot]} for {written_op}: '{text}'", span,
-                                            f"the {_SLOT_NAMES[slot]} is already given as '{first[slot]}'; "
-                                            "keep one of them", "E210"))
+            if text.lower() == first[slot].lower():
+                message, hint = f"'{text}' is written twice for {written_op}", "remove one"
+            else:
+                message = f"a second {_SLOT_NAMES[slot]} for {written_op}: '{text}'"
+                hint = f"the {_SLOT_NAMES[slot]} is already given as '{first[slot]}'; keep one of them"
+            errors.append(SpecSemanticError(message, span, hint, "E210"))
             return False
         first[slot] = text
         return True
@@ -176,7 +179,8 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
             if once("bias", tok):
                 opts.use_bias = word == "bias"
         elif word == "whiten" and sig.whiten:
-            opts.whiten = tok
+            if once("whiten", tok):
+                opts.whiten = tok
         elif word == "drop" and sig.post:
             value = take_value(tok, "drop .05")
             rate = unit_rate(value, errors) if value else None
@@ -236,7 +240,7 @@ def _example(op: str) -> str:
 
 
 _SLOT_NAMES = {"padding": "padding", "stride": "stride", "dilation": "dilation", "dm": "depth multiplier",
-               "bias": "bias option"}
+               "bias": "bias option", "whiten": "whitening"}
 
 
 def _number_hint(op: str, written_op: str, sig: OpSignature) -> str:
