@@ -187,8 +187,8 @@ CODES: dict[str, Entry] = {
                   "Write it, e.g. `sep 3x3 64`, `dense 10`, `dropout .1`."),
     "E213": Entry("A count (filters, units, pool size, depth multiplier) is not a whole number.",
                   "Write a whole number."),
-    "E214": Entry("A number (filters, units, kernel side, stride, dilation) is out of range, or a `dw` layer would "
-                  "output more than 100,000 channels.", "Use a value from 1 to 100,000.",
+    "E214": Entry("A number (filters, units, kernel side, stride, dilation) is out of range, or a `dw` layer or a "
+                  "concat would output more than 100,000 channels.", "Use a value from 1 to 100,000.",
                   [X(bad="filters_negative"), X(bad="dw_too_many_channels")]),
     "E215": Entry("A dropout rate outside [0, 1).", "Write e.g. `drop .05`."),
     "E216": Entry("A kernel/stride/dilation size without exactly two sides.", "Write HxW, e.g. `3x3` or `3x1`."),
