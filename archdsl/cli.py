@@ -118,6 +118,7 @@ def _add_data_arguments(p):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _escape_what_the_terminal_cannot_show()
     parser = build_parser()
     try:
         if argv and not argv[0].startswith("-") and argv[0] not in HANDLERS:
@@ -143,6 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _escape_what_the_terminal_cannot_show() -> None:
+    """A file or model name the terminal's encoding lacks (`模型.arch` under an ASCII locale) is printed as
+    `\u6a21...`, not raised as UnicodeEncodeError half-way through a table."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and getattr(stream, "errors", None) == "strict":
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _load(path: str):

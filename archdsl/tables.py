@@ -132,16 +132,17 @@ def _summary(analysis: Analysis, results: list[AssertionResult]) -> list[str]:
 
 
 def markdown_table(analysis: Analysis, results: list[AssertionResult]) -> str:
+    from .safe_text import md_text  # names such as `__net__` would otherwise render as emphasis
     m = analysis.model
-    out = [f"**{m.name}** — input {_shape(m.input_shape)}", "",
+    out = [f"**{md_text(m.name)}** — input {_shape(m.input_shape)}", "",
            "| " + " | ".join(_columns(analysis)) + " |",
            "|" + "|".join("---" if i in (2, 3) or name == "block" else "---:"
                           for i, name in enumerate(_columns(analysis))) + "|"]
     for cells in _cells(analysis):
-        cells[2] = f"`{cells[2]}`"
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        cells = [f"`{c}`" if i == 2 else md_text(c) for i, c in enumerate(cells)]  # the layer as code
+        out.append("| " + " | ".join(cells) + " |")
     out.append("")
-    out += [f"- {line}" for line in _summary(analysis, results)]
+    out += [f"- {line}" for line in _summary(analysis, results)]  # the grammar's words and numbers only
     return "\n".join(out)
 
 

@@ -99,6 +99,18 @@ def test_rf_markdown_has_a_header_row(capsys):
     assert "`sep 3x3 16 same drop 0.05 bn relu`" in lines[header + 2]
 
 
+def test_rf_markdown_shows_names_as_written(capsys, tmp_path):
+    """`__net__` is a valid name and Markdown's bold; rendered (CommonMark, keras' own dependency), the model
+    and block names read as written, with no emphasis."""
+    markdown_it = pytest.importorskip("markdown_it")
+    spec = tmp_path / "u.arch"
+    spec.write_text("model __my_net__\ninput 8x8x3\nblock __b__(c) {\n  conv 3x3 c same\n}\n__b__(4)\ngap\n")
+    status, out, _ = run(capsys, "rf", str(spec), "--format", "markdown")
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(out)
+    assert status == 0 and "<em>" not in html
+    assert "<strong>__my_net__</strong>" in html and "<td>__b__(4)#1</td>" in html
+
+
 def test_rf_table_default(capsys):
     status, out, _ = run(capsys, "rf", "specs/best.arch")
     assert status == 0
@@ -202,6 +214,19 @@ def test_usage_errors_exit_2_with_our_message(capsys, argv, fragment):
 def test_unknown_flag_points_at_the_commands_help(capsys):
     _, _, err = run(capsys, "rf", "specs/best.arch", "--frobnicate")
     assert "archdsl rf --help" in err
+
+
+@pytest.mark.parametrize("command", [["rf"], ["rf", "--format", "markdown"], ["check"],
+                                     ["export", "--to", "keras", "-o", "\u6a21.py"]])
+def test_a_name_the_terminal_cannot_encode_is_escaped_not_a_traceback(tmp_path, command):
+    spec = tmp_path / "\u6a21\u578b.arch"  # 模型.arch, printed on an ASCII-only terminal
+    spec.write_text((ROOT / "specs/best.arch").read_text())
+    argv = [command[0], spec.name, *command[1:]]
+    done = subprocess.run([sys.executable, "-m", "archdsl", *argv], cwd=tmp_path, capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"}, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"Traceback" not in done.stderr
+    assert b"\\u" in done.stdout + done.stderr  # the name (markdown: its em dash) backslash-escaped
 
 
 # ---------------------------------------------------------------- no TensorFlow for analysis
