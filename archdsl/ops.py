@@ -6,6 +6,7 @@ reporting every token it cannot place with its position and a did-you-mean.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from difflib import get_close_matches
@@ -278,13 +279,24 @@ _AT_LEAST_ONE = {"filters": "a layer needs at least 1 filter", "units": "a dense
 def positive_int(tok: Token, errors: list, what: str) -> int | None:
     value = tok.number if tok.kind == "number" else None
     if value is None or value != int(value):
-        errors.append(SpecSemanticError(f"{what} must be a whole number, not '{tok.text}'", tok.span, None, "E213"))
+        errors.append(SpecSemanticError(f"{what} must be a whole number, not '{tok.text}'", tok.span,
+                                        _whole_hint(value), "E213"))
         return None
     if not 1 <= value <= MAX_DIM:
         errors.append(SpecSemanticError(f"{what} must be between 1 and {MAX_DIM:,}, not '{tok.text}'", tok.span,
-                                        None if value >= 1 else _AT_LEAST_ONE.get(what), "E214"))
+                                        _AT_LEAST_ONE.get(what, _RANGE_HINT) if value < 1 else _RANGE_HINT,
+                                        "E214"))
         return None
     return int(value)
+
+
+_RANGE_HINT = f"use a value from 1 to {MAX_DIM:,}"
+
+
+def _whole_hint(value: float | None) -> str:
+    if value is not None and 1 <= value <= MAX_DIM:
+        return f"write {math.floor(value)} or {math.ceil(value)}"
+    return f"write a whole number from 1 to {MAX_DIM:,}"
 
 
 def unit_rate(tok: Token, errors: list, example: str = "drop .05") -> float | None:
@@ -303,7 +315,7 @@ def pair(tok: Token, errors: list, what: str) -> tuple[int, int] | None:
         return None
     if not all(1 <= d <= MAX_DIM for d in dims):
         errors.append(SpecSemanticError(f"a {what} side must be between 1 and {MAX_DIM:,}, not '{tok.text}'",
-                                        tok.span, None, "E214"))
+                                        tok.span, f"write each side from 1 to {MAX_DIM:,}, e.g. 3x3", "E214"))
         return None
     return dims
 
@@ -319,11 +331,12 @@ def _pair_from_match(m: re.Match, tok: Token, errors: list, what: str) -> tuple[
     h = whole(m.group(1))
     w = whole(m.group(2)) if m.group(2) else h
     if min(h, w) < 1:
-        errors.append(SpecSemanticError(f"a {what} must be at least 1, not '{tok.text}'", tok.span, None, "E214"))
+        errors.append(SpecSemanticError(f"a {what} must be at least 1, not '{tok.text}'", tok.span, _RANGE_HINT,
+                                        "E214"))
         return None
     if max(h, w) > MAX_DIM:
         errors.append(SpecSemanticError(f"a {what} must be at most {MAX_DIM:,}, not '{tok.text}'", tok.span,
-                                        None, "E214"))
+                                        _RANGE_HINT, "E214"))
         return None
     return (h, w)
 

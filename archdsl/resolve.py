@@ -123,7 +123,7 @@ def _headers(spec: Spec, errors: list) -> dict:
             n = tok.number
             if n != int(n) or not 1 <= n <= 1_000_000:
                 errors.append(SpecSemanticError(f"classes must be a whole number of at least 1, not "
-                                                f"'{tok.text}'", tok.span, None, "E204"))
+                                                f"'{tok.text}'", tok.span, "write e.g. `classes 10`", "E204"))
             else:
                 found["classes"] = int(n)
                 found["classes_token"] = tok
@@ -159,7 +159,8 @@ def _repeat_count(tok: Token | None, errors: list) -> int | None:
     n = tok.number
     if n != int(n) or not 1 <= n <= MAX_REPEAT:
         errors.append(SpecSemanticError(f"a repeat count is a whole number from 1 to {MAX_REPEAT}, "
-                                        f"not '{tok.text}'", tok.span, None, "E223"))
+                                        f"not '{tok.text}'", tok.span, "write e.g. `3 * sep 3x3 64 same`",
+                                        "E223"))
         return None
     return int(n)
 

@@ -142,14 +142,19 @@ def _problem(field: str, problem: dict, tok: Token) -> tuple[str, str | None]:
         bound, words = _BOUNDS[kind]
         limit = ctx.get(bound)
         limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
-        return f"train '{field}' must be {words} {limit}, not '{tok.text}'", None
+        return f"train '{field}' must be {words} {limit}, not '{tok.text}'", _example_hint(field)
     choices = _choices(field)
     if kind == "literal_error" and choices:
         guess = did_you_mean(tok.text, choices)
         listed = "one of: " + ", ".join(choices)
         return f"unknown {field} '{tok.text}'", f"{guess} ({listed})" if guess else f"choose {listed}"
     message = problem.get("msg", "invalid value")
-    return f"train '{field}': {message[0].lower() + message[1:]}", None
+    return f"train '{field}': {message[0].lower() + message[1:]}", _example_hint(field)
+
+
+def _example_hint(field: str) -> str:
+    example = NUMERIC.get(field) or CHOICE.get(field)
+    return f"write e.g. `{example}`" if example else "see the train section's settings in docs/language.md"
 
 
 def _choices(field: str, model: type = TrainConfig) -> tuple[str, ...]:

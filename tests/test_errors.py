@@ -94,7 +94,8 @@ def test_golden(name):
 @pytest.mark.parametrize("name", CASES)
 def test_message_shape(name):
     """Every error: header with file:line:col (or the path, for a whole-file problem), then the source
-    line and a caret under the column the header names; a failed assert exits 1, anything else 2."""
+    line and a caret under the column the header names, then one hint; a failed assert exits 1, anything
+    else 2."""
     status, _, stderr = run_check(name)
     assert status in (1, 2)
     assert "Traceback" not in stderr
@@ -109,7 +110,7 @@ def test_message_shape(name):
         assert header, f"not an error header: {lines[0]!r}"
         codes.append(header["code"])
         hints = [line for line in lines[1:] if line.startswith("  hint: ")]
-        assert len(hints) <= 1 and (not hints or lines[-1] == hints[0])
+        assert len(hints) == 1 and lines[-1] == hints[0], f"every message says how to fix it:\n{block}"
         body = [line for line in lines[1:] if not line.startswith("  hint: ")]
         if header["file"] is None:
             assert header["code"] in WHOLE_FILE_CODES, f"an error without a position: {lines[0]!r}"
