@@ -87,7 +87,9 @@ class Plan:
         self.name = check_strategy(strategy)
         self.precision = check_precision(precision)
         if not peer_timeout > 0:
-            raise UsageError(f"--peer-timeout {peer_timeout}: must be more than 0 seconds", code="E620")
+            raise UsageError(f"--peer-timeout {peer_timeout}: must be more than 0 seconds",
+                             hint="give the seconds to wait for the other workers, e.g. --peer-timeout 600",
+                             code="E620")
         self.scale_lr, self.peer_timeout, self.final_weights = scale_lr, float(peer_timeout), final_weights
         self.environ = os.environ if environ is None else environ
         self.cluster = parse_tf_config(self.environ.get("TF_CONFIG")) if self.name == "multiworker" else None
@@ -118,7 +120,8 @@ class Plan:
 
         cpu_replicas = self.environ.get("ARCHDSL_CPU_REPLICAS") or "0"
         if not cpu_replicas.isdigit():
-            raise UsageError(f"ARCHDSL_CPU_REPLICAS={cpu_replicas}: expected a number of logical CPUs", code="E620")
+            raise UsageError(f"ARCHDSL_CPU_REPLICAS={cpu_replicas}: expected a number of logical CPUs",
+                             hint="set it to a whole number such as 2, or unset it", code="E620")
         cpu_replicas = int(cpu_replicas)
         gpus = len(tf.config.list_physical_devices("GPU"))
         kind, warning = choose(self.name, gpus, self.environ.get("TF_CONFIG"), cpu_replicas)
@@ -162,7 +165,8 @@ class Plan:
         finally:
             faulthandler.cancel_dump_traceback_later()
         if count != strategy.num_replicas_in_sync:
-            raise RunError(f"the cluster has {count} replicas, expected {strategy.num_replicas_in_sync}", code="E550")
+            raise RunError(f"the cluster has {count} replicas, expected {strategy.num_replicas_in_sync}",
+                           hint="give every worker the same cluster in TF_CONFIG (docs/distributed.md)", code="E550")
         return strategy
 
     def finish(self) -> None:

@@ -54,7 +54,8 @@ def run_eval(args) -> int:
         kmodel = keras.models.load_model(path, compile=False,
                                          custom_objects={"archdsl>BatchNormalization": BatchNormalization})
     except Exception as exc:  # a damaged or foreign file
-        raise RunError(f"cannot load {path}: {' '.join(str(exc).split())[:160]}", code="E531") from None
+        raise RunError(f"cannot load {path}: {' '.join(str(exc).split())[:160]}",
+                       hint="give a .keras file written by `archdsl train` or `archdsl build`", code="E531") from None
     check_fits(dataset, tuple(kmodel.input_shape[1:]), int(kmodel.output_shape[-1]))
     k = dataset.num_classes
 

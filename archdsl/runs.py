@@ -119,7 +119,8 @@ def create_run_dir(out: Path, stem: str, now: float | None = None) -> RunDir:
     except OSError as exc:
         raise RunError(f"cannot create a run directory in {parent}: {os_reason(exc)}",
                        hint="choose a writable folder with --out", code="E510") from None
-    raise RunError(f"too many runs named {stamp} in {parent}", code="E510")
+    raise RunError(f"too many runs named {stamp} in {parent}", hint="start it again in a second, or choose "
+                   "another folder with --out", code="E510")
 
 
 # --- atomic writes ---------------------------------------------------------------------------

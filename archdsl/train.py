@@ -191,7 +191,9 @@ def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None
         with runs.RunLock(run) if chief else contextlib.nullcontext():
             if resume:
                 if (epochs, batch, lr) != (None, None, None):
-                    raise UsageError("a resumed run keeps its epochs, batch and lr", code="E611")
+                    raise UsageError("a resumed run keeps its epochs, batch and lr",
+                                     hint="resume without --epochs, --batch and --lr; to change them, start a new run",
+                                     code="E611")
                 state = runs.load_state(run, warn=_warn)
                 if settings and "batchnorm" in settings:
                     state["settings"]["batchnorm"] = settings["batchnorm"]
