@@ -9,6 +9,7 @@ are formatted by this module. Each chart is a complete SVG document (it has the
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -49,12 +50,19 @@ class _Frame:
     parts: list[str] = field(default_factory=list)
 
     def x(self, value: float) -> float:
-        lo, hi = self.x_range
-        return self.left + (value - lo) / (hi - lo) * (self.width - self.left - self.right)
+        return self.left + _fraction(value, self.x_range) * (self.width - self.left - self.right)
 
     def y(self, value: float) -> float:
-        lo, hi = self.y_range
-        return self.height - self.bottom - (value - lo) / (hi - lo) * (self.height - self.top - self.bottom)
+        return self.height - self.bottom - _fraction(value, self.y_range) * (self.height - self.top - self.bottom)
+
+
+def _fraction(value: float, bounds: tuple[float, float]) -> float:
+    """Where `value` lies in [lo, hi], 0 to 1. Scaled first: hi - lo of finite values can overflow (1e308 and
+    -1e308) or underflow."""
+    lo, hi = bounds
+    scale = max(abs(lo), abs(hi)) or 1.0
+    lo_s, hi_s = lo / scale, hi / scale
+    return (value / scale - lo_s) / (hi_s - lo_s) if hi_s > lo_s else 0.5
 
 
 def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", y_label: str = "",
@@ -84,9 +92,10 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", 
     y_lo, y_hi = min(ys), max(ys)
     if y_zero:
         y_lo = min(0.0, y_lo)
-    if y_lo == y_hi:
-        pad = abs(y_lo) * 0.1 or 1.0
-        y_lo, y_hi = y_lo - pad, y_hi + pad
+    size = max(abs(y_lo), abs(y_hi))
+    if y_hi - y_lo <= size * 1e-9 or size < 1e-290:  # flat, or too close to tell apart (0 and 5e-324)
+        pad = size * 0.1 if size >= 1e-290 else 1.0
+        y_lo, y_hi = max(y_lo - pad, -_MAX), min(y_hi + pad, _MAX)
     y_ticks = nice_ticks(y_lo, y_hi, 5)
     f.y_range = (min(y_lo, y_ticks[0]), max(y_hi, y_ticks[-1]))
     f.left = max(44, 14 + 7 * max(len(y_format(t)) for t in y_ticks))
@@ -178,22 +187,31 @@ def _text(x, y, text, *, anchor="start", colour=TEXT, size=12, weight=None, rota
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:
-    """Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten."""
-    span = hi - lo
-    if span <= 0 or not math.isfinite(span):
+    """Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten.
+
+    Any finite lo < hi gives finite ticks: when the span overflows, underflows or is below the
+    precision of the values, the ticks are lo and hi themselves."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo]
-    raw = span / max(1, count - 1)
-    power = 10 ** math.floor(math.log10(raw))
+    raw = (hi / 2 - lo / 2) / max(1, count - 1) * 2  # halves: hi - lo can overflow
+    if not math.isfinite(raw) or raw < 1e-300 or raw <= max(abs(lo), abs(hi)) * 1e-12:
+        return [lo, hi]
+    power = 10.0 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     if integer:
         step = max(1, round(step))
     first = math.floor(lo / step + 1e-9)
     ticks = []
     for n in range(first, first + 1000):  # the last tick is the first at or above hi
-        ticks.append(round(n * step, 12))
+        ticks.append(float(f"{n * step:.15g}"))  # 15 digits drop float noise (0.30000000000000004)
         if ticks[-1] >= hi - step * 1e-9:
             break
+    if not all(map(math.isfinite, ticks)) or len(ticks) > 4 * count:
+        return [lo, hi]
     return ticks
+
+
+_MAX = sys.float_info.max
 
 
 def _finite(y) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl import run_reader, safe_text
+from archdsl import charts, run_reader, safe_text
 from archdsl.analysis import check_assertions
 from archdsl.cli import main
 
@@ -438,3 +439,40 @@ def test_bad_spec_writes_nothing(tmp_path, capsys):
     assert main(["report", str(spec), "-o", str(tmp_path / "r.html")]) == 2
     assert "unknown op 'sepp'" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+# --- odd run files and arguments (each once a crash or a wrong page) --------------------------------
+
+def _md_html(text: str) -> str:
+    """The Markdown as CommonMark renders it (tables on, as on GitHub)."""
+    markdown_it = pytest.importorskip("markdown_it")
+    return markdown_it.MarkdownIt("commonmark").enable("table").render(text)
+
+
+@pytest.mark.parametrize("values", [(0.0, 5e-324), (1e308, -1e308), (1.7e308, 1.7e308), (1e-20, 2e-20),
+                                    (1e10, 1e10 + 1e-5), (-5e-324, 5e-324)])
+def test_charts_take_any_finite_values(values):
+    svg = str(charts.line_chart([charts.Series("loss", [(1, values[0]), (2, values[1])])], title="Loss"))
+    ET.fromstring(svg)
+    assert not re.search(r"nan|inf", svg, re.I)
+    ys = [float(y) for y in re.findall(r'<circle cx="[\d.]+" cy="([\d.-]+)"', svg)]
+    assert len(ys) == 2 and all(40 <= y <= 250 - 44 for y in ys)  # inside the plot area
+    ticks = charts.nice_ticks(min(values), max(values))
+    assert all(math.isfinite(t) for t in ticks) and len(ticks) <= 20
+
+
+def test_nice_ticks_by_hand():
+    assert charts.nice_ticks(0.1, 0.7) == [0.0, 0.2, 0.4, 0.6, 0.8]
+    assert charts.nice_ticks(-1e308, 1e308) == [-1e308, -5e307, 0.0, 5e307, 1e308]  # hi - lo overflows
+    assert charts.nice_ticks(1e-20, 2e-20) == [1e-20, 1.25e-20, 1.5e-20, 1.75e-20, 2e-20]  # was 1000 zeros
+    assert charts.nice_ticks(0.0, 5e-324) == [0.0, 5e-324]  # the step underflows
+
+
+def test_run_with_extreme_losses_renders(tmp_path):
+    header = "epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n"
+    for name, a, b in (("flat", "0", "5e-324"), ("wide", "1e308", "-1e308")):
+        run, _ = write_run(tmp_path / name, history=header + f"1,0.01,{a},0.5,{a},0.5,1\n2,0.01,{b},0.6,{b},0.6,1\n")
+        text = report(tmp_path, "specs/best.arch", run=run, name=name)
+        check_html(text)
+        loss = re.search(r'<svg[^>]*aria-label="Loss".*?</svg>', text, re.S).group(0)
+        assert not re.search(r"nan|inf", loss, re.I) and loss.count("<circle") == 4
