@@ -65,20 +65,29 @@ def _local(tag: str) -> str:
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# what makes a line a heading, quote, list item or rule (`---`, `===` under a line); `*` is escaped anyway
+_MD_BLOCK_START = re.compile(r"^(?:[#>+=-]|\d{1,9}(?=[.)]))")
 
 
 def md_text(value) -> str:
     """Text shown as is in Markdown (GitHub), inline: the punctuation of emphasis, code, links, tables
-    and strike-through is backslash-escaped, `&` and `<` become entities (so no raw HTML), and line
-    breaks become spaces (a table row or list item is one line, so `#` or `>` never start a line)."""
+    and strike-through is backslash-escaped, `&` and `<` become entities (so no raw HTML), line breaks
+    become spaces, and a leading `#`, `>`, `-`, `+`, `=` or `1.` is escaped, so the text stays inline
+    wherever a template puts it (after `> `, `- ` or at a line's start)."""
     text = " ".join(str(value).replace("&", "&amp;").replace("<", "&lt;").split())
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
+    # escaping the marker (or, after digits, the `.`/`)`) renders the same character
+    return _MD_BLOCK_START.sub(lambda m: m.group(0) + "\\" if m.group(0)[0].isdigit() else "\\" + m.group(0),
+                               text, count=1)
 
 
-def md_code(value) -> str:
-    """Inline code in a Markdown table cell: a fence longer than any backtick run inside, `|` escaped
-    (GitHub splits table cells before it reads code spans)."""
-    text = " ".join(str(value).split()).replace("|", "\\|")
+def md_code(value, in_table: bool = True) -> str:
+    """Inline code in Markdown: a fence longer than any backtick run inside. In a table cell `|` is
+    escaped (GitHub splits table cells before it reads code spans); elsewhere a backslash in a code
+    span shows as itself, so `in_table=False` leaves `|` alone."""
+    text = " ".join(str(value).split())
+    if in_table:
+        text = text.replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or longest else ""

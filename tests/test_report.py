@@ -476,3 +476,22 @@ def test_run_with_extreme_losses_renders(tmp_path):
         check_html(text)
         loss = re.search(r'<svg[^>]*aria-label="Loss".*?</svg>', text, re.S).group(0)
         assert not re.search(r"nan|inf", loss, re.I) and loss.count("<circle") == 4
+
+
+@pytest.mark.parametrize("comment", ["## My model", "# - a bullet", "# 1. first", "# ---", "# > quoted",
+                                     "# + plus", "# 3) third"])
+def test_markdown_description_stays_text(tmp_path, comment):
+    spec = tmp_path / "d.arch"
+    spec.write_text(f"{comment}\nmodel d\ninput 8x8x1\nclasses 2\nconv 3x3 2\ngap\nsoftmax\n")
+    rendered = _md_html(report(tmp_path, str(spec), "md"))
+    quote = re.search(r"<blockquote>\s*(.*?)\s*</blockquote>", rendered, re.S).group(1)
+    assert quote == f"<p>{html.escape(comment[1:].strip(), quote=False)}</p>"
+    assert html.escape(comment[1:].strip()) in report(tmp_path, str(spec), name="d")  # HTML: escaped as is
+
+
+def test_markdown_run_path_outside_a_table_has_no_backslash(tmp_path):
+    run, _ = write_run(tmp_path / "a|b", epochs=2)
+    text = report(tmp_path, "specs/best.arch", "md", run=run)
+    assert f"<p>run <code>{html.escape(str(run), quote=False)}</code>" in _md_html(text)
+    assert f"| file | {safe_text.md_code('specs/best.arch')} |" in text
+    assert safe_text.md_code("a|b", in_table=False) == "`a|b`" and safe_text.md_code("a|b") == "`a\\|b`"
