@@ -207,30 +207,41 @@ def _training(run: Run, model: Model) -> dict:
     notes = list(run.notes)
     number = _metric_reader(m, notes)
 
-    best_acc, best_epoch = number("best_val_accuracy"), positive_int_or_none(m.get("best_epoch"))
+    done = len(h)
+    last = h[-1]["epoch"] if h else None
+    done_metrics = positive_int_or_none(m.get("epochs_done"))
+    # a kill between the history.csv and metrics.json writes leaves history an epoch ahead: trust the newer
+    ahead = last is not None and done_metrics is not None and last > done_metrics
+    if done_metrics is not None and done_metrics != done:
+        source = HISTORY if ahead else METRICS
+        notes.append(f"{METRICS} covers {done_metrics} epochs, {HISTORY} {done}; the best and final accuracy "
+                     f"are from {source}")
+    best_acc, best_epoch = (None, None) if ahead else (number("best_val_accuracy"),
+                                                       positive_int_or_none(m.get("best_epoch")))
     vals = [(r["epoch"], r["val_accuracy"]) for r in h if r["val_accuracy"] is not None]
     if best_acc is None and vals:
         best_epoch, best_acc = max(vals, key=lambda ev: (ev[1], -ev[0]))
-    final_acc = number("final_val_accuracy")
+    final_acc, final_epoch = (None, None) if ahead else (number("final_val_accuracy"), done_metrics or last)
     if final_acc is None and h:
-        final_acc = h[-1]["val_accuracy"]
+        final_acc, final_epoch = h[-1]["val_accuracy"], last
     wall = number("wall_seconds")
     if wall is None and h and any(r["seconds"] is not None for r in h):
         wall = sum(r["seconds"] or 0.0 for r in h)
+        if not math.isfinite(wall):
+            notes.append(f"{HISTORY}: the seconds add up to more than a number can hold; the wall time is not shown")
+            wall = None
     ips, ips_later = number("images_per_second"), number("images_per_second_after_epoch_1")
 
-    done = len(h)
     planned = run.planned_epochs
     incomplete = None
     if not h:
         incomplete = f"{HISTORY} has no epochs yet"
     elif planned and done < planned:
         incomplete = f"incomplete run: {done} of {planned} planned epochs in {HISTORY}"
-    elif m.get("complete") is False:
+    elif run.complete is False:
         incomplete = f"the run is not marked complete ({done} epochs in {HISTORY})"
-    done_metrics = positive_int_or_none(m.get("epochs_done"))
-    if done_metrics is not None and done_metrics != done:
-        notes.append(f"{METRICS} covers {done_metrics} epochs, {HISTORY} {done}; the summary is from {METRICS}")
+    # "complete" needs evidence: the run says so, or it reached the epochs it planned
+    status = "incomplete" if incomplete else "complete" if run.complete or planned else "plan unknown"
     if isinstance(m.get("spec"), str) and m["spec"] != model.name:
         notes.append(f"this run trained model '{m['spec']}', and the spec is model '{model.name}'")
     elif run.spec_text is not None and _read_text(model.file) not in (None, run.spec_text):
@@ -238,8 +249,8 @@ def _training(run: Run, model: Model) -> dict:
 
     summary = [
         ("best val accuracy", _pct(best_acc), f"epoch {best_epoch}" if best_epoch else ""),
-        ("final val accuracy", _pct(final_acc), f"epoch {h[-1]['epoch']}" if h else ""),
-        ("epochs", f"{done}" + (f" of {planned}" if planned else ""), "complete" if not incomplete else "incomplete"),
+        ("final val accuracy", _pct(final_acc), f"epoch {final_epoch}" if final_epoch is not None else ""),
+        ("epochs", f"{done}" + (f" of {planned}" if planned else ""), status),
         ("wall time", _seconds(wall), _duration(wall)),
         ("training images/s", _rate(ips), f"{_rate(ips_later)} after epoch 1" if ips_later is not None else ""),
     ]
@@ -260,7 +271,11 @@ def _metric_reader(m: dict, notes: list[str]):
         value = m.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        try:  # float() of an int past 1e308 (json.loads reads any) overflows
+            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
+        except OverflowError:
+            ok = False
+        if not ok:
             notes.append(f"{METRICS}: {key} is {clip(repr(value))}, not a number")
             return None
         return float(value)
@@ -327,11 +342,11 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def _seconds(s: float | None) -> str:
-    return "—" if s is None else f"{s:,.1f} s"
+    return "—" if s is None else f"{s:,.1f} s" if abs(s) < 1e15 else f"{s:.3g} s"
 
 
 def _duration(s: float | None) -> str:
-    if s is None or s < 60:
+    if s is None or not 60 <= s < 1e15:  # past 1e15 s (30 million years) hours would be a wall of digits
         return ""
     minutes, seconds = divmod(round(s), 60)
     hours, minutes = divmod(minutes, 60)

@@ -32,6 +32,7 @@ class Run:
     metrics: dict                        # metrics.json as read ({} if missing or unreadable)
     planned_epochs: int | None = None
     spec_text: str | None = None         # the run's spec.arch
+    complete: bool | None = None         # as metrics.json (or the checkpoint's state) says; None: not said
     notes: list[str] = field(default_factory=list)  # what was missing or odd, for the reader
 
 
@@ -50,33 +51,60 @@ def read_run(path: str) -> Run:
     history, columns = read_history(history_path, notes)
     metrics = _read_json(root / METRICS, notes, note_missing=True)
     state = _read_json(root / "checkpoint" / "state.json", [], note_missing=False)
-    planned = positive_int_or_none(metrics.get("epochs")) or positive_int_or_none(state.get("epochs"))
     spec_text = None
     try:
         spec_text = (root / "spec.arch").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         pass
-    return Run(root, history, columns, metrics, planned, spec_text, notes)
+    planned = (positive_int_or_none(metrics.get("epochs")) or positive_int_or_none(state.get("epochs"))
+               or _planned_by_spec(root, spec_text, notes))
+    complete = next((d["complete"] for d in (metrics, state) if isinstance(d.get("complete"), bool)), None)
+    return Run(root, history, columns, metrics, planned, spec_text, complete, notes)
+
+
+def _planned_by_spec(root: Path, spec_text: str | None, notes: list[str]) -> int | None:
+    """The epochs the run was set to train, from its resolved.json (command-line overrides applied) or,
+    failing that, its spec.arch: when neither metrics.json nor the checkpoint's state says."""
+    train = _read_json(root / "resolved.json", [], note_missing=False).get("train")
+    planned = positive_int_or_none(train.get("epochs")) if isinstance(train, dict) else None
+    if planned is None and spec_text is not None:
+        from . import loads
+        from .errors import ArchError
+        try:
+            planned = loads(spec_text, file=str(root / "spec.arch")).train.epochs
+        except (ArchError, ValueError):
+            pass
+        else:
+            notes.append(f"the planned epochs are those of the run's spec.arch ({planned}); "
+                         "an --epochs given to `archdsl train` would not show")
+    if planned is None:
+        notes.append("the run does not say how many epochs it planned, so whether it is complete is unknown")
+    return planned
 
 
 def read_history(path: Path, notes: list[str]) -> tuple[list[dict], list[str]]:
     """history.csv as numbers; a cell that is not a number becomes a gap and a note, not a failure."""
     try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        # utf-8-sig: a byte-order mark (a file saved from Excel) is not part of the first column's name
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
             reader = csv.DictReader(f)
             raw = list(reader)
             columns = [c for c in (reader.fieldnames or []) if c is not None]
     except (OSError, csv.Error) as exc:
         raise RunError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}", hint=RUN_HINT,
                        code="E542") from None
+    if raw and not any(c in HISTORY_COLUMNS for c in columns):
+        notes.append(f"{HISTORY} has none of the columns {', '.join(HISTORY_COLUMNS)}: "
+                     f"its {len(raw)} row{'s' if len(raw) > 1 else ''} are not read as epochs")
+        return [], columns
     unknown = [c for c in columns if c not in HISTORY_COLUMNS]
     if unknown:
-        notes.append(f"{HISTORY} has columns this report does not show: {', '.join(unknown)}")
+        notes.append(f"{HISTORY} has columns this report does not show: {clip(', '.join(unknown), 200)}")
     missing = [c for c in HISTORY_COLUMNS if c not in columns]
     if missing and raw:
         notes.append(f"{HISTORY} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''}")
-    bad = []
-    rows = []
+    bad, empty, twice = [], 0, []
+    by_epoch: dict[int, dict] = {}
     for n, r in enumerate(raw, start=1):
         row = {}
         for c in HISTORY_COLUMNS:
@@ -85,13 +113,26 @@ def read_history(path: Path, notes: list[str]) -> tuple[list[dict], list[str]]:
             if text and value is None:
                 bad.append(f"line {n + 1} {c} {clip(text)!r}")
             row[c] = value
+        if all(v is None for v in row.values()):  # a blank or foreign line is not an epoch
+            empty += 1
+            continue
         row["epoch"] = int(row["epoch"]) if row["epoch"] is not None and row["epoch"].is_integer() else n
-        rows.append(row)
+        if row["epoch"] in by_epoch:
+            twice.append(row["epoch"])
+        by_epoch[row["epoch"]] = row  # the later row: a resumed run rewrites the epoch it redoes
     if bad:
         more = f" and {len(bad) - MAX_NOTES} more" if len(bad) > MAX_NOTES else ""
         notes.append(f"{HISTORY}: values that are not numbers were left out: "
                      f"{'; '.join(bad[:MAX_NOTES])}{more}")
-    return rows, columns
+    if empty:
+        notes.append(f"{HISTORY}: {empty} row{'s' if empty > 1 else ''} without a number in any column "
+                     f"{'are' if empty > 1 else 'is'} not counted as epochs")
+    if twice:
+        epochs = ", ".join(str(e) for e in sorted(set(twice))[:MAX_NOTES])
+        more = f" and {len(set(twice)) - MAX_NOTES} more" if len(set(twice)) > MAX_NOTES else ""
+        notes.append(f"{HISTORY} has more than one row for epoch {epochs}{more}; each epoch is counted once, "
+                     "from its last row")
+    return [by_epoch[e] for e in sorted(by_epoch)], columns
 
 
 def _read_json(path: Path, notes: list[str], note_missing: bool) -> dict:

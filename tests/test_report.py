@@ -449,6 +449,15 @@ def _md_html(text: str) -> str:
     return markdown_it.MarkdownIt("commonmark").enable("table").render(text)
 
 
+def test_huge_integer_in_metrics_is_a_note(tmp_path):
+    run, _ = write_run(tmp_path / "run", epochs=3, metrics={"wall_seconds": 10 ** 400})  # json.dump writes it
+    assert json.loads((run / "metrics.json").read_text())["wall_seconds"] == 10 ** 400
+    text = report(tmp_path, "specs/best.arch", run=run)
+    check_html(text)
+    assert "metrics.json: wall_seconds is 1000" in text and "…, not a number" in text
+    assert cards(text)["wall time"][0] == "30.6 s"  # from history.csv: 10.1 + 10.2 + 10.3
+
+
 @pytest.mark.parametrize("values", [(0.0, 5e-324), (1e308, -1e308), (1.7e308, 1.7e308), (1e-20, 2e-20),
                                     (1e10, 1e10 + 1e-5), (-5e-324, 5e-324)])
 def test_charts_take_any_finite_values(values):
@@ -476,6 +485,79 @@ def test_run_with_extreme_losses_renders(tmp_path):
         check_html(text)
         loss = re.search(r'<svg[^>]*aria-label="Loss".*?</svg>', text, re.S).group(0)
         assert not re.search(r"nan|inf", loss, re.I) and loss.count("<circle") == 4
+
+
+def test_wall_time_past_float_range(tmp_path):
+    header = "epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n"
+    run, _ = write_run(tmp_path / "run", history=header + "1,0.01,2,0.5,2,0.5,1e308\n2,0.01,1,0.6,1,0.6,1e308\n")
+    (run / "metrics.json").unlink()
+    text = report(tmp_path, "specs/best.arch", run=run)
+    check_html(text)
+    assert cards(text)["wall time"][0] == "—"
+    assert "the seconds add up to more than a number can hold" in text
+
+
+def test_history_ahead_of_metrics_takes_the_history_row(tmp_path):
+    """A kill between the history.csv and metrics.json writes: history has epoch 4, metrics covers 3."""
+    run, _ = write_run(tmp_path / "run", epochs=4, planned=10, metrics={
+        "epochs_done": 3, "final_val_accuracy": 0.65, "best_val_accuracy": 0.65, "best_epoch": 3})
+    text = report(tmp_path, "specs/best.arch", run=run)
+    c = cards(text)
+    epoch4 = 0.8 - 0.45 / 4 + 0.05  # write_run's val_accuracy at epoch 4, also the best
+    assert c["final val accuracy"] == (f"{epoch4 * 100:.2f} %", "epoch 4")
+    assert c["best val accuracy"] == (f"{epoch4 * 100:.2f} %", "epoch 4")
+    assert "metrics.json covers 3 epochs, history.csv 4; the best and final accuracy are from history.csv" in text
+
+
+def test_history_behind_metrics_keeps_value_and_epoch_together(tmp_path):
+    run, _ = write_run(tmp_path / "run", epochs=3, planned=10, metrics={"epochs_done": 4, "final_val_accuracy": 0.7})
+    c = cards(report(tmp_path, "specs/best.arch", run=run))
+    assert c["final val accuracy"] == ("70.00 %", "epoch 4")
+
+
+def test_complete_only_with_evidence(tmp_path):
+    run, _ = write_run(tmp_path / "run", epochs=6)
+    (run / "metrics.json").unlink()
+    text = report(tmp_path, "specs/best.arch", run=run, name="unknown")
+    assert cards(text)["epochs"] == ("6", "plan unknown")
+    assert "whether it is complete is unknown" in text
+    # the run's own spec.arch plans 50 epochs (specs/best.arch says `epochs 50`)
+    shutil.copy(ROOT / "specs" / "best.arch", run / "spec.arch")
+    text = report(tmp_path, "specs/best.arch", run=run, name="spec")
+    assert cards(text)["epochs"] == ("6 of 50", "incomplete")
+    assert "incomplete run: 6 of 50 planned epochs" in text and "those of the run's spec.arch (50)" in \
+        html.unescape(text)
+    # resolved.json has the command line's --epochs applied
+    (run / "resolved.json").write_text(json.dumps({"train": {"epochs": 6}}))
+    assert cards(report(tmp_path, "specs/best.arch", run=run, name="resolved"))["epochs"] == ("6 of 6", "complete")
+
+
+@pytest.mark.parametrize("history", [bytes(range(256)) * 3, b"a,b,c\n1,2,3\n4,5,6\n"], ids=["bytes", "abc"])
+def test_foreign_history_rows_are_not_epochs(tmp_path, history):
+    run, _ = write_run(tmp_path / "run", epochs=3, planned=50)
+    (run / "history.csv").write_bytes(history)
+    text = report(tmp_path, "specs/best.arch", run=run)
+    check_html(text)
+    assert cards(text)["epochs"] == ("0 of 50", "incomplete")
+    assert "history.csv has no epochs yet" in text and "are not read as epochs" in text
+
+
+def test_duplicate_epochs_are_counted_once(tmp_path):
+    run, _ = write_run(tmp_path / "run", epochs=5)
+    lines = (run / "history.csv").read_text().splitlines()
+    (run / "history.csv").write_text("\n".join(lines[:4] + [lines[3].replace(",10.3", ",99.0")] + lines[4:]) + "\n")
+    text = report(tmp_path, "specs/best.arch", run=run)
+    assert cards(text)["epochs"] == ("5 of 5", "complete")
+    assert "history.csv has more than one row for epoch 3; each epoch is counted once, from its last row" in text
+    assert re.findall(r"<td[^>]*>99\.0</td>", text)  # the later row of epoch 3
+
+
+def test_byte_order_mark_in_history_is_ignored(tmp_path):
+    run, _ = write_run(tmp_path / "run", epochs=3)
+    (run / "history.csv").write_bytes(b"\xef\xbb\xbf" + (run / "history.csv").read_bytes())
+    text = report(tmp_path, "specs/best.arch", run=run)
+    assert "\ufeff" not in text and "does not show" not in text and "has no epoch" not in text
+    assert cards(text)["epochs"] == ("3 of 3", "complete")
 
 
 @pytest.mark.parametrize("comment", ["## My model", "# - a bullet", "# 1. first", "# ---", "# > quoted",
