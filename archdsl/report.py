@@ -24,6 +24,7 @@ atomically and none over an existing one; the report itself is written last.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import math
 import sys
@@ -50,7 +51,7 @@ def run_report(args) -> int:
     from . import analyze, load
     model = load(args.file)
     analysis = analyze(model)
-    run = read_run(args.run_dir) if args.run_dir else None
+    run = read_run(args.run_dir) if args.run_dir is not None else None  # "" is an error, not "no run"
     report = build(model, analysis, run, fmt)
     for message in report.stderr:
         print(f"warning: {message}", file=sys.stderr)
@@ -66,6 +67,10 @@ def run_report(args) -> int:
 def report_format(out: Path) -> str:
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
+        if out.name.startswith(".") and not out.suffix:  # Path(".html") has no suffix: a name with no stem
+            raise UsageError(f"cannot tell the report format of {out}: the name is only an extension, "
+                             "with nothing before the dot", hint="write e.g. -o report.html or -o report.md",
+                             code="E640")
         what = f"extension '{out.suffix}'" if out.suffix else "no extension"
         raise UsageError(f"cannot tell the report format of {out}: it has {what}",
                          hint=f"write -o {out.with_suffix('.html').name} or -o {out.with_suffix('.md').name}",
@@ -420,7 +425,9 @@ def write_markdown(report: Report, out: Path) -> None:
                 try:
                     folder.mkdir()
                 except OSError as exc:
-                    raise RunError(f"cannot create {folder}: {exc.strerror or exc}", code="E501") from None
+                    hint = (f"{out.parent} is not a folder; write the report into one" if exc.errno == errno.ENOTDIR
+                            else "check free disk space and permissions")
+                    raise RunError(f"cannot create {folder}: {exc.strerror or exc}", hint=hint, code="E501") from None
                 made_folder = True
             for name, data in files.items():
                 atomic_write_text(folder / name, data, overwrite=False)

@@ -38,6 +38,8 @@ class Run:
 
 def read_run(path: str) -> Run:
     """A run directory's history and metrics. Only history.csv is required; the rest degrades."""
+    if not str(path).strip():  # Path("") is "." and would silently read the current folder
+        raise RunError('the run directory is given as an empty name ("")', hint=RUN_HINT, code="E540")
     root = Path(path).expanduser()
     if not root.exists():
         raise RunError(f"run directory {root} does not exist", hint=RUN_HINT, code="E540")

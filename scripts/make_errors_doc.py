@@ -300,7 +300,7 @@ CODES: dict[str, Entry] = {
                   "Give a model file written by `archdsl build` or `train`.",
                   note="Needs TensorFlow to try the file: `error[E531]: cannot load model.keras: ...` followed by "
                        "Keras' reason."),
-    "E540": Entry("`archdsl report` names a run directory that does not exist or is a file.",
+    "E540": Entry("`archdsl report` names a run directory that does not exist, is a file, or is empty (\"\").",
                   "Give a folder made by `archdsl train`.",
                   [X(argv=["report", "best.arch", "runs/best/nope", "-o", "report.html"], setup=_spec)]),
     "E541": Entry("`archdsl report`: the run directory has no history.csv (not a run, or no epoch has finished).",

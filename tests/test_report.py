@@ -577,3 +577,28 @@ def test_markdown_run_path_outside_a_table_has_no_backslash(tmp_path):
     assert f"<p>run <code>{html.escape(str(run), quote=False)}</code>" in _md_html(text)
     assert f"| file | {safe_text.md_code('specs/best.arch')} |" in text
     assert safe_text.md_code("a|b", in_table=False) == "`a|b`" and safe_text.md_code("a|b") == "`a\\|b`"
+
+
+def test_markdown_under_a_file_has_a_hint(tmp_path, capsys):
+    (tmp_path / "best.arch").write_text("x")
+    for ext in ("md", "html"):
+        assert main(["report", "specs/best.arch", "-o", str(tmp_path / "best.arch" / f"x.{ext}")]) == 1
+        err = capsys.readouterr().err
+        assert "error[E501]: cannot " in err and "Not a directory" in err and "\n  hint: " in err, err
+    assert (tmp_path / "best.arch").read_text() == "x"
+
+
+def test_output_name_that_is_only_an_extension(tmp_path, capsys):
+    assert main(["report", "specs/best.arch", "-o", str(tmp_path / ".html")]) == 2
+    err = capsys.readouterr().err
+    assert "error[E640]: cannot tell the report format of" in err and "nothing before the dot" in err
+    assert "hint: write e.g. -o report.html" in err and ".html.html" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_run_dir_argument(tmp_path, capsys):
+    out = tmp_path / "x.html"
+    assert main(["report", "specs/best.arch", "", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "error[E540]: the run directory is given as an empty name" in err and "hint: " in err
+    assert not out.exists()
