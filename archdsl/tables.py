@@ -138,8 +138,11 @@ def markdown_table(analysis: Analysis, results: list[AssertionResult]) -> str:
            "| " + " | ".join(_columns(analysis)) + " |",
            "|" + "|".join("---" if i in (2, 3) or name == "block" else "---:"
                           for i, name in enumerate(_columns(analysis))) + "|"]
+    names = _columns(analysis)
     for cells in _cells(analysis):
-        cells = [f"`{c}`" if i == 2 else md_text(c) for i, c in enumerate(cells)]  # the layer as code
+        # the layer as code; a block label is a user's name (`__b__` is not bold); the rest are numbers
+        cells = [f"`{c}`" if i == 2 else md_text(c) if names[i] == "block" else c.replace("|", "\\|")
+                 for i, c in enumerate(cells)]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     out += [f"- {line}" for line in _summary(analysis, results)]  # the grammar's words and numbers only
