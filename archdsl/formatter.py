@@ -109,22 +109,39 @@ def format_spec(spec: Spec) -> str:
         bodies.extend(_ranges(stmt))
     comments = {c.line: c.text.rstrip() for c in spec.comments}
     last_line = max([*printed, *comments, 0])
-    out: list[str] = []
+    out: list[tuple[str, str | None]] = []  # (the line, or its code part; its trailing comment)
     for line in range(1, last_line + 1):
         if line in printed:
             depth, text = printed[line]
-            if line in comments:
-                text += "  " + comments[line]
-            out.append(INDENT * depth + text)
+            out.append((INDENT * depth + text, comments.get(line)))
         elif line in comments:
             depth = sum(1 for first, last in bodies if first < line < last)
-            out.append(INDENT * depth + comments[line])
-        elif out and out[-1] != "":
-            out.append("")
+            out.append((INDENT * depth + comments[line], None))
+        elif out and out[-1][0] != "":
+            out.append(("", None))
     # no blank line just inside braces
-    out = [text for i, text in enumerate(out)
-           if text or not (i + 1 < len(out) and out[i + 1].lstrip().startswith("}")
-                           or i > 0 and out[i - 1].endswith("{"))]
-    while out and out[-1] == "":
+    out = [(text, note) for i, (text, note) in enumerate(out)
+           if text or not (i + 1 < len(out) and out[i + 1][0].lstrip().startswith("}")
+                           or i > 0 and out[i - 1][0].endswith("{"))]
+    while out and out[-1][0] == "":
         out.pop()
-    return "\n".join(out) + "\n" if out else ""
+    return "".join(line + "\n" for line in _align_trailing_comments(out))
+
+
+def _align_trailing_comments(lines: list[tuple[str, str | None]]) -> list[str]:
+    """Trailing comments of consecutive lines start in one column, two spaces after the longest code (as
+    gofmt aligns them): a hand-aligned column of comments survives `fmt`, and the result is idempotent."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and lines[j][1] is not None:
+            j += 1
+        if j == i:
+            out.append(lines[i][0])
+            i += 1
+            continue
+        width = max(len(code) for code, _ in lines[i:j])
+        out += [f"{code.ljust(width)}  {note}" for code, note in lines[i:j]]
+        i = j
+    return out

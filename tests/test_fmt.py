@@ -560,3 +560,26 @@ def test_numbers_fmt_cannot_shorten_are_kept_as_written():
     assert canonical_number("1e308") == "1e+308"
     for text in ("1e400", "2e308", "1e308k"):
         assert "inf" not in canonical_number(text)
+
+
+def test_trailing_comments_of_consecutive_lines_share_a_column():
+    """As gofmt does: a run of lines with trailing comments aligns them two spaces after its longest code;
+    a line without a comment, a blank or a comment line ends the run."""
+    messy = ("input 32x32x3\n"
+             "conv 3x3 8 same   # stem\n"
+             "maxpool # 16x16\n"
+             "sep 3x3 16 same\n"
+             "sep 3x3 16 same bn relu # alone\n"
+             "\n"
+             "gap   # head\n"
+             "softmax    # probabilities\n")
+    aligned = ("input 32x32x3\n"
+               "conv 3x3 8 same  # stem\n"
+               "maxpool          # 16x16\n"
+               "sep 3x3 16 same\n"
+               "sep 3x3 16 same bn relu  # alone\n"
+               "\n"
+               "gap      # head\n"
+               "softmax  # probabilities\n")
+    assert _fmt(messy) == aligned
+    assert _fmt(aligned) == aligned
