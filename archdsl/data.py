@@ -127,18 +127,26 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
                    class_names=tuple(str(c) for c in arrays["class_names"]), source=source)
 
 
-def check_fits(dataset: Dataset, input_shape: tuple[int, int, int], classes: int | None) -> None:
-    """Raise a DataError if the spec's `input HxWxC` or `classes K` does not match the data."""
+def check_fits(dataset: Dataset, input_shape: tuple[int, int, int], classes: int | None,
+               subject: str = "spec") -> None:
+    """Raise a DataError if the spec's (or a trained model's) input shape or classes do not match the data."""
     h, w, c = dataset.image_shape
+    if dataset.num_classes < 2:  # softmax over one class is always 1: nothing to learn or measure
+        raise DataError(f"'{dataset.source}' has {dataset.num_classes} class ({', '.join(dataset.class_names)}); "
+                        "a classifier needs at least 2", hint="add a folder of images for each other class under "
+                        "train/ and test/")
+    names = ", ".join(dataset.class_names[:12]) + (", ..." if dataset.num_classes > 12 else "")
     if tuple(input_shape) != (h, w, c):
         want = "x".join(str(d) for d in input_shape)
-        raise DataError(f"the spec's input is {want} but the images of '{dataset.source}' are {h}x{w}x{c}",
-                        hint=f"write `input {h}x{w}x{c}` in the spec, or use data of {want} images")
+        hint = (f"write `input {h}x{w}x{c}` in the spec, or use data of {want} images" if subject == "spec"
+                else f"evaluate it on data of {want} images (--data)")
+        raise DataError(f"the {subject}'s input is {want} but the images of '{dataset.source}' are {h}x{w}x{c}",
+                        hint=hint)
     if classes is not None and classes != dataset.num_classes:
-        names = ", ".join(dataset.class_names[:12]) + (", ..." if dataset.num_classes > 12 else "")
-        raise DataError(f"the spec has {classes} classes but '{dataset.source}' has "
-                        f"{dataset.num_classes} ({names})",
-                        hint=f"write `classes {dataset.num_classes}` in the spec")
+        hint = (f"write `classes {dataset.num_classes}` in the spec" if subject == "spec"
+                else f"evaluate it on data of {classes} classes (--data)")
+        raise DataError(f"the {subject} has {classes} classes but '{dataset.source}' has "
+                        f"{dataset.num_classes} ({names})", hint=hint)
 
 
 def stratified_order(labels: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 from . import runs
@@ -20,7 +21,9 @@ from .ir import Model
 def run_eval(args) -> int:
     """Test accuracy, per-class accuracy and confusion matrix of a run's best.keras or a .keras file."""
     from .data import check_fits, load_dataset
+    from .train import check_flags
 
+    check_flags(args)
     target = Path(args.target).expanduser()
     data, data_dir, tta, test_limit = args.data, args.data_dir, args.tta, args.test_limit
     if target.is_dir():
@@ -42,6 +45,12 @@ def run_eval(args) -> int:
         raise UsageError(f"{target} is neither a run directory nor a .keras file" if target.exists()
                          else f"{target} does not exist", hint="e.g. archdsl eval runs/best/<timestamp>",
                          code="E613")
+    # a run's own file that fails to load was damaged; any other may simply not be a model
+    hint = ("the run's best.keras is damaged: evaluate a checkpoint instead (checkpoint/epoch-NNNN.keras)"
+            if target.is_dir() else "give a .keras file written by `archdsl train` or `archdsl build`")
+    if not zipfile.is_zipfile(path):  # Keras would say "file not found" of a file that exists
+        raise RunError(f"cannot load {path}: not a Keras .keras file (those are zip archives)", hint=hint,
+                       code="E531")
     dataset = load_dataset(data or "cifar10", data_dir, limit=1, test_limit=test_limit)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -54,9 +63,12 @@ def run_eval(args) -> int:
         kmodel = keras.models.load_model(path, compile=False,
                                          custom_objects={"archdsl>BatchNormalization": BatchNormalization})
     except Exception as exc:  # a damaged or foreign file
-        raise RunError(f"cannot load {path}: {' '.join(str(exc).split())[:160]}",
-                       hint="give a .keras file written by `archdsl train` or `archdsl build`", code="E531") from None
-    check_fits(dataset, tuple(kmodel.input_shape[1:]), int(kmodel.output_shape[-1]))
+        raise RunError(f"cannot load {path}: {' '.join(str(exc).split())[:160]}", hint=hint, code="E531") from None
+    out = tuple(kmodel.output_shape[1:])
+    if len(out) != 1:  # np.add.at below needs one predicted class per image
+        raise RunError(f"the model's output is {'x'.join(map(str, out))}, not one score per class",
+                       hint="evaluate a classifier: a spec that ends with e.g. `gap` and `softmax`", code="E532")
+    check_fits(dataset, tuple(kmodel.input_shape[1:]), int(out[0]), subject="model")
     k = dataset.num_classes
 
     def predict(x):

@@ -92,6 +92,7 @@ class Augment(Frozen):
 
 class TrainConfig(Frozen):
     """Hyper-parameters of `archdsl train`. The defaults reproduce the seed's recipe."""
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # `--lr inf` trains to NaN
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     lr: float = Field(0.01, gt=0)
     schedule: Literal["inverse_time", "constant", "cosine", "onecycle", "linear"] = "inverse_time"

@@ -41,6 +41,7 @@ OLD_RUN_BATCHNORM = "keras"
 # --- the commands ----------------------------------------------------------------------------
 
 def run_train(args) -> int:
+    check_flags(args)
     if args.resume:
         return _resume(args)
     if not args.file:
@@ -70,6 +71,26 @@ def run_train(args) -> int:
                              command=getattr(args, "command_line", None))
 
 
+def _given(value, default):
+    """The flag's value if given (0 included: it is checked, not replaced), else the default."""
+    return default if value is None else value
+
+
+MAX_SEED = 2**32 - 1  # what keras.utils.set_random_seed takes
+
+
+def check_flags(args) -> None:
+    """Numbers on the command line that no setting can take, refused before anything is written."""
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed {seed}: must be from 0 to {MAX_SEED:,}", hint="e.g. --seed 1", code="E612")
+    for flag in ("limit", "test_limit"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} {value}: must be at least 1 image",
+                             hint=f"e.g. --{flag.replace('_', '-')} 1000, or leave it out for every image", code="E612")
+
+
 def _strategy_flag(args) -> str | None:
     name = getattr(args, "strategy", None)
     return distribute.check_strategy(name) if name else None
@@ -77,7 +98,7 @@ def _strategy_flag(args) -> str | None:
 
 def _plan(args, model: Model, precision: str, scale_lr: bool) -> distribute.Plan:
     return distribute.Plan(model.train.strategy, precision=precision, scale_lr=bool(scale_lr),
-                           peer_timeout=getattr(args, "peer_timeout", None) or distribute.DEFAULT_PEER_TIMEOUT,
+                           peer_timeout=_given(getattr(args, "peer_timeout", None), distribute.DEFAULT_PEER_TIMEOUT),
                            final_weights=getattr(args, "final_weights", None))
 
 
@@ -86,11 +107,6 @@ def _resume(args) -> int:
 
     run = runs.open_run(args.resume)
     state = runs.load_state(run)  # `train` loads it again under the run's lock, and warns of any fallback
-    if state.get("complete"):
-        best = state["best"]
-        print(f"run {run} is complete: {state['epoch']}/{state['epochs']} epochs, best val accuracy "
-              f"{best['val_accuracy']:.4f} at epoch {best['epoch']}; nothing to do")
-        return 0
     settings = state["settings"]
     given = {"--epochs": (args.epochs, state["epochs"]), "--batch-size": (args.batch_size, state["batch"]),
              "--lr": (args.lr, state["lr"]), "--limit": (args.limit, settings["limit"]),
@@ -113,8 +129,15 @@ def _resume(args) -> int:
     if args.data and args.data != settings["data"] and _abs(args.data) != settings["data"]:
         raise UsageError(f"--data {args.data} differs from the run's {settings['data']}",
                          hint="leave out --data to resume on the run's own data", code="E611")
-    if args.file and Path(args.file).is_file() and Path(args.file).read_bytes() != run.spec.read_bytes():
-        _warn(f"{args.file} differs from the run's spec.arch; resuming with the run's copy")
+    if args.file:  # a spec named beside --resume must at least exist (a typo is not silently ignored)
+        from .parser import read_source
+        if read_source(args.file).encode("utf-8") != run.spec.read_bytes():
+            _warn(f"{args.file} differs from the run's spec.arch; resuming with the run's copy")
+    if state.get("complete"):  # after the checks above: `--epochs 5` on a finished run is refused, not ignored
+        best = state["best"]
+        print(f"run {run} is complete: {state['epoch']}/{state['epochs']} epochs, best val accuracy "
+              f"{best['val_accuracy']:.4f} at epoch {best['epoch']}; nothing to do")
+        return 0
     try:
         model = Model.model_validate_json(run.resolved.read_text())
     except (OSError, ValueError) as exc:

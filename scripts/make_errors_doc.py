@@ -300,6 +300,10 @@ CODES: dict[str, Entry] = {
                   "Give a model file written by `archdsl build` or `train`.",
                   note="Needs TensorFlow to try the file: `error[E531]: cannot load model.keras: ...` followed by "
                        "Keras' reason."),
+    "E532": Entry("`archdsl eval` of a model whose output is not one score per class (no `gap`/`flatten` "
+                  "before its head).", "Evaluate a classifier: a spec that ends with e.g. `gap` and `softmax`.",
+                  note="Needs TensorFlow to load the model: `error[E532]: the model's output is 32x32x3, not one "
+                       "score per class`."),
     "E540": Entry("`archdsl report` names a run directory that does not exist, is a file, or is empty (\"\").",
                   "Give a folder made by `archdsl train`.",
                   [X(argv=["report", "best.arch", "runs/best/nope", "-o", "report.html"], setup=_spec)]),
@@ -351,7 +355,8 @@ CODES: dict[str, Entry] = {
                   note="Shown when resuming, e.g. `archdsl train --resume runs/best/20261125-101500 --epochs 80` "
                        "on a run started with 50 epochs: a resumed run keeps its schedule, so it can end "
                        "exactly as an uninterrupted one would."),
-    "E612": Entry("`archdsl train`: a flag's value is out of range (`--epochs 0`).", "See `archdsl train --help`.",
+    "E612": Entry("`archdsl train`/`eval`: a flag's value is out of range (`--epochs 0`, `--seed -1`, "
+                  "`--lr inf`, `--limit 0`).", "See `archdsl train --help`.",
                   [X(argv=["train", "best.arch", "--epochs", "0"], setup=_spec)]),
     "E613": Entry("`archdsl eval`: the target is neither a run directory nor a .keras file.",
                   "Give a run directory or a .keras file.", [X(argv=["eval", "runs/best/nope.keras"])]),

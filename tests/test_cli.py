@@ -260,3 +260,28 @@ def test_train_turns_onednn_on_unless_the_user_chose(monkeypatch):
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     main(["train", "specs/best.arch"])
     assert seen == ["1", "0"]
+
+
+# ---------------------------------------------------------------- train/eval flags refused before any work
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--seed", "-1"], "--seed -1: must be from 0 to 4,294,967,295"),
+    (["--seed", str(2**32)], "--seed 4294967296"),
+    (["--limit", "0"], "--limit 0: must be at least 1 image"),
+    (["--test-limit", "-3"], "--test-limit -3"),
+    (["--lr", "inf"], "--lr inf"),
+    (["--peer-timeout", "0"], "--peer-timeout 0"),
+])
+def test_train_refuses_out_of_range_flags_before_writing_a_run(capsys, tmp_path, flags, fragment):
+    """Keras takes seeds in [0, 2**32); an infinite lr trains to NaN; 0 is a timeout, not 'the default'.
+    Each is refused with E612/E620 before the data is read or a run directory made."""
+    status, out, err = run(capsys, "train", "specs/best.arch", "--data", str(tmp_path / "no-data"),
+                           "--out", str(tmp_path / "runs"), *flags)
+    assert status == 2, err
+    assert re.search(r"error\[E6(12|20)\]", err) and fragment in err and "hint:" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_eval_refuses_a_test_limit_of_zero(capsys, tmp_path):
+    status, _, err = run(capsys, "eval", str(tmp_path / "model.keras"), "--test-limit", "0")
+    assert status == 2 and "error[E612]: --test-limit 0" in err

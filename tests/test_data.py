@@ -542,3 +542,22 @@ def test_shared_cifar10_archive_in_full(cifar_archive, data_cache):
     small = load_dataset(str(cifar_archive), data_dir=data_cache, limit=1000)
     assert time.perf_counter() - started < 10, "the second load reads the cache"
     np.testing.assert_array_equal(small.x_train, ds.x_train[:1000])
+
+
+def test_one_class_is_no_classifier(tmp_path):
+    """Softmax over one class is always 1: training 'reaches' 100 % and learns nothing. The spec's hint
+    `classes 1` would lead there, so one class is refused before any spec is compared."""
+    dataset = load_dataset(make_folder(tmp_path / "one", {"cat": 3}))
+    with pytest.raises(DataError) as info:
+        check_fits(dataset, (6, 5, 3), 1)
+    assert "needs at least 2" in info.value.message and "classes 1" not in (info.value.hint or "")
+
+
+def test_a_trained_models_mismatch_points_at_the_data_not_the_spec(tmp_path):
+    dataset = load_dataset(make_folder(tmp_path / "three"))
+    with pytest.raises(DataError) as info:
+        check_fits(dataset, (32, 32, 3), 3, subject="model")
+    assert info.value.message.startswith("the model's input is 32x32x3") and "--data" in info.value.hint
+    with pytest.raises(DataError) as info:
+        check_fits(dataset, (6, 5, 3), 10, subject="model")
+    assert "the model has 10 classes" in info.value.message and "in the spec" not in info.value.hint

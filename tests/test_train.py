@@ -328,6 +328,13 @@ def test_train_best_spec_end_to_end_then_eval(cifar_archive, data_cache, tmp_pat
     before = tree_digest(run)
     proc = run_cli("train", "--resume", run)  # a finished run: nothing to do, nothing changed
     assert proc.returncode == 0 and "complete" in proc.stdout, proc.stderr
+    # ... but a flag it cannot honour is refused, not ignored, and a mistyped spec beside it is named
+    assert "E611" in one_line_error(run_cli("train", "--resume", run, "--epochs", 5))
+    assert "E101" in one_line_error(run_cli("train", "specs/nosuch.arch", "--resume", run))
+    fake = tmp_path / "notes.keras"
+    fake.write_text("not a model")
+    assert "not a Keras .keras file" in one_line_error(run_cli("eval", fake, "--data", cifar_archive,
+                                                               "--data-dir", data_cache))
     proc = run_cli("eval", run, "--data-dir", data_cache, "--test-limit", 256)  # the run's data by default
     assert proc.returncode == 0, proc.stderr
     accuracy = float(re.search(r"test accuracy (\d\.\d{4}) on 256 images", proc.stdout).group(1))
@@ -473,3 +480,15 @@ def test_resume_of_a_missing_dir_or_a_non_run(tmp_path):
 def test_eval_of_a_missing_target(tmp_path):
     proc = run_cli("eval", tmp_path / "nope.keras")
     assert "does not exist" in one_line_error(proc)
+
+
+@pytest.mark.tf
+def test_eval_of_a_model_without_one_score_per_class_is_refused(tmp_path):
+    """`build` compiles any spec, a feature map too; `eval` needs a class vector (its confusion matrix
+    counts one prediction an image) and says so instead of failing inside numpy."""
+    spec = write_spec(tmp_path, "input 16x16x3\nclasses 3\nconv 3x3 3 same\n", "maps.arch")
+    model = tmp_path / "maps.keras"
+    assert run_cli("build", spec, "-o", model).returncode == 0
+    data = _image_folder(tmp_path / "shapes")
+    line = one_line_error(run_cli("eval", model, "--data", data, "--data-dir", tmp_path / "cache"))
+    assert "error[E532]: the model's output is 16x16x3, not one score per class" in line
