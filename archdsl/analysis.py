@@ -16,6 +16,7 @@ import operator
 from dataclasses import dataclass, field
 
 from . import geometry
+from .display import num, pair
 from .errors import ConstraintError, Span, SpecSemanticError, raise_collected
 from .ir import GLOBAL_OPS, MERGE_OPS, POOL_OPS, WINDOW_OPS, Assertion, Layer, Model
 
@@ -173,8 +174,7 @@ def _offset_cause(layer: Layer) -> str | None:
 
 
 def _axes(values) -> str:
-    a, b = (int(v) if float(v).is_integer() else v for v in values)
-    return f"{a}" if a == b else f"{a}x{b}"
+    return pair([num(v) for v in values])
 
 
 def _geometry(layer: Layer, inputs: list[tuple]):

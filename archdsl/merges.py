@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import geometry
 from .analysis import relative_geometry
+from .display import pair, shape as shape_text
 from .errors import SpecSemanticError, did_you_mean
 from .ir import Layer, Where
 from .ops import MAX_DIM
@@ -86,8 +87,8 @@ def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list, layers
             hint = "make every branch downsample alike"
         else:
             hint = "make every branch end with the same shape"
-        errors.append(SpecSemanticError(f"{merge} needs {what}, but {first_name} gives {_fmt(first)} and {name} "
-                                        f"gives {_fmt(shape)}", stmt.span, hint, "E263"))
+        errors.append(SpecSemanticError(f"{merge} needs {what}, but {first_name} gives {shape_text(first)} and {name} "
+                                        f"gives {shape_text(shape)}", stmt.span, hint, "E263"))
         return None
     if merge == "add":
         return first
@@ -104,7 +105,7 @@ def _shortcut_hint(target, body: int, layers, entry) -> str:
     conv = _projection(target, body, layers, entry)
     if conv is None:
         return "make the body end with the shape it starts with"
-    return (f"give the shortcut layers that produce {_fmt(target)}: `}} shortcut {{`, then `{conv}`, then `}}`, "
+    return (f"give the shortcut layers that produce {shape_text(target)}: `}} shortcut {{`, then `{conv}`, then `}}`, "
             "each on a line of its own")
 
 
@@ -134,9 +135,5 @@ def _projection(target, body: int, layers, entry) -> str | None:
                      padding=padding, filters=target[-1], input_shape=shape, output_shape=out + target[-1:])
     if out != target[:2] or relative_geometry([shortcut], start)[shortcut.index][1] != jump:
         return None
-    stride = "" if jump == (1, 1) else f" s{jump[0]}" if jump[0] == jump[1] else f" s{jump[0]}x{jump[1]}"
+    stride = "" if jump == (1, 1) else f" s{pair(jump)}"
     return f"conv {kernel[0]}x{kernel[1]} {target[-1]}{stride} {padding}"
-
-
-def _fmt(shape) -> str:
-    return "x".join(map(str, shape))

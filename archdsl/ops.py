@@ -154,7 +154,7 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
                 n = positive_int(tok, errors, "pool size")
                 opts.kernel = (n, n) if n else None
             else:
-                fail(tok, f"unexpected number '{tok.text}' for {written_op}", _number_hint(op, written_op, sig))
+                fail(tok, f"unexpected number '{tok.text}' for {written_op}", _number_hint(written_op, sig))
         elif word in ("same", "valid") and sig.window:
             if once("padding", tok):
                 opts.padding = word
@@ -244,7 +244,7 @@ _SLOT_NAMES = {"padding": "padding", "stride": "stride", "dilation": "dilation",
                "bias": "bias option", "whiten": "whitening"}
 
 
-def _number_hint(op: str, written_op: str, sig: OpSignature) -> str:
+def _number_hint(written_op: str, sig: OpSignature) -> str:
     if sig.filters:
         return "the filters are already given; options like stride are written `s2` or `stride 2`"
     if sig.depth_multiplier:  # dw

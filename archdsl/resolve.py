@@ -51,7 +51,8 @@ def resolve(spec: Spec) -> Model:
         raise SpecSemanticError(f"{spec.file} {what}", None, "a spec needs at least an `input` line and a layer, "
                                 "e.g. `input 32x32x3` and `sep 3x3 32 same bn relu`", "E201", spec.text)
     errors: list[ArchError] = []
-    too_large = {tok.span for tok in written_tokens(spec.statements) if tok.too_large}
+    huge = [tok for tok in written_tokens(spec.statements) if tok.too_large]
+    too_large = {tok.span for tok in huge}
     headers = _headers(spec, errors)
     blocks, broken = check_definitions(spec, errors)
     input_shape = headers.get("input")
@@ -87,7 +88,7 @@ def resolve(spec: Spec) -> Model:
     errors[:] = [e for e in errors if e.span not in too_large] + [
         SpecSemanticError(f"the number '{tok.text}' is too large", tok.span,
                           "write a number below about 1.8e308 (the largest a float holds)", "E217")
-        for tok in written_tokens(spec.statements) if tok.too_large]
+        for tok in huge]
     # a repeated layer or a block used twice would report the same mistake once a copy
     errors[:] = list({(e.span, e.code, e.message): e for e in errors}.values())
     for e in errors:
