@@ -348,9 +348,13 @@ def _output_shape(op, in_shape, fields, opts, stmt: LayerStmt, errors: list):
             return None
         c = {"conv": opts.filters, "sep": opts.filters, "dw": in_shape[2] * (fields.get("depth_multiplier") or 1)
              }.get(op, in_shape[2])
-        if op == "dw" and c > MAX_DIM:  # filters are bounded; dw multiplies its input's channels
-            fail(f"{stmt.op.text} would output {c:,} channels ({in_shape[2]:,} x dm {fields['depth_multiplier']:,}); "
-                 f"a layer has at most {MAX_DIM:,}", "lower `dm`, or reduce the channels before it", "E214")
+        # filters are bounded; a depthwise step multiplies its input's channels (dw's output, sep's middle)
+        depthwise = in_shape[2] * (fields.get("depth_multiplier") or 1)
+        if op in ("dw", "sep") and depthwise > MAX_DIM:
+            what = stmt.op.text if op == "dw" else f"{stmt.op.text}'s depthwise half"
+            fail(f"{what} would output {depthwise:,} channels ({in_shape[2]:,} x dm "
+                 f"{fields['depth_multiplier']:,}); a layer has at most {MAX_DIM:,}",
+                 "lower `dm`, or reduce the channels before it", "E214")
             return None
         return (h, w, c)
     if op in ("gap", "gmp"):
