@@ -8,7 +8,7 @@ What is random, and how a resumed run repeats it exactly:
 - shuffling and augmentation: pure functions of (seed, epoch, batch) in `pipeline`;
   a run resumed after epoch k builds its data from epoch k on;
 - dropout: Keras seed generators, whose state is saved with every checkpoint (Keras'
-  own `.keras` files leave it out) and restored on resume;
+  own `.keras` files leave it out) and restored on resume (`checkpoints`);
 - learning rate: a function of (epoch, step), `schedules.lr_at`;
 - optimizer state (moments, iteration count, EMA weights) and batch-norm statistics: in
   the checkpoint's `.keras` file.
@@ -26,10 +26,9 @@ import contextlib
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
-from . import distribute, runs, schedules, whitening
+from . import checkpoints, distribute, runs, schedules, whitening
 from .errors import DataError, RunError, UsageError
 from .ir import Model, TrainConfig
 
@@ -273,7 +272,7 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
         kmodel.compile(optimizer=schedules.make_optimizer(cfg), loss=schedules.make_loss(cfg), metrics=["accuracy"],
                        jit_compile=False)
         if state.get("checkpoint_path"):
-            _restore(kmodel, state, start * steps)
+            checkpoints.restore(kmodel, state, start * steps)
         else:
             whitening.set_whitened_kernels(model, kmodel, dataset.x_train)  # a fresh run only
     state["params"] = int(kmodel.count_params())
@@ -290,13 +289,13 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
     val_ds = plan.distribute(eval_data)
     val_steps = None if strategy is None else steps_per_epoch(len(dataset.x_test), batch)
     bn_averages = schedules.BatchNormAverages(kmodel, cfg.ema, state.get("ema_batch_norm")) if cfg.ema else None
-    checkpointer = _checkpointer(keras, run, state, kmodel, bn_averages)
+    checkpointer = checkpoints.checkpointer(keras, run, state, kmodel, bn_averages)
     callbacks = [schedules.schedule_callback(cfg, cfg.epochs, steps)]
     if strategy is not None:
         callbacks.append(distribute.batch_norm_averaging(kmodel, strategy))
     if bn_averages is not None:
         callbacks += [bn_averages.callback(), schedules.ema_validation(kmodel, bn_averages)]
-    callbacks += [_tensorboard(keras, tf, run.tb), checkpointer]
+    callbacks += [checkpoints.tensorboard(keras, tf, run.tb), checkpointer]
     shapes = (np.zeros((1, *model.input_shape), np.float32), np.zeros((1, classes), np.float32))
     try:
         with distribute.keras_fit_fixes(kmodel, shapes) if strategy else contextlib.nullcontext():
@@ -314,118 +313,6 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
     if plan.final_weights:
         distribute.save_final_weights(kmodel, plan.final_weights)
     return runs.summarize(checkpointer.state, run)
-
-
-def _checkpointer(keras, run: runs.RunDir, state: dict, kmodel, bn_averages=None):
-    """The callback that commits a checkpoint after every epoch (see `runs` for the order of writes)."""
-
-    class Checkpointer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.state = {k: v for k, v in state.items() if k != "checkpoint_path"}
-            self.t0 = self.t_train = 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = self.t_train = time.perf_counter()
-
-        def on_test_begin(self, logs=None):
-            self.t_train = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            now, logs, e = time.perf_counter(), logs or {}, epoch + 1
-            if self.t_train <= self.t0:
-                self.t_train = now
-            row = {"epoch": e, "lr": logs.get("lr")}
-            row.update({k: float(logs[k]) if k in logs else None
-                        for k in ("loss", "accuracy", "val_loss", "val_accuracy")})
-            row.update(seconds=round(now - self.t0, 3), train_seconds=round(self.t_train - self.t0, 3))
-            s = self.state
-            best = s["best"]["val_accuracy"]
-            improved = row["val_accuracy"] is not None and (best is None or row["val_accuracy"] > best)
-            s.update(epoch=e, history=s["history"] + [row], complete=e >= s["epochs"],
-                     checkpoint=run.epoch_model(e).name,
-                     sha256=runs.save_model(kmodel, run.epoch_model(e)))
-            s["rng"] = {"seed": s["settings"]["seed"], "seed_generators": [v.numpy().tolist()
-                                                                        for v in _seed_states(kmodel)]}
-            if bn_averages is not None:
-                s["ema_batch_norm"] = bn_averages.values()
-            if improved:
-                s["best"] = {"epoch": e, "val_accuracy": row["val_accuracy"]}
-            runs.write_json(run.epoch_state(e), s)
-            runs.write_bytes(run.history, runs.history_csv(s["history"]).encode())
-            runs.write_json(run.metrics, runs.summarize(s, run))
-            with schedules.ema_weights(kmodel, bn_averages):
-                runs.save_model(kmodel, run.last)
-                if improved:
-                    runs.save_model(kmodel, run.best)
-            runs.write_json(run.state, s)  # the commit point
-            runs.prune_checkpoints(run, keep_from=e - 1)
-
-    return Checkpointer()
-
-
-def _tensorboard(keras, tf, folder: Path):
-    """Epoch scalars in TensorBoard's format (tb/train, tb/validation), written with TF's own summary ops.
-
-    keras.callbacks.TensorBoard needs the tensorboard package for `tf.summary.scalar`;
-    `tf.summary.write` with the scalars plugin's metadata is what that function writes.
-    """
-    from tensorflow.core.framework import summary_pb2
-
-    metadata = summary_pb2.SummaryMetadata()
-    metadata.plugin_data.plugin_name = "scalars"
-    metadata = metadata.SerializeToString()
-
-    class TensorBoardScalars(keras.callbacks.Callback):
-        writers: dict = {}
-
-        def on_epoch_end(self, epoch, logs=None):
-            for split, prefix in (("train", ""), ("validation", "val_")):
-                if split not in self.writers:
-                    self.writers[split] = tf.summary.create_file_writer(str(folder / split))
-                with self.writers[split].as_default():
-                    for name in ("loss", "accuracy") + (("lr",) if split == "train" else ()):
-                        if (logs or {}).get(prefix + name) is not None:
-                            tag = "epoch_learning_rate" if name == "lr" else f"epoch_{name}"
-                            tf.summary.write(tag, tf.constant(float(logs[prefix + name]), tf.float32), step=epoch,
-                                             metadata=metadata)
-                self.writers[split].flush()
-
-        def on_train_end(self, logs=None):
-            for writer in self.writers.values():
-                writer.close()
-
-    return TensorBoardScalars()
-
-
-def _restore(kmodel, state: dict, iterations: int) -> None:
-    """Load weights, optimizer state and dropout RNG state of the checkpoint into `kmodel`."""
-    import warnings
-
-    import numpy as np
-
-    path = state["checkpoint_path"]
-    kmodel.optimizer.build(kmodel.trainable_variables)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            kmodel.load_weights(path)
-        except Exception as exc:  # keras/h5py raise many kinds on a damaged file
-            raise RunError(f"corrupt checkpoint {path}: {' '.join(str(exc).split())[:160]}",
-                           hint="the run cannot be resumed from it; start a new run", code="E523") from None
-    skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
-    gens, saved = _seed_states(kmodel), state["rng"]["seed_generators"]
-    if skipped or len(gens) != len(saved) or int(kmodel.optimizer.iterations.numpy()) != iterations:
-        raise RunError(f"checkpoint {path} does not fit the run's model"
-                       + (f" ({skipped[0].splitlines()[0][:120]})" if skipped else ""),
-                       hint="the run cannot be resumed; start a new run", code="E525")
-    for var, value in zip(gens, saved):
-        var.assign(np.asarray(value, dtype=var.dtype))
-
-
-def _seed_states(kmodel) -> list:
-    """The state variables of the model's seed generators (dropout), in a stable order."""
-    return [v for v in kmodel.variables if v.name == "seed_generator_state" or v.path.endswith("/seed_generator_state")]
 
 
 def with_overrides(model: Model, **overrides) -> Model:
