@@ -47,6 +47,7 @@ from typing import Callable
 
 import numpy as np
 
+from archdsl import image_folder
 from archdsl.errors import DataError, did_you_mean
 from archdsl.fileio import one_line, pid_alive
 from archdsl.image_decode import decode_images
@@ -60,8 +61,6 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 BUILTIN = ("cifar10",)
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-SPLITS = ("train", "test")
-LAYOUT_HINT = "an image folder needs PATH/train/<class>/<images> and PATH/test/<class>/<images>"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -120,7 +119,7 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
             arrays = _load_archive(path, cache)
         else:
             raise DataError(f"'{name_or_path}' is not a folder or a .tar.gz archive",
-                            hint=f"{LAYOUT_HINT}; a .tar.gz of such a folder also works")
+                            hint=f"{image_folder.LAYOUT_HINT}; a .tar.gz of such a folder also works")
         source = str(path)
     return Dataset(x_train=_first(arrays["x_train"], limit), y_train=_first(arrays["y_train"], limit),
                    x_test=_first(arrays["x_test"], test_limit), y_test=_first(arrays["y_test"], test_limit),
@@ -229,7 +228,8 @@ def _load_archive(archive: Path, cache: Path) -> dict[str, np.ndarray]:
 
     def decode() -> dict[str, np.ndarray]:
         unpacked = _unpacked(archive, cache / "unpacked" / f"{stem}-{key}")
-        return _decode_folder(_root(unpacked, str(archive)), lambda p: f"{archive}:{p.relative_to(unpacked)}")
+        return _decode_folder(image_folder.root(unpacked, str(archive)),
+                              lambda p: f"{archive}:{p.relative_to(unpacked)}")
 
     return _cached(npz, decode)
 
@@ -258,7 +258,7 @@ def _unpacked(archive: Path, target: Path) -> Path:
         except OSError as e:
             raise DataError(f"cannot unpack '{archive}' into '{target.parent}': {one_line(e)}",
                             hint="free some disk space, or choose another data dir with $ARCHDSL_DATA") from e
-        _root(tmp, str(archive))  # refuse an archive without train/ and test/ before caching it
+        image_folder.root(tmp, str(archive))  # refuse an archive without train/ and test/ before caching it
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the cache is not
         try:
             os.rename(tmp, target)
@@ -294,8 +294,8 @@ def _archive_stem(name: str) -> str:
 # --- image folders ---------------------------------------------------------------------------
 
 def _load_folder(path: Path, cache: Path) -> dict[str, np.ndarray]:
-    root = _root(path, str(path))
-    files = _list_images(root, str)
+    root = image_folder.root(path, str(path))
+    files = image_folder.list_images(root, str)
     listing = "\n".join(f"{rel}|{size}|{mtime}" for rel, _, size, mtime in files)
     key = _digest(f"{CACHE_VERSION}\n{listing}")
     prefix = f"{root.name or 'data'}-{_digest(str(root))[:8]}-"
@@ -307,61 +307,8 @@ def _load_folder(path: Path, cache: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _root(path: Path, shown: str) -> Path:
-    """The folder holding train/ and test/: `path` itself, or its only sub-folder."""
-    if (path / "train").is_dir() and (path / "test").is_dir():
-        return path
-    subdirs = [p for p in path.iterdir() if p.is_dir() and not _hidden(p.name) and p.name != "__MACOSX"]
-    if len(subdirs) == 1 and (subdirs[0] / "train").is_dir() and (subdirs[0] / "test").is_dir():
-        return subdirs[0]
-    missing = " and ".join(f"{s}/" for s in SPLITS if not (path / s).is_dir())
-    raise DataError(f"'{shown}' has no {missing} folder", hint=LAYOUT_HINT)
-
-
-def _list_images(root: Path, show: Callable[[Path], str]) -> list[tuple[str, str, int, int]]:
-    """(path relative to root, class, size, mtime_ns) of every image, by split, class, file name.
-
-    `show` turns a path into what messages print (for an archive: archive:member).
-    """
-    classes = {split: _class_folders(root / split, show) for split in SPLITS}
-    if classes["train"] != classes["test"]:
-        only_train = sorted(set(classes["train"]) - set(classes["test"]))
-        only_test = sorted(set(classes["test"]) - set(classes["train"]))
-        parts = [f"only in train/: {', '.join(only_train)}" if only_train else "",
-                 f"only in test/: {', '.join(only_test)}" if only_test else ""]
-        raise DataError(f"'{show(root)}' has different class folders in train/ and test/ "
-                        f"({'; '.join(p for p in parts if p)})",
-                        hint="give train/ and test/ the same class folders (the names are the labels)")
-    files = []
-    for split in SPLITS:
-        for cls in classes[split]:
-            folder = root / split / cls
-            entries = sorted((e for e in os.scandir(folder) if not _hidden(e.name)), key=lambda e: e.name)
-            for e in entries:
-                if not e.is_file():
-                    raise DataError(f"'{show(folder)}' holds '{e.name}', which is not an image file",
-                                    hint="put the images directly in the class folder, with no sub-folders")
-                st = e.stat()
-                files.append((f"{split}/{cls}/{e.name}", cls, st.st_size, st.st_mtime_ns))
-            if not entries:
-                raise DataError(f"class folder '{show(folder)}' has no images",
-                                hint="add images to it, or remove the class from train/ and test/")
-    return files
-
-
-def _class_folders(split_dir: Path, show: Callable[[Path], str]) -> list[str]:
-    entries = sorted(e for e in os.listdir(split_dir) if not _hidden(e))
-    strays = [e for e in entries if not (split_dir / e).is_dir()]
-    if strays:
-        raise DataError(f"'{show(split_dir)}' holds '{strays[0]}' outside any class folder",
-                        hint=f"put each image in {split_dir.name}/<class>/; the folder names are the labels")
-    if not entries:
-        raise DataError(f"'{show(split_dir)}' has no class folders", hint=LAYOUT_HINT)
-    return entries
-
-
 def _decode_folder(root: Path, show: Callable[[Path], str], files: list | None = None) -> dict[str, np.ndarray]:
-    files = _list_images(root, show) if files is None else files
+    files = image_folder.list_images(root, show) if files is None else files
     classes = sorted({cls for _, cls, _, _ in files})
     label = {c: i for i, c in enumerate(classes)}
     images = decode_images([str(root / rel) for rel, _, _, _ in files], show)
@@ -429,7 +376,7 @@ def _missing(name: str) -> DataError:
     looks_like_path = os.sep in name or "/" in name or "." in name
     if looks_like_path:
         return DataError(f"'{name}' does not exist",
-                         hint=f"check the path; {LAYOUT_HINT}, or a .tar.gz of such a folder")
+                         hint=f"check the path; {image_folder.LAYOUT_HINT}, or a .tar.gz of such a folder")
     guess = did_you_mean(name, BUILTIN)
     return DataError(f"unknown dataset '{name}' (and no such file or folder)",
                      hint=(f"{guess} " if guess else "") + f"built-in datasets: {', '.join(BUILTIN)}; "
@@ -442,10 +389,6 @@ def _mkdir(path: Path) -> None:
     except OSError as e:
         raise DataError(f"cannot create the data dir '{path}': {one_line(e)}",
                         hint="choose a writable data dir with $ARCHDSL_DATA") from e
-
-
-def _hidden(name: str) -> bool:
-    return name.startswith(".")
 
 
 def _digest(text: str) -> str:
