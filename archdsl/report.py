@@ -16,7 +16,8 @@ block names, a run's metrics), so:
 - the Markdown template has no HTML escaping but escapes text with `md` / `md_code`
   (`safe_text`).
 
-The run directory is read by `run_reader`, which turns what is missing or odd into notes.
+The run directory is read by `run_reader`, which turns what is missing or odd into notes, and
+shown by `report_training`.
 
 The Markdown form cannot inline SVG on GitHub, so its pictures (the diagram, the curves)
 are written beside it: `report.md` + `report_files/diagram.svg`. Every file is written
@@ -26,17 +27,16 @@ from __future__ import annotations
 
 import errno
 import functools
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from . import __version__, charts
+from . import __version__, charts, report_training
 from .analysis import Analysis, AssertionResult, check_assertions
 from .errors import ArchError, RunError, UsageError
 from .ir import Model
-from .run_reader import HISTORY, METRICS, Run, clip, positive_int_or_none, read_run
+from .run_reader import Run, read_run, read_text
 from .safe_text import md_code, md_fence, md_text, sanitize_svg
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -108,7 +108,7 @@ def build(model: Model, analysis: Analysis, run: Run | None, fmt: str) -> Report
     report = Report(fmt=fmt, model=_header(model, analysis), columns=columns, rows=rows,
                     asserts=[_assert(r) for r in results], warnings=list(analysis.warnings),
                     costs=_costs(model, analysis), diagram=_diagram(model, analysis, stderr),
-                    training=_training(run, model) if run else None, stderr=stderr)
+                    training=report_training.training(run, model) if run else None, stderr=stderr)
     failed = [a for a in report.asserts if not a["ok"]]
     if failed:
         stderr.append(f"{len(failed)} assert{'s' if len(failed) > 1 else ''} of {model.file} "
@@ -119,7 +119,7 @@ def build(model: Model, analysis: Analysis, run: Run | None, fmt: str) -> Report
 def _header(model: Model, analysis: Analysis) -> dict:
     from .display import pair as _pair, shape as _shape
     final = analysis.final
-    source = _read_text(model.file)
+    source = read_text(model.file)
     return {
         "name": model.name, "file": model.file, "input": _shape(model.input_shape),
         "classes": model.classes, "layers": len(model.layers), "output": _shape(model.output.output_shape),
@@ -203,171 +203,6 @@ def _diagram(model: Model, analysis: Analysis, stderr: list[str]) -> dict:
         stderr.append(missing)
         return {"svg": None, "ascii": ascii_drawing, "missing": missing}
     return {"svg": sanitize_svg(svg, css_class="diagram"), "ascii": ascii_drawing, "missing": None}
-
-
-# --- training -------------------------------------------------------------------------------
-
-def _training(run: Run, model: Model) -> dict:
-    h, m = run.history, run.metrics
-    notes = list(run.notes)
-    number = _metric_reader(m, notes)
-
-    done = len(h)
-    last = h[-1]["epoch"] if h else None
-    done_metrics = positive_int_or_none(m.get("epochs_done"))
-    # a kill between the history.csv and metrics.json writes leaves history an epoch ahead: trust the newer
-    ahead = last is not None and done_metrics is not None and last > done_metrics
-    if done_metrics is not None and done_metrics != done:
-        source = HISTORY if ahead else METRICS
-        notes.append(f"{METRICS} covers {done_metrics} epochs, {HISTORY} {done}; the best and final accuracy "
-                     f"are from {source}")
-    best_acc, best_epoch = (None, None) if ahead else (number("best_val_accuracy"),
-                                                       positive_int_or_none(m.get("best_epoch")))
-    vals = [(r["epoch"], r["val_accuracy"]) for r in h if r["val_accuracy"] is not None]
-    if best_acc is None and vals:
-        best_epoch, best_acc = max(vals, key=lambda ev: (ev[1], -ev[0]))
-    final_acc, final_epoch = (None, None) if ahead else (number("final_val_accuracy"), done_metrics or last)
-    if final_acc is None and h:
-        final_acc, final_epoch = h[-1]["val_accuracy"], last
-    wall = number("wall_seconds")
-    if wall is None and h and any(r["seconds"] is not None for r in h):
-        wall = sum(r["seconds"] or 0.0 for r in h)
-        if not math.isfinite(wall):
-            notes.append(f"{HISTORY}: the seconds add up to more than a number can hold; the wall time is not shown")
-            wall = None
-    ips, ips_later = number("images_per_second"), number("images_per_second_after_epoch_1")
-
-    planned = run.planned_epochs
-    incomplete = None
-    if not h:
-        incomplete = f"{HISTORY} has no epochs yet"
-    elif planned and done < planned:
-        incomplete = f"incomplete run: {done} of {planned} planned epochs in {HISTORY}"
-    elif run.complete is False:
-        incomplete = f"the run is not marked complete ({done} epochs in {HISTORY})"
-    # "complete" needs evidence: the run says so, or it reached the epochs it planned
-    status = "incomplete" if incomplete else "complete" if run.complete or planned else "plan unknown"
-    if isinstance(m.get("spec"), str) and m["spec"] != model.name:
-        notes.append(f"this run trained model '{m['spec']}', and the spec is model '{model.name}'")
-    elif run.spec_text is not None and _read_text(model.file) not in (None, run.spec_text):
-        notes.append(f"the run's spec.arch differs from {model.file}: the curves are of the run's version")
-
-    summary = [
-        ("best val accuracy", _pct(best_acc), f"epoch {best_epoch}" if best_epoch else ""),
-        ("final val accuracy", _pct(final_acc), f"epoch {final_epoch}" if final_epoch is not None else ""),
-        ("epochs", f"{done}" + (f" of {planned}" if planned else ""), status),
-        ("wall time", _seconds(wall), _duration(wall)),
-        ("training images/s", _rate(ips), f"{_rate(ips_later)} after epoch 1" if ips_later is not None else ""),
-    ]
-    details = _run_details(m)
-    curves = _curves(h, best_epoch)
-    if not any(r["lr"] is not None for r in h) and h:
-        notes.append(f"{HISTORY} records no learning rate, so there is no lr curve")
-    table = [{"epoch": r["epoch"], "lr": _fmt(r["lr"], ".3g"), "loss": _fmt(r["loss"], ".4f"),
-              "accuracy": _pct(r["accuracy"]), "val_loss": _fmt(r["val_loss"], ".4f"),
-              "val_accuracy": _pct(r["val_accuracy"]), "seconds": _fmt(r["seconds"], ".1f"),
-              "best": r["epoch"] == best_epoch} for r in h]
-    return {"path": str(run.path), "summary": summary, "details": details, "incomplete": incomplete,
-            "notes": notes, "curves": curves, "history": table}
-
-
-def _metric_reader(m: dict, notes: list[str]):
-    def number(key: str) -> float | None:
-        value = m.get(key)
-        if value is None:
-            return None
-        try:  # float() of an int past 1e308 (json.loads reads any) overflows
-            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
-        except OverflowError:
-            ok = False
-        if not ok:
-            notes.append(f"{METRICS}: {key} is {clip(repr(value))}, not a number")
-            return None
-        return float(value)
-    return number
-
-
-def _run_details(m: dict) -> list[tuple[str, str]]:
-    """Settings of the run worth a line: data, batch, lr, seed (strings from the run are user text)."""
-    out = []
-    data = m.get("data")
-    if isinstance(data, dict):
-        source = data.get("source")
-        counts = [f"{data[k]:,} {w}" for k, w in (("train_images", "training"), ("test_images", "test"))
-                  if isinstance(data.get(k), int)]
-        if source is not None or counts:
-            out.append(("data", f"{source if source is not None else '?'}"
-                        + (f" ({' / '.join(counts)} images)" if counts else "")))
-    for key, label in (("batch", "batch"), ("lr", "initial lr"), ("seed", "seed"), ("params", "params")):
-        value = m.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out.append((label, f"{value:,}" if isinstance(value, int) else f"{value:g}"))
-        elif value is not None:
-            out.append((label, clip(str(value), 200)))
-    if isinstance(m.get("spec"), str):
-        out.insert(0, ("model trained", m["spec"]))
-    return out
-
-
-def _curves(h: list[dict], best_epoch: int | None) -> list[dict]:
-    """The line charts: loss and accuracy (train vs val), lr; each {"name", "svg"}."""
-    def series(key: str, name: str, colour: str, dashed: bool = False):
-        points = [(r["epoch"], r[key]) for r in h]
-        return charts.Series(name, points, colour, dashed) if any(y is not None for _, y in points) else None
-
-    out = []
-    loss = [s for s in (series("loss", "train", charts.COLOURS[0]), series("val_loss", "val", charts.COLOURS[1]))
-            if s]
-    if loss:
-        out.append({"name": "loss", "svg": charts.line_chart(loss, title="Loss", y_format=_tick,
-                                                             value_format=lambda v: f"{v:.4f}")})
-    acc = [s for s in (series("accuracy", "train", charts.COLOURS[0]),
-                       series("val_accuracy", "val", charts.COLOURS[1])) if s]
-    if acc:
-        markers = [charts.Marker(best_epoch, f"best {best_epoch}")] if best_epoch else []
-        out.append({"name": "accuracy", "svg": charts.line_chart(
-            acc, title="Accuracy", y_format=lambda v: f"{v * 100:g} %", value_format=_pct, markers=markers)})
-    lr = series("lr", "lr", charts.COLOURS[2])
-    if lr:
-        out.append({"name": "lr", "svg": charts.line_chart([lr], title="Learning rate", y_format=_tick,
-                                                           value_format=lambda v: f"{v:.4g}")})
-    return out
-
-
-def _tick(v: float) -> str:
-    return f"{v:.4g}"
-
-
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{v * 100:.2f} %"
-
-
-def _fmt(v: float | None, spec: str) -> str:
-    return "" if v is None else format(v, spec)
-
-
-def _seconds(s: float | None) -> str:
-    return "—" if s is None else f"{s:,.1f} s" if abs(s) < 1e15 else f"{s:.3g} s"
-
-
-def _duration(s: float | None) -> str:
-    if s is None or not 60 <= s < 1e15:  # past 1e15 s (30 million years) hours would be a wall of digits
-        return ""
-    minutes, seconds = divmod(round(s), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
-
-
-def _rate(v: float | None) -> str:
-    return "—" if v is None else f"{v:,.0f}"
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 # --- rendering ------------------------------------------------------------------------------

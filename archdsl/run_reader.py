@@ -170,3 +170,12 @@ def clip(text: str, n: int = 60) -> str:
     """One line of at most n characters, for quoting a value in a note."""
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def read_text(path: str) -> str | None:
+    """The text of a UTF-8 file, or None if it cannot be read (the report shows what it can)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
