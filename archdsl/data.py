@@ -49,7 +49,7 @@ import numpy as np
 
 from archdsl import image_folder
 from archdsl.errors import DataError, did_you_mean
-from archdsl.fileio import one_line, pid_alive
+from archdsl.fileio import one_line, pid_alive, umask
 from archdsl.image_decode import decode_images
 
 CACHE_VERSION = 1  # bump when the .npz layout or the decoding changes
@@ -259,7 +259,7 @@ def _unpacked(archive: Path, target: Path) -> Path:
             raise DataError(f"cannot unpack '{archive}' into '{target.parent}': {one_line(e)}",
                             hint="free some disk space, or choose another data dir with $ARCHDSL_DATA") from e
         image_folder.root(tmp, str(archive))  # refuse an archive without train/ and test/ before caching it
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the cache is not
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; the cache is not
         try:
             os.rename(tmp, target)
         except OSError as e:
@@ -357,7 +357,7 @@ def _cached(npz: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, 
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the cache is not
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it private; the cache is not
         os.replace(tmp, npz)
     except OSError as e:
         raise DataError(f"cannot write the dataset cache '{npz}': {one_line(e)}",
@@ -393,9 +393,3 @@ def _mkdir(path: Path) -> None:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

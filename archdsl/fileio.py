@@ -28,7 +28,8 @@ def _check_target(path: str | os.PathLike, overwrite: bool) -> Path:
     return target
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process' umask (reading it means setting it; it is set back at once)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -36,7 +37,7 @@ def _umask() -> int:
 
 def _new_file_mode(fd_or_path) -> None:
     """mkstemp makes files 0600; give them the mode a plain open() would (0666 less the umask)."""
-    os.chmod(fd_or_path, 0o666 & ~_umask())
+    os.chmod(fd_or_path, 0o666 & ~umask())
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
