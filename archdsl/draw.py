@@ -20,8 +20,8 @@ BINARY = ("png", "pdf")
 def run_draw(args) -> int:
     fmt = choose_format(args.output, args.format)
     if args.output:
-        from .fileio import _check_target
-        _check_target(args.output, overwrite=False)  # refuse before any work
+        from .fileio import check_target
+        check_target(args.output, overwrite=False)  # refuse before any work
     from . import analyze, load
     model = load(args.file)
     analysis = analyze(model)

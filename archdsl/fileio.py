@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import RunError, UsageError
 
 
-def _check_target(path: str | os.PathLike, overwrite: bool) -> Path:
+def check_target(path: str | os.PathLike, overwrite: bool) -> Path:
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{target} is a directory", hint="give a file name", code="E602")
@@ -41,7 +41,7 @@ def _new_file_mode(fd_or_path) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
-    _write_via_temp(_check_target(path, overwrite), ".tmp", _bytes_writer(data), overwrite)
+    _write_via_temp(check_target(path, overwrite), ".tmp", _bytes_writer(data), overwrite)
 
 
 def replace_with_bytes(target: Path, data: bytes) -> None:
@@ -64,7 +64,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True
 
 def save_keras_model(keras_model, path: str | os.PathLike, overwrite: bool = False) -> None:
     """Save in Keras v3 format (`.keras`), atomically."""
-    target = _check_target(path, overwrite)
+    target = check_target(path, overwrite)
     if target.suffix != ".keras":
         raise UsageError(f"a Keras model file ends in .keras, not '{target.suffix or target.name}'",
                          hint=f"write e.g. -o {target.with_suffix('.keras').name}", code="E606")
@@ -87,7 +87,7 @@ def _write_via_temp(target: Path, suffix: str, write, overwrite: bool) -> None:
 def replace_atomically(target: Path, write, suffix: str = ".tmp", overwrite: bool = True) -> None:
     """The primitive under every write: `write(tmp)` fills a temporary file beside `target`
     (which `write` must flush to disk), then it becomes `target` in one step and the folder is
-    synced. No check of `target`'s folder first (see _check_target); an OSError is a RunError
+    synced. No check of `target`'s folder first (see check_target); an OSError is a RunError
     (E501) naming `target`; FileExistsError is left to the caller."""
     tmp = None
     try:

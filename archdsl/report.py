@@ -46,8 +46,8 @@ FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
 def run_report(args) -> int:
     out = Path(args.output)
     fmt = report_format(out)
-    from .fileio import _check_target
-    _check_target(out, overwrite=False)  # refuse before any work
+    from .fileio import check_target
+    check_target(out, overwrite=False)  # refuse before any work
     from . import analyze, load
     model = load(args.file)
     analysis = analyze(model)
@@ -96,14 +96,14 @@ class Report:
 
 
 def build(model: Model, analysis: Analysis, run: Run | None, fmt: str) -> Report:
-    from .tables import _cells, _columns
+    from .tables import layer_cells, layer_columns
     results = check_assertions(analysis)
     columns = [{"name": c, "align": "left" if c in ("layer", "output", "block") else "right"}
-               for c in _columns(analysis)]
+               for c in layer_columns(analysis)]
     final = analysis.final
     rows = [{"cells": cells, "final": layer.index == final.index, "index": layer.index,
              "global": cells[4] == "global"}
-            for cells, layer in zip(_cells(analysis), model.layers)]
+            for cells, layer in zip(layer_cells(analysis), model.layers)]
     stderr: list[str] = []
     report = Report(fmt=fmt, model=_header(model, analysis), columns=columns, rows=rows,
                     asserts=[_assert(r) for r in results], warnings=list(analysis.warnings),
@@ -243,7 +243,7 @@ def render_markdown(report: Report, files_dir: str) -> tuple[str, dict[str, str]
 def write_markdown(report: Report, out: Path) -> None:
     """The companion pictures first, into `<stem>_files/`, then the report: a reader never finds a report
     whose pictures are missing. Nothing existing is replaced; on failure what was written is removed."""
-    from .fileio import _check_target, atomic_write_text
+    from .fileio import atomic_write_text, check_target
     folder = out.parent / f"{out.stem}_files"
     text, files = render_markdown(report, folder.name)
     if folder.exists() and not folder.is_dir():
@@ -251,7 +251,7 @@ def write_markdown(report: Report, out: Path) -> None:
                          hint="choose another report name", code="E641")
     if folder.is_dir():
         for name in files:  # refuse before writing anything
-            _check_target(folder / name, overwrite=False)
+            check_target(folder / name, overwrite=False)
     made_folder = False
     written: list[Path] = []
     try:

@@ -70,7 +70,8 @@ def to_csv(analysis: Analysis, results: list[AssertionResult]) -> str:
     return out.getvalue().rstrip("\n")
 
 
-def _cells(analysis: Analysis) -> list[list[str]]:
+def layer_cells(analysis: Analysis) -> list[list[str]]:
+    """The table's cells, a list a layer, as every format shows them (report's table too)."""
     rows = []
     for layer, row in zip(analysis.model.layers, analysis.rows):
         if not layer.spatial:  # a vector (after gap/flatten, on its own path): each unit sees the whole image
@@ -87,7 +88,8 @@ def _cells(analysis: Analysis) -> list[list[str]]:
     return rows
 
 
-def _columns(analysis: Analysis) -> tuple[str, ...]:
+def layer_columns(analysis: Analysis) -> tuple[str, ...]:
+    """The table's column names: `from` only for a graph, `block` only where blocks were used."""
     return COLUMNS + (("from",) if _is_graph(analysis) else ()) + (("block",) if _has_blocks(analysis) else ())
 
 
@@ -103,8 +105,8 @@ def text_table(analysis: Analysis, results: list[AssertionResult]) -> str:
     m = analysis.model
     head = f"model {m.name}   input {_shape(m.input_shape)}" + (f"   classes {m.classes}" if m.classes else "") \
         + f"   ({m.file})"
-    rows = _cells(analysis)
-    columns = _columns(analysis)
+    rows = layer_cells(analysis)
+    columns = layer_columns(analysis)
     widths = [max(len(c[i]) for c in rows + [list(columns)]) for i in range(len(columns))]
     left = {2, 3, len(columns) - 1} if _has_blocks(analysis) else {2, 3}  # text left, numbers right
 
@@ -135,11 +137,11 @@ def markdown_table(analysis: Analysis, results: list[AssertionResult]) -> str:
     from .safe_text import md_text  # names such as `__net__` would otherwise render as emphasis
     m = analysis.model
     out = [f"**{md_text(m.name)}** — input {_shape(m.input_shape)}", "",
-           "| " + " | ".join(_columns(analysis)) + " |",
+           "| " + " | ".join(layer_columns(analysis)) + " |",
            "|" + "|".join("---" if i in (2, 3) or name == "block" else "---:"
-                          for i, name in enumerate(_columns(analysis))) + "|"]
-    names = _columns(analysis)
-    for cells in _cells(analysis):
+                          for i, name in enumerate(layer_columns(analysis))) + "|"]
+    names = layer_columns(analysis)
+    for cells in layer_cells(analysis):
         # the layer as code; a block label is a user's name (`__b__` is not bold); the rest are numbers
         cells = [f"`{c}`" if i == 2 else md_text(c) if names[i] == "block" else c.replace("|", "\\|")
                  for i, c in enumerate(cells)]
