@@ -1,5 +1,7 @@
-"""Shared fixtures: where the CIFAR-10 archive is, and a dataset cache shared by a test session."""
+"""Shared fixtures: where the CIFAR-10 archive is, a dataset cache shared by a test session, scripts/ as modules."""
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,15 @@ def data_cache(tmp_path_factory) -> Path:
 def _repo_root_cwd(monkeypatch):
     """Tests name specs relative to the repo root."""
     monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """`load_script("make_results_doc")`: scripts/make_results_doc.py imported as a module (scripts/ is no package)."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -4,9 +4,7 @@ The generator runs every example (tests/bad cases, small specs, command lines in
 a changed message, a new code without an entry, or a code whose example stopped producing it fails here.
 Regenerate with `python scripts/make_errors_doc.py` and read the diff.
 """
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def generator():
-    spec = importlib.util.spec_from_file_location("make_errors_doc", ROOT / "scripts" / "make_errors_doc.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def generator(load_script):
+    return load_script("make_errors_doc")
 
 
 @pytest.fixture(scope="module")

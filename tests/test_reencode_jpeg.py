@@ -5,7 +5,6 @@ asked quality, the folder layout is what `--data` reads, the printed PSNR is the
 from the pixels, nothing but <root>/<split>/<class>/<file> is written, and an existing folder is
 refused untouched.
 """
-import importlib.util
 import io
 import tarfile
 from pathlib import Path
@@ -14,15 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("reencode_jpeg", ROOT / "scripts" / "reencode_jpeg.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(load_script):
+    return load_script("reencode_jpeg")
 
 
 def _jpeg(seed: int, quality: int = 90) -> bytes:

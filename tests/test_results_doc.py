@@ -6,7 +6,6 @@ recorded from Keras against the spec's analysis), so a hand-edited number or a m
 Regenerate with `python scripts/make_results_doc.py` and read the diff.
 """
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -17,11 +16,8 @@ RUNS = sorted(p for p in (ROOT / "results").glob("*") if p.is_dir())
 
 
 @pytest.fixture(scope="module")
-def generator():
-    spec = importlib.util.spec_from_file_location("make_results_doc", ROOT / "scripts" / "make_results_doc.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def generator(load_script):
+    return load_script("make_results_doc")
 
 
 def test_the_table_is_up_to_date(generator):
