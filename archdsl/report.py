@@ -217,7 +217,8 @@ def _environment():
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2"),
                                             default_for_string=True, default=False),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters["md"] = md_text
+    env.filters["md"] = md_text  # text at a line's start (or after `> `, `- `)
+    env.filters["md_inline"] = lambda s: md_text(s, at_line_start=False)  # in a table cell, or mid-line
     env.filters["md_code"] = md_code
     env.filters["fence"] = md_fence
     env.filters["url"] = lambda s: quote(str(s))

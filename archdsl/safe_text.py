@@ -69,13 +69,16 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _MD_BLOCK_START = re.compile(r"^(?:[#>+=-]|\d{1,9}(?=[.)]))")
 
 
-def md_text(value) -> str:
+def md_text(value, at_line_start: bool = True) -> str:
     """Text shown as is in Markdown (GitHub), inline: the punctuation of emphasis, code, links, tables
     and strike-through is backslash-escaped, `&` and `<` become entities (so no raw HTML), line breaks
     become spaces, and a leading `#`, `>`, `-`, `+`, `=` or `1.` is escaped, so the text stays inline
-    wherever a template puts it (after `> `, `- ` or at a line's start)."""
+    where a template puts it at a line's start (or after `> `, `- `). In a table cell or after other
+    text on its line nothing can start a block: `at_line_start=False` leaves `0.5` as it is."""
     text = " ".join(str(value).replace("&", "&amp;").replace("<", "&lt;").split())
     text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
+    if not at_line_start:
+        return text
     # escaping the marker (or, after digits, the `.`/`)`) renders the same character
     return _MD_BLOCK_START.sub(lambda m: m.group(0) + "\\" if m.group(0)[0].isdigit() else "\\" + m.group(0),
                                text, count=1)

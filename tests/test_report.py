@@ -602,3 +602,15 @@ def test_empty_run_dir_argument(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error[E540]: the run directory is given as an empty name" in err and "hint: " in err
     assert not out.exists()
+
+
+def test_markdown_numbers_mid_line_and_in_cells_have_no_backslash(tmp_path):
+    # `0.5` at a line's start would be escaped (`0\.5`, or it could start a list); in a table cell
+    # or after `**` mid-line no block can start, so the source keeps the number as written
+    run, _ = write_run(tmp_path / "run", epochs=2)
+    text = report(tmp_path, "specs/fast85w.arch", "md", run=run)
+    assert "initial lr **0.01**" in text
+    assert "| 16x16x64 | 10 | 2 | 0.5 | 0 | 0 |" in text  # the maxpool's start
+    assert "\\." not in text
+    rendered = _md_html(text)
+    assert "initial lr <strong>0.01</strong>" in rendered and '<td style="text-align:right">0.5</td>' in rendered
