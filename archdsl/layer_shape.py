@@ -18,6 +18,7 @@ from .spec import LayerStmt, Token
 
 
 def output_shape(op, in_shape, fields, opts, stmt: LayerStmt, errors: list):
+    """The layer's output shape, or None after adding to `errors` why it has none."""
     def fail(message, hint, code="E230"):
         errors.append(SpecSemanticError(message, stmt.op.span, hint, code))
 
@@ -41,8 +42,6 @@ def output_shape(op, in_shape, fields, opts, stmt: LayerStmt, errors: list):
                  f"{in_shape[0]}x{in_shape[1]} input", "use `same` padding, a smaller kernel, or downsample less "
                  "before it", "E232")
             return None
-        c = {"conv": opts.filters, "sep": opts.filters, "dw": in_shape[2] * (fields.get("depth_multiplier") or 1)
-             }.get(op, in_shape[2])
         # filters are bounded; a depthwise step multiplies its input's channels (dw's output, sep's middle)
         depthwise = in_shape[2] * (fields.get("depth_multiplier") or 1)
         if op in ("dw", "sep") and depthwise > MAX_DIM:
@@ -51,7 +50,7 @@ def output_shape(op, in_shape, fields, opts, stmt: LayerStmt, errors: list):
                  f"{fields['depth_multiplier']:,}); a layer has at most {MAX_DIM:,}",
                  "lower `dm`, or reduce the channels before it", "E214")
             return None
-        return (h, w, c)
+        return (h, w, {"conv": opts.filters, "sep": opts.filters, "dw": depthwise}.get(op, in_shape[2]))
     if op in ("gap", "gmp"):
         return (in_shape[2],)
     if op == "flatten":
