@@ -143,8 +143,8 @@ def markdown_table(analysis: Analysis, results: list[AssertionResult]) -> str:
     names = layer_columns(analysis)
     for cells in layer_cells(analysis):
         # the layer as code; a block label is a user's name (`__b__` is not bold); the rest are numbers
-        cells = [f"`{c}`" if i == 2 else md_text(c) if names[i] == "block" else c.replace("|", "\\|")
-                 for i, c in enumerate(cells)]
+        cells = [f"`{c}`" if i == 2 else md_text(c, at_line_start=False) if names[i] == "block"
+                 else c.replace("|", "\\|") for i, c in enumerate(cells)]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     out += [f"- {line}" for line in _summary(analysis, results)]  # the grammar's words and numbers only
