@@ -28,8 +28,7 @@ from archdsl.ir import Layer, Model, PostOp, Where
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "export_best_keras.py.txt"
-SPECS = sorted(str(p.relative_to(ROOT)) for d in ("specs", "examples") for p in (ROOT / d).glob("*.arch")
-               if not p.name.startswith("bad_"))
+SPECS = sorted(str(p.relative_to(ROOT)) for d in ("specs", "examples") for p in (ROOT / d).glob("*.arch"))
 TORCH_REASON = "torch is an optional extra: pip install archdsl[torch]"
 
 # Spec files for what the examples do not reach: pools on signed data (zero padding
