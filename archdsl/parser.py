@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,10 +25,134 @@ TERMINAL_NAMES = {
 }
 
 
+GRAMMAR = Path(__file__).parent / "grammar.lark"
+LARK_OPTIONS = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": True}
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    grammar = (Path(__file__).parent / "grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    return load_parser(GRAMMAR.read_text(encoding="utf-8"), grammar_cache_dir())
+
+
+# ---------------------------------------------------------------- the grammar cache
+#
+# Building the LALR tables from grammar.lark takes ~28 ms, a tenth of `archdsl rf`; loading them
+# takes ~3 ms. So the built parser is kept, written with Lark's own `Lark.save` and read with
+# `Lark.load` (a pickle), in a directory of the user's own: $XDG_CACHE_HOME/archdsl/grammar, else
+# ~/.cache/archdsl/grammar, created 0700. Unpickling runs code, so a file is read only when the
+# directory and the open file itself (fstat; a symlink is not followed) belong to this user and
+# nobody else can write them. Its name and its first line carry a hash of the grammar, Lark's
+# options and the versions of Lark and Python, so an edited grammar is never served stale. Anything
+# else (no file yet, a corrupt or foreign file, a directory we cannot use) builds the parser as
+# before. Why this, and not `Lark(cache=...)` or Lark's standalone generator: docs/performance.md.
+
+CACHE_FORMAT = b"archdsl-grammar-cache 1"
+
+
+def grammar_cache_dir() -> Path | None:
+    """Where built parsers are kept; None: nowhere (no home, or no owners to check, as on Windows)."""
+    if not hasattr(os, "geteuid"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # unset, empty or relative: the XDG spec says to ignore it
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    return Path(base) / "archdsl" / "grammar"
+
+
+def cache_key(grammar: str) -> str:
+    """A hash of what a built parser depends on: the grammar, Lark's options, Lark's and Python's versions."""
+    import hashlib
+    from lark import __version__ as lark_version
+    parts = [CACHE_FORMAT.decode(), grammar, repr(sorted(LARK_OPTIONS.items())), lark_version,
+             sys.implementation.cache_tag or sys.version]
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def cache_file(directory: Path, key: str) -> Path:
+    return directory / f"lalr-{key}.pickle"
+
+
+def load_parser(grammar: str, directory: Path | None) -> Lark:
+    """The LALR parser of `grammar`: read from `directory` when a copy we trust is there, else built
+    (and saved there when the directory is ours). `directory` None: no cache."""
+    if directory is None:
+        return Lark(grammar, **LARK_OPTIONS)
+    key = cache_key(grammar)
+    if _private_dir(directory):
+        cached = _read_cached(cache_file(directory, key), key)
+        if cached is not None:
+            return cached
+    parser = Lark(grammar, **LARK_OPTIONS)
+    if _private_dir(directory, create=True):
+        _write_cached(parser, directory, key)
+    return parser
+
+
+def _ours(st: os.stat_result) -> bool:
+    """Owned by this (effective) user, and nobody else can write it."""
+    return st.st_uid == os.geteuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _private_dir(directory: Path, create: bool = False) -> bool:
+    try:
+        if create:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(directory)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and _ours(st)
+
+
+def _header(key: str) -> bytes:
+    return CACHE_FORMAT + b" " + key.encode("ascii") + b"\n"
+
+
+def _read_cached(path: Path, key: str) -> Lark | None:
+    # O_NOFOLLOW: not a symlink; O_NONBLOCK: a FIFO put there cannot hang us (and fails S_ISREG)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)  # the open file itself: what is checked is what is read
+        if not (stat.S_ISREG(st.st_mode) and _ours(st)) or f.readline(200) != _header(key):
+            return None
+        try:
+            return Lark.load(f)
+        except Exception:  # a truncated or garbled file of our own fails in many ways: build anew
+            return None
+
+
+def _write_cached(parser: Lark, directory: Path, key: str) -> None:
+    """Write a private temporary file (mkstemp: 0600) and rename it over the final name, so a reader
+    never sees half a file; then remove the parsers of other grammars, so edits do not pile up."""
+    import tempfile
+    final = cache_file(directory, key)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pickle")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(_header(key))
+            parser.save(f)
+        os.replace(tmp, final)
+    except Exception:  # a full disk, a read-only file system, ...: the parser works without its copy
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return
+    for old in directory.glob("lalr-*.pickle"):
+        if old != final:
+            try:
+                old.unlink()
+            except OSError:
+                pass
 
 
 def read_source(path: str) -> str:
