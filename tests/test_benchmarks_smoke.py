@@ -1,4 +1,5 @@
-"""benchmarks/bench_training.py still runs: every benchmark, tiny sizes, random images.
+"""benchmarks/bench_training.py still runs: every benchmark, tiny sizes, random images; so do
+bench_distributed.py and bench_frontend.py (`archdsl rf` as a whole process: one round).
 
 No timing is asserted (timing is never asserted in tests); only that each benchmark runs to
 the end and reports a positive speed. The real numbers are in docs/performance.md.
@@ -75,3 +76,17 @@ def test_distributed_benchmark_runs_one_and_two_workers(tmp_path, cifar_archive,
     assert two["distribution"]["workers"] == 2 and two["distribution"]["global_batch"] == 128
     assert all(run["images_per_second"] > 0 and run["cpu"] > 0 for run in r["runs"])
     assert r["summary"]["1w"]["vs_first"] == 1.0
+
+
+def test_frontend_benchmark_runs(tmp_path):
+    """benchmarks/bench_frontend.py (`archdsl rf` as a whole process, and its split): one round."""
+    out = tmp_path / "frontend.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_frontend.py"), "--runs", "1",
+                           "--warmup", "0", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert {"python", "module", "module_cold"} <= set(r["times"])
+    assert all(t["median_ms"] > 0 and len(t["runs_ms"]) == 1 for t in r["times"].values())
+    split = r["split"]["this"]
+    assert {"import_ir", "import_lark", "import_rest", "grammar", "parse", "resolve", "analyse", "render"} < set(split)
+    assert split["in_process_total"] > 0 and r["machine"]["cores"] >= 1
