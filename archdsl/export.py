@@ -1,8 +1,11 @@
 """`archdsl export`: IR -> a readable, standalone Python file that builds the model.
 
-The code lives in Jinja2 templates (`templates/<target>_model.py.j2`); this module
-chooses the target, works out what the templates need (tensor variables, TF SAME
-padding per layer, the analysis as comment text) and writes the result atomically.
+The file's frame lives in Jinja2 templates (`templates/<target>_model.py.j2`); each op's
+own lines are its registry class's snippets (`Op.keras_source`, `Op.torch_init`,
+`Op.torch_forward`), rendered here in the same environment. This module chooses the target,
+works out what the snippets need (tensor variables, TF padding per layer, the analysis as
+comment text) and writes the result atomically. An op without a snippet for the target is
+refused by name before anything is written.
 
 Generated code must never carry a spec's text as code. The environment enforces it:
 every `{{ ... }}` must go through a filter that makes it safe (`py`: a Python literal,
@@ -12,17 +15,19 @@ characters) or be a plain int; anything else fails the export (`_finalize`).
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import geometry
 from .analysis import Analysis, LayerStats, analyze
 from .errors import RunError, UsageError, did_you_mean, one_of
-from .ir import CONV_OPS, GLOBAL_OPS, POOL_OPS, Layer, Model
+from .ir import Layer, Model
+from .ops import op_of, post_name, post_step
+from .ops.elementwise import TORCH_ACTIVATIONS
 from .display import num as _num, pair as _pair, shape as _shape
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -32,17 +37,11 @@ TARGETS = {
     "keras": "keras_model.py.j2",
     "pytorch": "pytorch_model.py.j2",
 }
+# the op snippet a target cannot do without
+_REQUIRED_SNIPPET = {"keras": "keras_source", "pytorch": "torch_forward"}
 
 # other names people use for the targets: only for the hint, `--to` takes the names above
 _HINT_ALIASES = {"torch": "pytorch", "pt": "pytorch", "tf": "keras", "tensorflow": "keras", "tf.keras": "keras"}
-# the ops the templates build (both targets); an IR with another op is refused before a file is written
-SUPPORTED_OPS = {"conv", "sep", "dw", "maxpool", "avgpool", "gap", "gmp", "flatten", "dense", "dropout", "bn",
-                 "act", "softmax", "add", "concat"}
-# Keras activation -> torch.nn module. Keras 3's gelu is exact (approximate=False), as nn.GELU();
-# swish is x * sigmoid(x) = nn.SiLU; elu has alpha 1; softmax runs over channels, dim 1 in NCHW
-TORCH_ACTIVATIONS = {"relu": "ReLU()", "relu6": "ReLU6()", "swish": "SiLU()", "gelu": "GELU()",
-                     "sigmoid": "Sigmoid()", "tanh": "Tanh()", "elu": "ELU(alpha=1.0)", "softmax": "Softmax(dim=1)",
-                     "linear": "Identity()"}
 # names the generated files define or import; a model's class must not shadow them
 _RESERVED = {"SeparableConv2d", "AvgPool2dSame", "build_model", "torch", "nn", "F", "keras", "layers"}
 
@@ -90,7 +89,8 @@ def _check_output(path: str) -> Path:
 def render(model: Model, target: str, analysis: Analysis | None = None) -> str:
     """The generated source for `target`, checked to be valid Python."""
     target = target_of(target)
-    unsupported = sorted({layer.op for layer in model.layers} - SUPPORTED_OPS)
+    unsupported = sorted({layer.op for layer in model.layers
+                          if not op_of(layer).implements(_REQUIRED_SNIPPET[target])})
     if unsupported:
         raise UsageError(f"the {target} export cannot build op(s) {', '.join(unsupported)} yet",
                          hint="export to another target, or rewrite those layers", code="E632")
@@ -103,7 +103,7 @@ def render(model: Model, target: str, analysis: Analysis | None = None) -> str:
                              hint=one_of(TORCH_ACTIVATIONS), code="E632")
     analysis = analysis or analyze(model)
     env = _environment()
-    source = env.get_template(TARGETS[target]).render(**_context(model, analysis))
+    source = env.get_template(TARGETS[target]).render(**_context(model, analysis, env))
     try:
         ast.parse(source)
     except SyntaxError as exc:  # a bug of the templates, never of the spec: say so plainly
@@ -127,6 +127,7 @@ class LayerView:
     pad: tuple[int, int, int, int]  # TF SAME padding (top, bottom, left, right); zeros for valid
     symmetric: bool                 # pad top == bottom and left == right: the layer's own padding argument does
     branches: bool                  # a path of the graph starts or ends here (the forward pass leaves a blank line)
+    code: dict = field(default_factory=dict)  # snippet name -> the op's lines, rendered (see _render_snippets)
 
     @property
     def src(self) -> "Code":
@@ -145,12 +146,6 @@ class LayerView:
         return left, right, top, bottom
 
     @property
-    def strides_by_hand(self) -> bool:
-        """Keras: TF's depthwise kernels (dw, sep's first half) take only equal strides. As the back-end
-        does, such a layer is built padded by hand, at stride 1 and `valid`, then subsampled."""
-        return self.layer.op in ("dw", "sep") and self.layer.stride[0] != self.layer.stride[1]
-
-    @property
     def pad_pairs(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """((top, bottom), (left, right)), as keras.layers.ZeroPadding2D takes it."""
         top, bottom, left, right = self.pad
@@ -161,7 +156,7 @@ class LayerView:
         return any(self.pad)
 
 
-def _context(model: Model, analysis: Analysis) -> dict:
+def _context(model: Model, analysis: Analysis, env) -> dict:
     consumers: dict[int, list[int]] = {i: [] for i in range(len(model.layers) + 1)}
     for layer in model.layers:
         for i in layer.inputs:
@@ -176,8 +171,9 @@ def _context(model: Model, analysis: Analysis) -> dict:
     views = []
     for layer, stats in zip(model.layers, analysis.rows):
         attr = attrs.take(layer.name)
-        post = tuple((name, attrs.take(name), p) for name, p in zip(_post_names(layer), layer.post))
-        pad = _same_padding(layer)
+        post = tuple((name, attrs.take(name), p)
+                     for name, p in zip((post_name(layer, n) for n in range(len(layer.post))), layer.post))
+        pad = _padding(layer)
         views.append(LayerView(
             layer=layer, stats=stats, var=var[layer.index], inputs=tuple(var[i] for i in layer.inputs),
             attr=attr, post=post,
@@ -185,17 +181,14 @@ def _context(model: Model, analysis: Analysis) -> dict:
             analysis=_analysis_text(layer, stats, layer.index in globals_),
             cin=layer.input_shape[-1], pad=pad, symmetric=_symmetric(pad),
             branches=layer.inputs != (layer.index - 1,) or consumers[layer.index - 1] != [layer.index]))
+        _render_snippets(views[-1], env)
     final = analysis.final
-    ops = {layer.op for layer in model.layers}
     return dict(
         model=model, views=views, output=var[model.layers[-1].index],
         class_name=_class_name(model.name),
         spec=model.file,
         summary=_summary(model, analysis, final),
-        uses_sep="sep" in ops,
-        uses_avg_same=any(v.layer.op == "avgpool" and v.padded and not v.symmetric for v in views),
-        uses_functional=any(v.padded and not v.symmetric and v.layer.op != "avgpool" for v in views),
-        activations={name: Code(module) for name, module in TORCH_ACTIVATIONS.items()},
+        helpers={need for v in views for need in op_of(v.layer).torch_needs(v)},
         nchw_shape=_nchw,
     )
 
@@ -214,7 +207,7 @@ def _global_layers(model: Model) -> set[int]:
     """Layers at or after a global op (gap, flatten) on their path: every unit sees the whole input."""
     found: set[int] = set()
     for layer in model.layers:
-        if layer.op in GLOBAL_OPS or any(i in found for i in layer.inputs):
+        if op_of(layer).is_global or any(i in found for i in layer.inputs):
             found.add(layer.index)
     return found
 
@@ -231,37 +224,42 @@ def _analysis_text(layer: Layer, stats: LayerStats, is_global: bool) -> str:
     return "  ".join(parts)
 
 
-def _same_padding(layer: Layer) -> tuple[int, int, int, int]:
-    """TF SAME padding of a window op as (top, bottom, left, right), from the IR's shapes."""
-    if layer.op not in CONV_OPS + POOL_OPS or layer.padding != "same":
-        return (0, 0, 0, 0)
-    pads = []
-    for a in (0, 1):
-        n, out = layer.input_shape[a], layer.output_shape[a]
-        k_eff = geometry.effective_kernel(layer.kernel[a], layer.dilation[a])
-        total = max((out - 1) * layer.stride[a] + k_eff - n, 0)
-        before = geometry.pad_before(n, layer.kernel[a], layer.stride[a], layer.dilation[a], "same")
-        assert before == total // 2, (layer.name, before, total)
-        pads += [before, total - before]
-    return tuple(pads)
+def _padding(layer: Layer) -> tuple[int, int, int, int]:
+    """A window op's padding as (top, bottom, left, right); zeros for other ops."""
+    windows = [op_of(layer).window(layer, a) for a in (0, 1)]
+    return (0, 0, 0, 0) if None in windows else (*windows[0][4:], *windows[1][4:])
 
 
 def _symmetric(pad: tuple[int, int, int, int]) -> bool:
     return pad[0] == pad[1] and pad[2] == pad[3]
 
 
-def _post_names(layer: Layer) -> list[str]:
-    """Keras layer names of the post-ops, as `backends.keras` gives them (`l03_sep64_bn`, `_bn2` if repeated)."""
-    names = []
-    for n, post in enumerate(layer.post):
-        suffix = _suffix(post)
-        same = [p for p in layer.post[:n] if _suffix(p) == suffix]  # `drop .1 drop .2`: _drop, _drop2
-        names.append(f"{layer.name}_{suffix}{len(same) + 1 if same else ''}")
-    return names
+_SNIPPETS = {  # name -> (where the op keeps it, indentation in the generated file)
+    "keras": ("keras_source", 4), "torch_init": ("torch_init", 8), "torch_forward": ("torch_forward", 8),
+}
+_POST_SNIPPETS = {"keras": ("post_keras_source", 4), "torch_init": ("post_torch_init", 8)}
 
 
-def _suffix(post) -> str:
-    return {"drop": "drop", "bn": "bn"}.get(post.kind) or post.activation
+def _render_snippets(view: LayerView, env) -> None:
+    """The op's lines for each snippet, and each post-op step's, rendered in the export's safe environment."""
+    kind = op_of(view.layer)
+    for name, (hook, indent) in _SNIPPETS.items():
+        view.code[name] = _render(env, getattr(kind, hook), indent, v=view, l=view.layer)
+    for name, (hook, indent) in _POST_SNIPPETS.items():
+        view.code["post_" + name] = [_render(env, getattr(post_step(p), hook), indent, v=view, l=view.layer,
+                                             p=p, name=keras_name, attr=attr)
+                                     for keras_name, attr, p in view.post]
+
+
+def _render(env, snippet: str | None, indent: int, **names) -> "Code | None":
+    if snippet is None:
+        return None
+    template = _COMPILED.get(snippet) or _COMPILED.setdefault(snippet, env.from_string(snippet))
+    text = template.render(activations={a: Code(m) for a, m in TORCH_ACTIVATIONS.items()}, **names)
+    return Code("\n".join(" " * indent + line for line in text.splitlines() if line.strip()))
+
+
+_COMPILED: dict = {}
 
 
 class _UniqueNames:
@@ -361,6 +359,7 @@ def _one_line(text: str) -> str:
     return str(comment_text(text))
 
 
+@functools.cache
 def _environment():
     import jinja2
     env = jinja2.Environment(

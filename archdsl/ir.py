@@ -18,15 +18,6 @@ Shape = tuple[int, ...]  # (h, w, c) for feature maps, (c,) for flat tensors, as
 Padding = Literal["same", "valid"]
 ACTIVATIONS = ("relu", "relu6", "swish", "gelu", "sigmoid", "tanh", "elu", "softmax", "linear")
 
-# ops that see a window of the feature map: they have kernel, stride, dilation, padding
-WINDOW_OPS = ("conv", "sep", "dw", "maxpool", "avgpool")
-CONV_OPS = ("conv", "sep", "dw")
-POOL_OPS = ("maxpool", "avgpool")
-# ops whose output is a single vector per image: their receptive field is the whole input
-GLOBAL_OPS = ("gap", "gmp", "flatten")
-MERGE_OPS = ("add", "concat")
-
-
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

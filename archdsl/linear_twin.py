@@ -1,53 +1,84 @@
 """The linear, positive, channel-wise twin of a Keras model, on which `verify` measures receptive fields.
 
-    twin = linear_twin.clone(trunk, channels)   # float64, inputs of any size; channel b carries unit b
+    twin = linear_twin.clone(trunk, channels, model)   # float64, inputs of any size; channel b carries unit b
 
-A clone of the model (`keras.models.clone_model`) in which max pooling becomes average
-pooling with the same window, stride and padding; activations, dropout and batch norm
-become identities; every convolution becomes a window with the same kernel size, stride,
-dilation and padding, every tap 1/(kh*kw), on each channel alone, without bias; concat
-becomes add. The gradient of a unit with respect to the input is then > 0 exactly on the
+A clone of the model (`keras.models.clone_model`) in which each Keras layer becomes what the op
+that built it says (`Op.twin`, with this module's `Kit`): max pooling becomes average pooling
+with the same window, stride and padding; activations, dropout and batch norm become
+identities; every convolution becomes a window with the same kernel size, stride, dilation
+and padding, every tap 1/(kh*kw), on each channel alone, without bias; concat becomes add.
+The window's arguments are read off the built Keras layer, not the IR, so the twin measures
+what Keras built. The gradient of a unit with respect to the input is then > 0 exactly on the
 pixels the unit sees (`verify` says why). Keras and TensorFlow are imported inside the functions.
 """
 from __future__ import annotations
 
+from .ops import op_of, post_name
 
-def clone(trunk, channels: int):
-    """The linear, positive, channel-wise float64 clone of `trunk`, for inputs of any size."""
+
+def clone(trunk, channels: int, model):
+    """The linear, positive, channel-wise float64 clone of `trunk` (built from IR `model`), for inputs of any
+    size. Each Keras layer becomes what the op that built it says (`Op.twin`); post-op steps pass through."""
     import keras
 
+    owners = _owners(model)
+    kit = Kit()
+
+    def twin_layer(layer):
+        owner, post = owners.get(layer.name, (None, False))
+        made = kit.identity(layer) if post else None if owner is None else op_of(owner).twin(layer, owner, kit)
+        if made is None:
+            what = f"op '{owner.op}' ({layer.name})" if owner is not None else f"{type(layer).__name__} ({layer.name})"
+            raise NotImplementedError(f"verify does not know how to make {what} linear, positive and channel-wise")
+        return made
+
     inputs = keras.Input(shape=(None, None, channels), batch_size=1, dtype="float64", name="input")
-    twin = keras.models.clone_model(trunk, input_tensors=inputs, clone_function=_linear_layer)
+    twin = keras.models.clone_model(trunk, input_tensors=inputs, clone_function=twin_layer)
     assert not twin.weights, "every kernel of the twin is a constant"
     return twin
 
 
-def _linear_layer(layer):
-    """clone_function: a layer of the model -> its linear, positive, channel-wise counterpart.
+def _owners(model) -> dict[str, tuple]:
+    """Keras layer name -> (the IR layer that built it, whether it is a post-op step)."""
+    owners = {}
+    for layer in model.layers:
+        owners[layer.name] = (layer, False)
+        for helper in ("pad", "stride"):  # an op built of several Keras layers names them `<name>_<helper>`
+            owners[f"{layer.name}_{helper}"] = (layer, False)
+        for n in range(len(layer.post)):
+            owners[post_name(layer, n)] = (layer, True)
+    return owners
 
-    Channel b of every tensor carries batch item b: a convolution becomes a window whose
-    taps are all 1/(kh*kw), applied to each channel alone; concat becomes add. With positive
-    weights, mixing channels does not change which pixels a unit (summed over its channels) sees.
-    """
-    from keras import layers as L
 
-    f64 = dict(name=layer.name, dtype="float64")
-    if isinstance(layer, (L.Conv2D, L.SeparableConv2D, L.DepthwiseConv2D)):
+class Kit:
+    """The twin's layers, for the ops' `twin`: each keeps the Keras layer's name and works in float64."""
+
+    def window(self, layer):
+        """A convolution's window on each channel alone, every tap 1/(kh*kw), no bias."""
         if getattr(layer, "groups", 1) != 1:
             raise NotImplementedError(f"verify does not handle the grouped convolution {layer.name}")
-        return _window_class()(layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate, **f64)
-    if isinstance(layer, L.MaxPooling2D):
-        return L.AveragePooling2D(layer.pool_size, layer.strides, layer.padding, **f64)
-    if isinstance(layer, (L.Add, L.Concatenate)):
-        return L.Add(**f64)
-    if isinstance(layer, (L.Dropout, L.SpatialDropout2D, L.GaussianNoise, L.GaussianDropout,
-                          L.BatchNormalization, L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.Softmax,
-                          L.Identity)):
-        return _identity_class()(**f64)
-    if isinstance(layer, (L.AveragePooling2D, L.ZeroPadding2D, L.Cropping2D)):
+        return _window_class()(layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate,
+                               **_f64(layer))
+
+    def average_pool(self, layer):
+        """Max pooling's twin: the gradient of a max reaches only the argmax, an average's every pixel."""
+        from keras import layers as L
+        return L.AveragePooling2D(layer.pool_size, layer.strides, layer.padding, **_f64(layer))
+
+    def add(self, layer):
+        from keras import layers as L
+        return L.Add(**_f64(layer))
+
+    def identity(self, layer):
+        return _identity_class()(**_f64(layer))
+
+    def copy(self, layer):
+        """The same layer in float64 (zero padding, average pooling: already linear and positive)."""
         return type(layer).from_config({**layer.get_config(), "dtype": "float64"})
-    raise NotImplementedError(f"verify does not know how to make {type(layer).__name__} ({layer.name}) "
-                              "linear, positive and channel-wise")
+
+
+def _f64(layer) -> dict:
+    return dict(name=layer.name, dtype="float64")
 
 
 _CLASSES: dict[str, type] = {}

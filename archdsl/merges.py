@@ -9,15 +9,14 @@ the IR a graph.
 """
 from __future__ import annotations
 
-from . import geometry
-from .analysis import relative_geometry
 from .display import pair, shape as shape_text
 from .errors import SpecSemanticError, did_you_mean
 from .ir import Layer, Where
-from .ops import MAX_DIM
+from .ops import OPS, relative_geometry
+from .ops.geometry import output_size
 from .spec import ResidualStmt
 
-MERGES = ("add", "concat")
+MERGES = tuple(name for name, op in OPS.items() if op.joins_paths)  # `residual add`, `parallel concat`
 
 
 def expand_merge_block(state, stmt, env: dict, block: str | None, depth: int) -> None:
@@ -74,30 +73,24 @@ def expand_merge_block(state, stmt, env: dict, block: str | None, depth: int) ->
 
 
 def _merge_shape(merge: str, outputs, stmt, residual: bool, errors: list, layers: list, entry: tuple):
+    op = OPS[merge]
     first_name, _, first = outputs[0]
     for name, _, shape in outputs[1:]:
-        same_rank = len(shape) == len(first)
-        fits = same_rank and (shape == first if merge == "add" else shape[:-1] == first[:-1])
-        if fits:
+        needed = op.mismatch(first, shape)
+        if needed is None:
             continue
-        what = "equal shapes" if merge == "add" else "equal spatial sizes"
-        if residual and merge == "add":
+        if residual and op.keeps_shape:
             hint = _shortcut_hint(first, outputs[0][1], layers, entry)
-        elif merge == "concat":
-            hint = "make every branch downsample alike"
         else:
-            hint = "make every branch end with the same shape"
-        errors.append(SpecSemanticError(f"{merge} needs {what}, but {first_name} gives {shape_text(first)} and {name} "
-                                        f"gives {shape_text(shape)}", stmt.span, hint, "E263"))
+            hint = op.mismatch_hint
+        errors.append(SpecSemanticError(f"{merge} needs {needed}, but {first_name} gives {shape_text(first)} and "
+                                        f"{name} gives {shape_text(shape)}", stmt.span, hint, "E263"))
         return None
-    if merge == "add":
-        return first
-    channels = sum(shape[-1] for _, _, shape in outputs)
-    if channels > MAX_DIM:  # each branch is bounded; their sum is bounded like any layer's channels
-        errors.append(SpecSemanticError(f"concat would output {channels:,} channels; a layer has at most {MAX_DIM:,}",
-                                        stmt.span, "narrow the branches, or merge them with add", "E214"))
+    out = op.merged_shape([shape for _, _, shape in outputs])
+    if isinstance(out, str):  # too many channels
+        errors.append(SpecSemanticError(out, stmt.span, "narrow the branches, or merge them with add", "E214"))
         return None
-    return first[:-1] + (channels,)
+    return out
 
 
 def _shortcut_hint(target, body: int, layers, entry) -> str:
@@ -129,7 +122,7 @@ def _projection(target, body: int, layers, entry) -> str | None:
         kernel.append(int(2 * c + 1) if (2 * c).is_integer() and lo <= 2 * c + 1 <= hi else lo)
     padding = "same" if kernel == [1, 1] else "valid"  # a 1x1 window pads nothing either way
     # the shortcut as the user would write it, through the same analysis: its size and jump must be the body's
-    out = tuple(geometry.output_size(n, k, s, 1, padding) for n, k, s in zip(shape[:2], kernel, jump))
+    out = tuple(output_size(n, k, s, 1, padding) for n, k, s in zip(shape[:2], kernel, jump))
     shortcut = Layer(index=len(layers) + 1, name="shortcut", op="conv", inputs=(start,), text="shortcut",
                      where=layers[body - 1].where, kernel=tuple(kernel), stride=jump, dilation=(1, 1),
                      padding=padding, filters=target[-1], input_shape=shape, output_shape=out + target[-1:])

@@ -3,7 +3,7 @@
 All errors of a file are collected and raised together. After a layer that cannot be
 resolved, shapes are unknown, so later layers are still checked for their options but
 not for shapes (one mistake should not cause a cascade of messages).
-Each layer's output shape is worked out by `layer_shape`.
+Each layer's fields, name and output shape are its op's to work out (`archdsl.ops`).
 """
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
 
-from . import layer_shape
 from .blocks import STATEMENT_KEYWORDS, bind, check_definitions, note_origin, substitute_at_use
 from .errors import ArchError, SpecSemanticError, did_you_mean, raise_collected
-from .ir import CONV_OPS, POOL_OPS, Assertion, Layer, Model, Where
+from .ir import Assertion, Layer, Model, Where
 from .formatter import canonical_token
-from .ops import OPS, WRITTEN_OPS, canonical_op, read_options, unknown_op_hint
+from .ops import OPS, WRITTEN_OPS, assert_name, canonical_op, op_of, read_options, unknown_op_hint
 from .spec import (AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
                    TrainSection, written_tokens)
 from .merges import MERGES, expand_merge_block
@@ -77,10 +76,10 @@ def resolve(spec: Spec) -> Model:
     classes = headers.get("classes")
     if classes and state.layers and state.shape is not None and state.shape[-1] != classes:
         # point at the layer that sets the channel count, not at a softmax after it
-        last = next((layer for layer in reversed(state.layers) if layer.filters or layer.op == "dw"),
+        last = next((layer for layer in reversed(state.layers) if op_of(layer).sets_channels(layer)),
                     state.layers[-1])
         # `classes` can stand for a count the layer takes: filters or units (dw and pools take none)
-        use = f" (write `classes` as its {'units' if last.op == 'dense' else 'filters'})" if last.filters else ""
+        use = f" (write `classes` as its {op_of(last).count_word})" if last.filters else ""
         errors.append(SpecSemanticError(
             f"the model ends with {state.shape[-1]} outputs but `classes {classes}` is declared",
             _where_span(last.where, len(last.text.split()[0])), f"make the last layer produce {classes} channels"
@@ -255,27 +254,19 @@ def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], blo
     if new_errors or state.shape is None:
         state.shape = None
         return True
-    sig = OPS[op]
+    kind = OPS[op]
     in_shape = state.shape
     index = len(state.layers) + 1
-    post = list(opts.post)
-    fields = dict(use_bias=bool(sig.bias) if opts.use_bias is None else opts.use_bias, filters=opts.filters,
-                  rate=opts.rate)
-    if op == "act":
-        fields["activation"] = post.pop(0).activation
-    elif op == "softmax":
-        fields["activation"] = "softmax"
-    fields["post"] = tuple(post)
-    if sig.window:
-        kernel = opts.kernel or (2, 2)
-        default_stride = kernel if op in POOL_OPS else (1, 1)
-        fields.update(kernel=kernel, stride=opts.stride or default_stride, dilation=opts.dilation or (1, 1),
-                      padding=opts.padding or "valid")
-        if op in CONV_OPS:
-            fields["depth_multiplier"] = opts.depth_multiplier or 1 if op != "conv" else None
-    out = layer_shape.output_shape(op, in_shape, fields, opts, stmt, state.errors)
+    written = stmt.op.text
+    fields = dict(use_bias=bool(kind.signature.bias) if opts.use_bias is None else opts.use_bias,
+                  filters=opts.filters, rate=opts.rate, post=tuple(opts.post), **kind.resolve_fields(opts, written))
+
+    def fail(message, hint, code="E230"):
+        state.errors.append(SpecSemanticError(message, stmt.op.span, hint, code))
+
+    out = kind.output_shape(in_shape, fields, written, fail)
     if out is not None and opts.whiten is not None \
-            and not layer_shape.whitening_fits(opts.whiten, state.last, in_shape, fields, state.errors):
+            and not kind.whitening_fits(opts.whiten, state.last, in_shape, fields, state.errors):
         out = None  # the error is said; the layers after it are not checked
     if out is None:
         state.shape = None
@@ -283,8 +274,8 @@ def _add_layer(state: _State, stmt: LayerStmt, op: str, tokens: list[Token], blo
     fields["whiten"] = opts.whiten is not None
     text = " ".join([canonical_token(stmt.op)] + [canonical_token(t) for t in tokens])
     span = stmt.op.span
-    name = f"l{index:02d}_{op}{opts.filters or ''}" if op != "act" else f"l{index:02d}_{stmt.op.text.lower()}"
-    state.layers.append(Layer(index=index, name=name, op=op, inputs=(state.last,), text=text,
+    state.layers.append(Layer(index=index, name=kind.layer_name(index, fields, written), op=op,
+                              inputs=(state.last,), text=text,
                               where=Where(file=span.file, line=span.line, column=span.column), block=block,
                               input_shape=in_shape, output_shape=out, **fields))
     state.shape, state.last = out, index
@@ -315,13 +306,12 @@ def _assertion(stmt: AssertStmt, file: str, errors: list) -> Assertion | None:
             return None
         members = []
         for m in stmt.members:
-            # merges are ops too: `residual`/`parallel` lines add `add`/`concat` layers
-            op = canonical_op(m.text) or (m.text.lower() if m.text.lower() in MERGES else None)
-            if op is None:
+            name = assert_name(m.text)
+            if name is None:
                 errors.append(SpecSemanticError(f"unknown op '{m.text}' in the list", m.span,
                                                 unknown_op_hint(m.text, list(MERGES)), "E241"))
                 return None
-            members.append(m.text.lower() if op == "act" else op)
+            members.append(name)
         text = f"assert ops {stmt.comparison} [{', '.join(members)}]"
         return Assertion(metric="ops", comparison=stmt.comparison, value=tuple(members), text=text, where=where)
     if metric not in METRICS:

@@ -35,9 +35,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import geometry, linear_twin
+from . import linear_twin
 from .analysis import Analysis, LayerStats
-from .ir import GLOBAL_OPS, WINDOW_OPS, Layer, Model
+from .ir import Layer, Model
+from .ops import op_of
 
 Interval = tuple[int, int]          # first and last input pixel along one axis, inclusive
 Unit = tuple[int, int]              # (row, column) of an output unit
@@ -154,7 +155,7 @@ def measure_rf(model: Model) -> dict[int, Measurement]:
     margin = _canvas_margin(model)
     h, w, _ = model.input_shape
     chunk = min(len(items), _items_per_pass((h + 2 * margin[0]) * (w + 2 * margin[1]), len(trunk.layers)))
-    twin = linear_twin.clone(trunk, chunk)
+    twin = linear_twin.clone(trunk, chunk, model)
     image = _footprints(twin, items, (0, 0), model, chunk)
     # nothing padded: the canvas would be the image itself
     canvas = _footprints(twin, items, margin, model, chunk) if margin != (0, 0) else image
@@ -214,7 +215,7 @@ def _extent(mask, margin: int) -> Interval | None:
 
 
 def _measured(layer: Layer) -> bool:
-    return layer.spatial and layer.op not in GLOBAL_OPS
+    return layer.spatial and not op_of(layer).is_global
 
 
 def _units(shape) -> list[Unit]:
@@ -232,11 +233,11 @@ def _canvas_margin(model: Model) -> tuple[int, int]:
     reach, period = [0, 0], [1, 1]
     for layer in model.layers:
         j_in = tuple(math.lcm(*(jump[i][a] for i in layer.inputs)) for a in (0, 1))
-        if layer.op in WINDOW_OPS:
-            for a in (0, 1):
-                if layer.padding == "same":
-                    reach[a] += -(-layer.dilation[a] * (layer.kernel[a] - 1) // 2) * j_in[a]
-            jump[layer.index] = (j_in[0] * layer.stride[0], j_in[1] * layer.stride[1])
+        windows = [op_of(layer).window(layer, a) for a in (0, 1)]
+        if None not in windows:
+            for a, (_, _, stride, _, before, after) in enumerate(windows):
+                reach[a] += max(before, after) * j_in[a]
+            jump[layer.index] = (j_in[0] * windows[0][2], j_in[1] * windows[1][2])
         else:
             jump[layer.index] = j_in
         if _measured(layer):
@@ -259,20 +260,21 @@ def _edges(model: Model) -> dict[int, tuple[tuple[bool, bool], tuple[bool, bool]
         sparse = [any(flags[i][0][a] for i in layer.inputs) for a in (0, 1)]
         cut = [any(flags[i][1][a] for i in layer.inputs) for a in (0, 1)]
         hollow = any(flags[i][2] for i in layer.inputs)
-        if layer.op in WINDOW_OPS:
-            for a in (0, 1):
-                k_eff = layer.dilation[a] * (layer.kernel[a] - 1) + 1
-                sparse[a] = sparse[a] or layer.dilation[a] > 1 or layer.stride[a] > layer.kernel[a]
-                cut[a] = cut[a] or (layer.padding == "valid" and (layer.input_shape[a] - k_eff) % layer.stride[a] != 0)
-                hollow = hollow or _has_a_padding_only_window(layer, a)
+        for a in (0, 1):
+            window = op_of(layer).window(layer, a)
+            if window is None:
+                continue
+            n, k, s, d, before, after = window
+            sparse[a] = sparse[a] or d > 1 or s > k
+            cut[a] = cut[a] or (n + before + after - (d * (k - 1) + 1)) % s != 0
+            hollow = hollow or _has_a_padding_only_window(window)
         flags[layer.index] = (tuple(sparse), tuple(cut), hollow)
     return flags
 
 
-def _has_a_padding_only_window(layer: Layer, a: int) -> bool:
-    n, k, s, d = layer.input_shape[a], layer.kernel[a], layer.stride[a], layer.dilation[a]
-    before = geometry.pad_before(n, k, s, d, layer.padding)
-    out = geometry.output_size(n, k, s, d, layer.padding)
+def _has_a_padding_only_window(window) -> bool:
+    n, k, s, d, before, after = window
+    out = (n + before + after - (d * (k - 1) + 1)) // s + 1
     return any(not any(0 <= i * s - before + t * d < n for t in range(k)) for i in range(out))
 
 

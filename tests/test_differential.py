@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 import archdsl
 from archdsl.errors import ArchError
-from archdsl.geometry import output_size
+from archdsl.ops.geometry import output_size
 
 EXAMPLES = int(os.environ.get("ARCHDSL_DIFF_EXAMPLES", "200"))
 LONG_EXAMPLES = int(os.environ.get("ARCHDSL_DIFF_EXAMPLES", "5000"))

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from archdsl.errors import ArchError
 from archdsl.formatter import format_spec
-from archdsl.geometry import output_size
+from archdsl.ops.geometry import output_size
 from archdsl.parser import parse
 from archdsl.resolve import resolve
 from archdsl.spec import canonical_number

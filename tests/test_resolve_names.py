@@ -14,7 +14,8 @@ from lark import Lark
 from archdsl.blocks import KEYWORDS
 from archdsl.errors import ArchError
 from archdsl.merges import MERGES
-from archdsl.ops import _TAKES_VALUE, OPTION_WORDS, WRITTEN_OPS
+from archdsl.ops import WRITTEN_OPS
+from archdsl.ops.options import _TAKES_VALUE, OPTION_WORDS
 from archdsl.parser import parse
 from archdsl.resolve import resolve
 

@@ -217,14 +217,15 @@ def test_verify_reports_a_wrong_analysis(spec, index, change):
 @pytest.mark.tf
 def test_verify_measures_the_built_model(monkeypatch):
     """A back-end that forgets a dilation keeps every shape (SAME) but not the receptive field."""
-    from archdsl.backends import keras as backend
+    from archdsl.ops import OPS
 
-    main_layer = backend._main_layer
+    conv = OPS["conv"]
+    main_layer = conv.keras_layer
 
     def without_dilation(layer, *args, **kwargs):
         return main_layer(layer.model_copy(update={"dilation": (1, 1)}), *args, **kwargs)
 
-    monkeypatch.setattr(backend, "_main_layer", without_dilation)
+    monkeypatch.setattr(conv, "keras_layer", without_dilation)
     model = archdsl.loads("input 16x16x1\nconv 3x3 2 same\nconv 3x3 2 same d2\nconv 3x3 2 same\n")
     report = verify(model)
     assert [r.index for r in report.rows if not r.ok] == [2, 3]

@@ -19,7 +19,8 @@ import graphviz
 
 from ..analysis import Analysis, LayerStats
 from ..errors import RunError, UsageError
-from ..ir import CONV_OPS, GLOBAL_OPS, MERGE_OPS, POOL_OPS, Layer, Model
+from ..ir import Layer, Model
+from ..ops import op_of
 from ..display import pair as _pair, shape as _shape
 
 FONT = "Helvetica"
@@ -52,18 +53,8 @@ def escape(text: str) -> str:
 
 
 def kind(layer: Layer) -> str:
-    """The colour group of a layer's op."""
-    if layer.op in CONV_OPS:
-        return "conv"
-    if layer.op in POOL_OPS:
-        return "pool"
-    if layer.op in GLOBAL_OPS or layer.op == "softmax":
-        return "head"
-    if layer.op == "dense":
-        return "dense"
-    if layer.op in MERGE_OPS:
-        return "merge"
-    return "norm"  # act, bn, dropout
+    """The colour group of a layer's op (its registry class says which)."""
+    return op_of(layer).draw_kind
 
 
 def stats_line(layer: Layer, row: LayerStats) -> str:

@@ -5,11 +5,9 @@ by its post-ops in written order (`l03_sep64_drop`, `l03_sep64_bn`, `l03_sep64_r
 Graph edges become functional-API calls, so residual and parallel blocks need no
 special case here beyond the merge layers.
 
-One exception to "one main layer": TF's depthwise kernels (used by `dw` and by the first
-half of `sep`) take only equal strides on both axes, so a `dw`/`sep` with a stride like
-2x1 is built as `l05_dw_pad` (the zeros SAME would add, if any), `l05_dw` at stride 1
-with valid padding, and `l05_dw_stride` (a 1x1 pool keeping every s-th row and column):
-the same function, and the same weights in the layer named after the spec.
+Each op builds its own Keras layer (`Op.keras_layer`, `Op.keras_call`; this module hands it
+`keras.layers`); an op built of several Keras layers (a `dw` with a stride like 2x1) names the
+one that holds its output (`Op.keras_output`).
 
 Batch norm: `archdsl train` builds it as this module's `BatchNormalization` (`batchnorm="fused"`),
 Keras' layer trained with TensorFlow's fused kernel, faster to train (docs/performance.md);
@@ -24,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter
 import keras  # noqa: E402
 from keras import layers as L  # noqa: E402
 
-from .. import geometry  # noqa: E402
-from ..ir import Layer, Model  # noqa: E402
+from ..ir import Model  # noqa: E402
+from ..ops import op_of, post_name, post_step  # noqa: E402
 
 
 BATCHNORMS = ("keras", "fused")
@@ -44,9 +42,13 @@ def compile(model: Model, preprocess: "keras.layers.Layer | None" = None, batchn
     tensors = {0: preprocess(inputs) if preprocess is not None else inputs}
     for layer in model.layers:
         x = [tensors[i] for i in layer.inputs]
-        y = _call_main_layer(layer, x if len(x) > 1 else x[0], bn_class)
+        kind = op_of(layer)
+        if not kind.implements("keras_layer"):
+            raise UnsupportedOp(f"the Keras back-end cannot build op '{layer.op}' (layer {layer.index}: "
+                                f"{layer.text})")
+        y = kind.keras_call(layer, x if len(x) > 1 else x[0], L, bn_class)
         for n, post in enumerate(layer.post):
-            y = _post_layer(layer, post, n, bn_class)(y)
+            y = post_step(post).post_keras_layer(post, post_name(layer, n), L, bn_class)(y)
         tensors[layer.index] = y
     return keras.Model(inputs, tensors[model.layers[-1].index], name=model.name)
 
@@ -55,8 +57,8 @@ def layer_outputs(model: Model) -> dict[int, str]:
     """IR layer index -> name of the Keras layer whose output is that IR layer's output."""
     names = {}
     for layer in model.layers:
-        main = f"{layer.name}_stride" if _strides_by_hand(layer) else layer.name
-        names[layer.index] = _post_name(layer, layer.post[-1], len(layer.post) - 1) if layer.post else main
+        main = op_of(layer).keras_output(layer)
+        names[layer.index] = post_name(layer, len(layer.post) - 1) if layer.post else main
     return names
 
 
@@ -66,91 +68,8 @@ def batch_norm_statistics(keras_model: keras.Model) -> list:
             for v in (layer.moving_mean, layer.moving_variance)]
 
 
-def _strides_by_hand(layer: Layer) -> bool:
-    """TF's depthwise kernels (dw, and sep's first half) run only with equal strides on both axes."""
-    return layer.op in ("dw", "sep") and layer.stride[0] != layer.stride[1]
-
-
-def _call_main_layer(layer: Layer, x, bn_class):
-    if not _strides_by_hand(layer):
-        return _main_layer(layer, bn_class)(x)
-    # pad as SAME would, convolve at stride 1, keep every s-th row and column: the same result
-    pads = tuple(_same_pads(layer, a) for a in (0, 1))
-    if any(pads[0] + pads[1]):
-        x = L.ZeroPadding2D(pads, name=f"{layer.name}_pad")(x)
-    y = _main_layer(layer, bn_class, strides=(1, 1), padding="valid")(x)
-    return L.AveragePooling2D(1, strides=layer.stride, name=f"{layer.name}_stride")(y)
-
-
-def _same_pads(layer: Layer, axis: int) -> tuple[int, int]:
-    """(before, after): the zeros TF's padding adds along `axis` (none for `valid`)."""
-    if layer.padding != "same":
-        return 0, 0
-    n, k, s, d = layer.input_shape[axis], layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
-    out = geometry.output_size(n, k, s, d, "same")
-    total = max((out - 1) * s + geometry.effective_kernel(k, d) - n, 0)
-    before = geometry.pad_before(n, k, s, d, "same")
-    return before, total - before
-
-
-def _main_layer(layer: Layer, bn_class, strides=None, padding=None):
-    name, op = layer.name, layer.op
-    window = dict(strides=strides or layer.stride, padding=padding or layer.padding)
-    if op == "conv":
-        # a whitened conv is frozen; `archdsl train` sets its weights from the data (archdsl/whitening.py)
-        return L.Conv2D(layer.filters, layer.kernel, dilation_rate=layer.dilation, use_bias=layer.use_bias,
-                        trainable=not layer.whiten, name=name, **window)
-    if op == "sep":
-        return L.SeparableConv2D(layer.filters, layer.kernel, dilation_rate=layer.dilation,
-                                 depth_multiplier=layer.depth_multiplier, use_bias=layer.use_bias,
-                                 name=name, **window)
-    if op == "dw":
-        return L.DepthwiseConv2D(layer.kernel, dilation_rate=layer.dilation,
-                                 depth_multiplier=layer.depth_multiplier, use_bias=layer.use_bias,
-                                 name=name, **window)
-    if op == "maxpool":
-        return L.MaxPooling2D(layer.kernel, name=name, **window)
-    if op == "avgpool":
-        return L.AveragePooling2D(layer.kernel, name=name, **window)
-    if op == "gap":
-        return L.GlobalAveragePooling2D(name=name)
-    if op == "gmp":
-        return L.GlobalMaxPooling2D(name=name)
-    if op == "flatten":
-        return L.Flatten(name=name)
-    if op == "dense":
-        return L.Dense(layer.filters, use_bias=layer.use_bias, name=name)
-    if op == "dropout":
-        return L.Dropout(layer.rate, name=name)
-    if op == "bn":
-        return bn_class(name=name)
-    if op in ("act", "softmax"):
-        return L.Activation(layer.activation, name=name)
-    if op == "add":
-        return L.Add(name=name)
-    if op == "concat":
-        return L.Concatenate(name=name)
-    raise NotImplementedError(f"the Keras back-end has no rule for op '{op}'")
-
-
-def _post_suffix(post) -> str:
-    return {"drop": "drop", "bn": "bn"}.get(post.kind) or post.activation
-
-
-def _post_name(layer: Layer, post, n: int) -> str:
-    suffix = _post_suffix(post)
-    # the same kind of post-op twice on one line (`bn relu bn`, `drop .1 drop .2`) gets a number
-    same = [p for p in layer.post[:n] if _post_suffix(p) == suffix]
-    return f"{layer.name}_{suffix}{len(same) + 1 if same else ''}"
-
-
-def _post_layer(layer: Layer, post, n: int, bn_class):
-    name = _post_name(layer, post, n)
-    if post.kind == "drop":
-        return L.Dropout(post.rate, name=name)
-    if post.kind == "bn":
-        return bn_class(name=name)
-    return L.Activation(post.activation, name=name)
+class UnsupportedOp(NotImplementedError):
+    """An op the Keras back-end has no layer for."""
 
 
 @keras.saving.register_keras_serializable(package="archdsl")

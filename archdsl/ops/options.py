@@ -1,6 +1,6 @@
-"""The ops of the language and what their arguments mean.
+"""How a layer's written arguments are read, for every op alike.
 
-`OPS` is the registry: one entry an op, saying which arguments it takes. `read_options`
+Each op's `signature` (ops/base.py) says which arguments it takes; `read_options`
 turns a layer's written tokens (`3x3 64 s2 same drop .05 bn relu`) into `Options`,
 reporting every token it cannot place with its position and a did-you-mean.
 """
@@ -11,47 +11,35 @@ import re
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 
-from .errors import Span, SpecSemanticError, did_you_mean, one_of
-from .ir import ACTIVATIONS, PostOp
-from .spec import Token, whole
+from ..errors import Span, SpecSemanticError, did_you_mean, one_of
+from ..ir import ACTIVATIONS, PostOp
+from ..spec import Token, whole
+from .base import OPS, OPTIONAL, REQUIRED, OpSignature
 
-REQUIRED, OPTIONAL = "required", "optional"
-
-
-@dataclass(frozen=True)
-class OpSignature:
-    keras: str                     # the Keras layer it compiles to, for the reader (backends/keras.py maps it)
-    kernel: str | None = None      # REQUIRED / OPTIONAL (pools default to 2x2) / None
-    filters: str | None = None     # REQUIRED for conv/sep/dense
-    rate: bool = False             # dropout takes a rate
-    window: bool = False           # stride, padding
-    dilation: bool = False
-    depth_multiplier: bool = False
-    bias: bool | None = None       # default use_bias; None = no bias option
-    post: bool = True              # accepts `drop P`, `bn`, activations after the op
-    whiten: bool = False           # accepts `whiten` (a frozen kernel set from the data)
+MAX_DIM = 100_000
 
 
-OPS: dict[str, OpSignature] = {
-    "conv": OpSignature("Conv2D", REQUIRED, REQUIRED, window=True, dilation=True, bias=False, whiten=True),
-    "sep": OpSignature("SeparableConv2D", REQUIRED, REQUIRED, window=True, dilation=True,
-                       depth_multiplier=True, bias=False),
-    "dw": OpSignature("DepthwiseConv2D", REQUIRED, None, window=True, dilation=True,
-                      depth_multiplier=True, bias=False),
-    "maxpool": OpSignature("MaxPooling2D", OPTIONAL, window=True),
-    "avgpool": OpSignature("AveragePooling2D", OPTIONAL, window=True),
-    "gap": OpSignature("GlobalAveragePooling2D"),
-    "gmp": OpSignature("GlobalMaxPooling2D"),
-    "flatten": OpSignature("Flatten"),
-    "dense": OpSignature("Dense", filters=REQUIRED, bias=True),
-    "dropout": OpSignature("Dropout", rate=True, post=False),
-    "bn": OpSignature("BatchNormalization"),
-    "act": OpSignature("Activation"),   # written as the activation's name: `relu`
-    "softmax": OpSignature("Activation('softmax')", post=False),
-}
-# written names that stand for another op
-ALIASES = {"drop": "dropout", **{a: "act" for a in ACTIVATIONS if a != "softmax"}}
-WRITTEN_OPS = sorted(set(OPS) - {"act"} | set(ALIASES))
+def _registry():
+    return OPS  # filled by the ops' modules, which import this one
+
+
+def spellings() -> dict[str, str]:
+    """Every name a layer line may start with -> its op (`drop` -> dropout, `relu` -> act)."""
+    return {word: op.name for op in _registry().values() for word in op.spellings}
+
+
+def assert_name(word: str) -> str | None:
+    """The name `assert ops in [...]` knows a written op by (`relu`, `dropout` for `drop`), or None.
+    Merges are ops too: `residual`/`parallel` lines add `add`/`concat` layers."""
+    lower = word.lower()
+    if lower in spellings():
+        return OPS[spellings()[lower]].assert_spelling(lower)
+    return lower if lower in OPS and not OPS[lower].spellings else None
+
+
+def written_ops() -> list[str]:
+    return sorted(spellings())
+
 
 OPTION_WORDS = ["same", "valid", "stride", "dilation", "dm", "bias", "nobias", "whiten", "drop", "bn", "none",
                 *ACTIVATIONS]
@@ -59,7 +47,6 @@ _PADDING_LIKE = {"full", "causal", "zero", "zeros", "reflect", "symmetric"}
 _TAKES_VALUE = {"drop", "stride", "dilation", "dm", "padding"}
 _STRIDE = re.compile(r"^s(\d+)(?:x(\d+))?$")
 _DILATION = re.compile(r"^d(\d+)(?:x(\d+))?$")
-MAX_DIM = 100_000
 
 
 @dataclass
@@ -89,18 +76,13 @@ def language_word(name: str) -> str | None:
 
 
 def canonical_op(written: str) -> str | None:
-    name = written.lower()
-    if name in OPS and name != "act":
-        return name
-    return ALIASES.get(name)
+    return spellings().get(written.lower())
 
 
 def read_options(op: str, written_op: str, tokens: list[Token], errors: list) -> Options:
     """Place each token of a layer; append a positioned error for each one that does not fit."""
-    sig = OPS[op]
+    sig = _registry()[op].signature
     opts = Options()
-    if op == "act":
-        opts.post.append(PostOp(kind="act", activation=written_op.lower()))
     i = 0
     given: set[str] = set()  # slots written, even with a bad value: no "needs a kernel" on top of its error
     first: dict[str, str] = {}  # option -> as first written: a second one is a contradiction, not a last-wins
@@ -145,7 +127,7 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
         elif tok.kind == "number":
             if sig.filters and "filters" not in given:
                 given.add("filters")
-                opts.filters = positive_int(tok, errors, "filters" if op != "dense" else "units")
+                opts.filters = positive_int(tok, errors, _registry()[op].count_word)
             elif sig.rate and "rate" not in given:
                 given.add("rate")
                 opts.rate = unit_rate(tok, errors, f"{written_op.lower()} .1")
@@ -223,7 +205,7 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
         errors.append(SpecSemanticError(f"{written_op} needs a kernel size", None,
                                         f"write e.g. `{written_op} 3x3 ...`", "E212"))
     if sig.filters == REQUIRED and "filters" not in given:
-        what = "a number of units" if op == "dense" else "a number of filters"
+        what = f"a number of {_registry()[op].count_word}"
         errors.append(SpecSemanticError(f"{written_op} needs {what}", None,
                                         f"write e.g. `{_example(op)}`", "E212"))
     if sig.rate and "rate" not in given:
@@ -237,7 +219,7 @@ def _close(word: str, choices: list[str]) -> str | None:
 
 
 def _example(op: str) -> str:
-    return {"dense": "dense 10", "conv": "conv 3x3 32 same", "sep": "sep 3x3 64 same"}.get(op, op)
+    return _registry()[op].example
 
 
 _SLOT_NAMES = {"padding": "padding", "stride": "stride", "dilation": "dilation", "dm": "depth multiplier",
@@ -342,4 +324,5 @@ def _pair_from_match(m: re.Match, tok: Token, errors: list, what: str) -> tuple[
 
 
 def unknown_op_hint(word: str, extra: list[str]) -> str:
-    return did_you_mean(word, WRITTEN_OPS + extra) or "ops: " + one_of(WRITTEN_OPS)[len("one of: "):]
+    ops = written_ops()
+    return did_you_mean(word, ops + extra) or "ops: " + one_of(ops)[len("one of: "):]

@@ -1,0 +1,143 @@
+"""Element-wise ops: `dropout`, `bn`, an activation (`relu`, ...) and `softmax`.
+
+The first three are also written after a layer's op (`sep 3x3 64 same drop .05 bn relu`): each op
+class builds those post-op steps too (`post_*`), named `<layer>_drop`, `<layer>_bn`, `<layer>_relu`.
+A converter folds them into the layer before; they keep the receptive field as it is.
+"""
+from __future__ import annotations
+
+from ..ir import ACTIVATIONS
+from .base import MODULE_CALL, Op, OpSignature, register
+
+# Keras activation -> torch.nn module. Keras 3's gelu is exact (approximate=False), as nn.GELU();
+# swish is x * sigmoid(x) = nn.SiLU; elu has alpha 1; softmax runs over channels, dim 1 in NCHW
+TORCH_ACTIVATIONS = {"relu": "ReLU()", "relu6": "ReLU6()", "swish": "SiLU()", "gelu": "GELU()",
+                     "sigmoid": "Sigmoid()", "tanh": "Tanh()", "elu": "ELU(alpha=1.0)", "softmax": "Softmax(dim=1)",
+                     "linear": "Identity()"}
+_BN_TORCH = ("nn.BatchNorm{{ 2 if l.output_shape|length == 3 else 1 }}d({{ l.output_shape[-1]|py }}, "
+             "eps=1e-3, momentum=0.01)")
+
+
+class ElementwiseOp(Op):
+    torch_forward = MODULE_CALL
+    post_kinds: tuple[str, ...] = ()
+
+    def twin(self, keras_layer, layer, kit):
+        return kit.identity(keras_layer)  # the twin is linear: dropout, batch norm, activations pass through
+
+    def post_keras_layer(self, post, name: str, L, bn_class):
+        raise NotImplementedError
+
+    def post_params(self, post, channels: int) -> tuple[int, int]:
+        return 0, 0
+
+    # export of a post-op step: variables v (the layer's view), l (its IR layer), p (the PostOp), name, attr
+    post_keras_source = ""
+    post_torch_init = ""
+
+
+@register
+class Dropout(ElementwiseOp):
+    name = "dropout"
+    spellings = ("dropout", "drop")
+    doc = "dropout in training: `dropout .1` (or `drop .1` after a layer)"
+    sample = "dropout .2"
+    signature = OpSignature(rate=True, post=False)
+    keras_class = "Dropout"
+    example = "dropout .1"
+    post_kinds = ("drop",)
+
+    def keras_layer(self, layer, L, bn_class, **window):
+        return L.Dropout(layer.rate, name=layer.name)
+
+    def post_keras_layer(self, post, name, L, bn_class):
+        return L.Dropout(post.rate, name=name)
+
+    keras_source = "{{ v.var|ident }} = layers.Dropout({{ l.rate|py }}, name={{ l.name|py }})({{ v.src }})"
+    torch_init = "self.{{ v.attr|ident }} = nn.Dropout({{ l.rate|py }})"
+    post_keras_source = "{{ v.var|ident }} = layers.Dropout({{ p.rate|py }}, name={{ name|py }})({{ v.var|ident }})"
+    post_torch_init = "self.{{ attr|ident }} = nn.Dropout({{ p.rate|py }})"
+
+
+@register
+class BatchNorm(ElementwiseOp):
+    name = "bn"
+    spellings = ("bn",)
+    doc = "batch normalization (Keras' defaults: momentum 0.99, epsilon 1e-3)"
+    sample = "bn"
+    keras_class = "BatchNormalization"
+    example = "bn"
+    post_kinds = ("bn",)
+
+    def params(self, layer):
+        return self.post_params(None, layer.output_shape[-1])
+
+    def post_params(self, post, channels):
+        # gamma and beta train; the moving mean and variance do not
+        return 4 * channels, 2 * channels
+
+    def keras_layer(self, layer, L, bn_class, **window):
+        return bn_class(name=layer.name)
+
+    def post_keras_layer(self, post, name, L, bn_class):
+        return bn_class(name=name)
+
+    keras_source = "{{ v.var|ident }} = layers.BatchNormalization(name={{ l.name|py }})({{ v.src }})"
+    torch_init = "self.{{ v.attr|ident }} = " + _BN_TORCH
+    post_keras_source = ("{{ v.var|ident }} = layers.BatchNormalization(name={{ name|py }})"
+                         "({{ v.var|ident }})")
+    post_torch_init = "self.{{ attr|ident }} = " + _BN_TORCH
+
+
+class ActivationOp(ElementwiseOp):
+    def keras_layer(self, layer, L, bn_class, **window):
+        return L.Activation(layer.activation, name=layer.name)
+
+    keras_source = ("{{ v.var|ident }} = layers.Activation({{ l.activation|py }}, name={{ l.name|py }})"
+                    "({{ v.src }})")
+    torch_init = "self.{{ v.attr|ident }} = nn.{{ activations[l.activation] }}"
+
+
+@register
+class Act(ActivationOp):
+    name = "act"
+    spellings = tuple(a for a in ACTIVATIONS if a != "softmax")
+    doc = "an activation, written by its name: " + ", ".join(a for a in ACTIVATIONS if a != "softmax")
+    sample = "gelu"
+    keras_class = "Activation"
+    example = "relu"
+    post_kinds = ("act",)
+
+    def resolve_fields(self, opts, written):
+        return {"activation": written.lower()}
+
+    def layer_name(self, index, fields, written):
+        return f"l{index:02d}_{written.lower()}"
+
+    def assert_name(self, layer):
+        return layer.activation
+
+    def assert_spelling(self, written):
+        return written
+
+    def post_keras_layer(self, post, name, L, bn_class):
+        return L.Activation(post.activation, name=name)
+
+    post_keras_source = ("{{ v.var|ident }} = layers.Activation({{ p.activation|py }}, name={{ name|py }})"
+                         "({{ v.var|ident }})")
+    post_torch_init = "self.{{ attr|ident }} = nn.{{ activations[p.activation] }}"
+
+
+@register
+class Softmax(ActivationOp):
+    name = "softmax"
+    spellings = ("softmax",)
+    doc = "softmax over the channels (the model's class scores)"
+    sample = "gap\nsoftmax"
+    signature = OpSignature(post=False)
+    keras_class = "Activation('softmax')"
+    draw_kind = "head"
+    example = "softmax"
+
+    def resolve_fields(self, opts, written):
+        return {"activation": "softmax"}
