@@ -267,6 +267,69 @@ def float32_head(kmodel) -> None:
 
 # --- Keras 3.15 under tf.distribute ----------------------------------------------------------
 
+# `keras_fit_fixes` replaces private Keras names (Keras is not pinned; tests/test_keras_private_api.py
+# fails when one of them changes):
+#   keras.src.backend.tensorflow.trainer.reduce_per_replica(values, strategy, reduction), which the
+#       TF trainer's step functions look up as a module global at each call (so replacing it works)
+#   keras.src.backend.tensorflow.trainer._collective_all_reduce_multi_worker(strategy)
+#   TensorFlowTrainer._maybe_symbolic_build(self, iterator=None, data_batch=None), which fit and
+#       evaluate call through the model (so an attribute of the model replaces it)
+#   Trainer._symbolic_build(self, iterator=None, data_batch=None)
+CHECKED_KERAS = ("3.15",)  # the Keras releases (major.minor) they were checked on
+KERAS_FIT_PRIVATE_NAMES = {  # name -> the parameters keras_fit_fixes calls it with
+    "trainer.reduce_per_replica": ("values", "strategy", "reduction"),
+    "trainer._collective_all_reduce_multi_worker": ("strategy",),
+    "Model._maybe_symbolic_build": ("self", "iterator", "data_batch"),
+    "Model._symbolic_build": ("self", "iterator", "data_batch"),
+}
+
+
+def keras_release(version: str) -> str:
+    """'3.15' of '3.15.1' (or of '3.15.0.dev2026...')."""
+    return ".".join(version.split(".")[:2])
+
+
+def _keras_fit_private_api(kmodel):
+    """Keras' TF trainer module, once the private names keras_fit_fixes replaces are checked.
+
+    A Keras release the fixes were not checked on gets a warning; a private name missing or with
+    other parameters is a RunError (the fixes would not take effect, or would break `fit`).
+    """
+    import inspect
+
+    import keras
+
+    version = keras.__version__
+    pin = f"pip install 'keras=={CHECKED_KERAS[-1]}.*'"
+    if keras_release(version) not in CHECKED_KERAS:
+        print(f"warning: Keras {version}: archdsl's fixes of Keras' fit under tf.distribute replace private "
+              f"Keras names checked on Keras {', '.join(CHECKED_KERAS)} only; if training fails or its logs look "
+              f"wrong, {pin} (tests/test_keras_private_api.py checks a Keras release)", file=sys.stderr)
+    try:
+        from keras.src.backend.tensorflow import trainer
+    except ImportError as exc:
+        trainer, problem = None, f"keras.src.backend.tensorflow.trainer cannot be imported ({exc})"
+    else:
+        problem = None
+        found = {"trainer": trainer, "Model": type(kmodel)}
+        for name, params in KERAS_FIT_PRIVATE_NAMES.items():
+            owner, attr = name.split(".")
+            fn = getattr(found[owner], attr, None)
+            try:
+                have = tuple(inspect.signature(fn).parameters) if callable(fn) else None
+            except (TypeError, ValueError):
+                have = None
+            if have != params:
+                problem = f"{name} is missing" if fn is None else \
+                    f"{name} takes ({', '.join(have or ['?'])}), expected ({', '.join(params)})"
+                break
+    if problem:
+        raise RunError(f"Keras {version} changed a private name that archdsl's distributed training replaces: "
+                       f"{problem}", hint=f"train without a strategy (--strategy default), or install a Keras the "
+                       f"fixes were checked on: {pin}")
+    return trainer
+
+
 @contextlib.contextmanager
 def keras_fit_fixes(kmodel, batch_spec):
     """Work around two bugs of Keras 3.15's `fit` under a tf.distribute strategy (TF back-end).
@@ -280,10 +343,13 @@ def keras_fit_fixes(kmodel, batch_spec):
        They are reduced over all axes instead: the mean over the replicas.
     The epoch logs that history.csv records do not come from these per-step values: Keras
     reads the metrics' sync-on-read variables, summed over all replicas, at the epoch's end.
+
+    Both replace private Keras names (KERAS_FIT_PRIVATE_NAMES), checked first: a Keras release
+    not in CHECKED_KERAS gets a warning, a changed name a RunError before anything is replaced.
     """
     import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer
 
+    trainer = _keras_fit_private_api(kmodel)
     original = trainer.reduce_per_replica
 
     def reduce_per_replica(values, strategy, reduction):

@@ -26,7 +26,9 @@ average of the weights in the optimizer, and one of the batch-norm statistics be
 from __future__ import annotations
 
 import math
+import sys
 
+from .errors import RunError
 from .ir import TrainConfig
 
 ONECYCLE_START_DIV = 25.0
@@ -191,14 +193,54 @@ class BatchNormAverages:
         return UpdateBatchNormAverages()
 
 
+# `ema_weights` reads two private attributes of Keras' optimizer (Keras is not pinned;
+# tests/test_keras_private_api.py fails when one of them changes):
+#   BaseOptimizer._trainable_variables            the variables `build` was given, in its order
+#   BaseOptimizer._model_variables_moving_average  with use_ema, their moving averages, in the same order
+CHECKED_KERAS = ("3.15",)  # the Keras releases (major.minor) they were checked on
+_warned_keras: set[str] = set()
+
+
+def _ema_pairs(opt) -> list:
+    """(variable, its moving average) of an optimizer with use_ema, from Keras' private attributes.
+
+    A Keras release they were not checked on gets a warning (once); attributes missing, or
+    averages that do not pair with the variables one for one, shape for shape, are a RunError:
+    swapping in the wrong values would validate and save a model nobody trained.
+    """
+    import keras
+
+    version = keras.__version__
+    pin = f"pip install 'keras=={CHECKED_KERAS[-1]}.*'"
+    if ".".join(version.split(".")[:2]) not in CHECKED_KERAS and version not in _warned_keras:
+        _warned_keras.add(version)
+        print(f"warning: Keras {version}: archdsl's EMA weights (spec `ema`) are read from private Keras "
+              f"names checked on Keras {', '.join(CHECKED_KERAS)} only; if validation looks wrong, {pin} "
+              "(tests/test_keras_private_api.py checks a Keras release)", file=sys.stderr)
+    variables = getattr(opt, "_trainable_variables", None)
+    averages = getattr(opt, "_model_variables_moving_average", None)
+    if variables is None or averages is None:
+        problem = "the optimizer has no " + ("_trainable_variables" if variables is None
+                                             else "_model_variables_moving_average")
+    elif len(variables) != len(averages):
+        problem = f"the optimizer has {len(averages)} moving averages for {len(variables)} variables"
+    else:
+        problem = next((f"the moving average of {getattr(v, 'path', 'a variable')} "
+                        f"is {'missing' if a is None else tuple(a.shape)}, the variable is {tuple(v.shape)}"
+                        for v, a in zip(variables, averages) if a is None or tuple(a.shape) != tuple(v.shape)), None)
+    if problem:
+        raise RunError(f"Keras {version}: the optimizer's EMA weights are not where archdsl reads them: {problem}",
+                       hint=f"train without `ema` in the spec, or install a Keras it was checked on: {pin}")
+    return list(zip(variables, averages))
+
+
 class ema_weights:
     """Within the block the model holds the optimizer's EMA weights and, if given, the averaged
     batch-norm statistics (all exactly restored after)."""
 
     def __init__(self, kmodel, batch_norm: BatchNormAverages | None = None):
         opt = getattr(kmodel.optimizer, "inner_optimizer", kmodel.optimizer)  # under mixed_fp16's loss scaling
-        self.pairs = list(zip(opt._trainable_variables, opt._model_variables_moving_average)) \
-            if getattr(opt, "use_ema", False) else []
+        self.pairs = _ema_pairs(opt) if getattr(opt, "use_ema", False) else []
         if self.pairs and batch_norm is not None:
             self.pairs += list(zip(batch_norm.statistics, batch_norm.averages))
         self.saved = None
