@@ -150,6 +150,9 @@ def _offset_cause(layer: Layer) -> str | None:
             return f"{what} has an even kernel, whose centre falls between two pixels"
         if layer.padding == "same":
             return f"{what} has stride {s} on size {n}, which TF's SAME padding pads {before} before and {after} after"
+        if layer.padding == "explicit":
+            return f"{what} pads {before} before and {after} after a {k_eff}-wide window, which centres it " \
+                   f"{(k_eff - 1) / 2 - before:g} units in from its input's edge"
         return f"{what} is `valid`: its first window is centred {(k_eff - 1) // 2} units in from its input's edge"
     return None
 

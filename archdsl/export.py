@@ -155,6 +155,20 @@ class LayerView:
     def padded(self) -> bool:
         return any(self.pad)
 
+    @property
+    def explicit(self) -> bool:
+        """`pad N`: zeros added before a `valid` window (Keras: a ZeroPadding2D first)."""
+        return self.layer.padding == "explicit"
+
+    @property
+    def keras_padding(self) -> str:
+        return "valid" if self.explicit else self.layer.padding
+
+    @property
+    def after_pad(self) -> "Code":
+        """What a window op reads in Keras: the padded tensor after an explicit `pad`, else its input."""
+        return identifier(self.var) if self.explicit else self.src
+
 
 def _context(model: Model, analysis: Analysis, env) -> dict:
     consumers: dict[int, list[int]] = {i: [] for i in range(len(model.layers) + 1)}

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Pair = tuple[int, int]
 Shape = tuple[int, ...]  # (h, w, c) for feature maps, (c,) for flat tensors, as Keras has them
 
-Padding = Literal["same", "valid"]
+Padding = Literal["same", "valid", "explicit"]   # explicit: `pad` gives the zeros of each side
 ACTIVATIONS = ("relu", "relu6", "swish", "gelu", "sigmoid", "tanh", "elu", "softmax", "linear")
 
 class Frozen(BaseModel):
@@ -49,8 +49,10 @@ class Layer(Frozen):
     stride: Optional[Pair] = None
     dilation: Optional[Pair] = None
     padding: Optional[Padding] = None
+    pad: Optional[tuple[int, int, int, int]] = None  # explicit padding: top, bottom, left, right
     filters: Optional[int] = None       # conv/sep output channels, dense units
     depth_multiplier: Optional[int] = None
+    groups: int = 1                     # conv: a grouped convolution's groups
     use_bias: bool = False
     whiten: bool = False                # conv: kernel (and bias) frozen, set from the training images' patches
     rate: Optional[float] = None        # a `dropout` layer's rate

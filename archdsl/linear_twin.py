@@ -54,9 +54,8 @@ class Kit:
     """The twin's layers, for the ops' `twin`: each keeps the Keras layer's name and works in float64."""
 
     def window(self, layer):
-        """A convolution's window on each channel alone, every tap 1/(kh*kw), no bias."""
-        if getattr(layer, "groups", 1) != 1:
-            raise NotImplementedError(f"verify does not handle the grouped convolution {layer.name}")
+        """A convolution's window on each channel alone, every tap 1/(kh*kw), no bias. Which channels a filter
+        mixes (all, a group's, or its own) does not change which pixels it sees."""
         return _window_class()(layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate,
                                **_f64(layer))
 

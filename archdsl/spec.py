@@ -19,7 +19,7 @@ SUFFIXES = {"k": 1_000, "m": 1_000_000}
 @dataclass(frozen=True)
 class Token:
     """One argument as written: a size (`3x3`), a number (`.05`, `80k`) or a name (`relu`)."""
-    kind: str   # "size" | "number" | "name"
+    kind: str   # "size" | "number" | "numbers" (`1,2`) | "name"
     text: str
     span: Span
 
@@ -42,7 +42,8 @@ class Token:
 
     @property
     def dims(self) -> tuple[int, ...]:
-        return tuple(whole(part) for part in self.text.split("x"))
+        """The whole numbers of a size (`3x1`) or of numbers (`1,2`)."""
+        return tuple(whole(part) for part in self.text.replace(",", "x").split("x"))
 
     def canonical(self) -> str:
         """How `fmt` prints it: names as written, sizes as AxB, numbers without redundant zeros."""
@@ -50,6 +51,8 @@ class Token:
             return self.text
         if self.kind == "size":
             return "x".join(str(d) for d in self.dims)
+        if self.kind == "numbers":
+            return ",".join(str(d) for d in self.dims)
         return canonical_number(self.text)
 
 

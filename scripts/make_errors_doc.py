@@ -195,6 +195,10 @@ CODES: dict[str, Entry] = {
     "E217": Entry("A numeral beyond the range of a float (`1e400`), wherever it stands: a layer, an `assert`, the "
                   "train section, a repeat count, a block argument.", "Write a number below about 1.8e308.",
                   [X(spec="input 8x8x1\nconv 3x3 8 same\nassert params <= 1e400\n")]),
+    "E218": Entry("An explicit padding that is not 1, 2 or 4 whole numbers from 0 (`pad 1`, `pad 1,2`, `pad 0,1,0,1`), "
+                  "or a grouped convolution whose input channels or filters do not divide into its groups.",
+                  "Write `pad N`, `pad H,W` or `pad T,B,L,R`; for `groups G`, make G divide both counts (the hint "
+                  "names the largest that does)."),
     "E220": Entry("A block name is defined twice, or is a word of the language in any case (an op, an option such "
                   "as `same` or `s2`, a keyword, a merge).", "Rename the block."),
     "E221": Entry("A block body holds a line that is not a layer (`input`, `assert`, ...).",

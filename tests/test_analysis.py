@@ -133,3 +133,17 @@ def test_shape_errors(text, needle):
     with pytest.raises(ArchError) as exc:
         archdsl.loads(text)
     assert needle in exc.value.render()
+
+
+def test_explicit_padding_and_groups_by_hand():
+    model = archdsl.loads("input 10x10x8\nconv 3x3 16 s2 pad 1,0 groups 4\nmaxpool 3x3 s2 pad 0,0,1,0\n")
+    conv, pool = archdsl.analyze(model).rows
+    # conv: rows (10 + 1 + 1 - 3) // 2 + 1 = 5, columns (10 - 3) // 2 + 1 = 4; a filter reads 8 / 4 channels
+    assert model.layers[0].output_shape == (5, 4, 16)
+    assert (conv.params, conv.macs) == (3 * 3 * 2 * 16, 5 * 4 * 3 * 3 * 2 * 16)
+    # the first window is centred on pixel (1 - 1) = 0 of the rows, (1 - 0) = 1 of the columns
+    assert (conv.rf, conv.jump, conv.start) == ((3, 3), (2, 2), (0, 1))
+    # pool on 5x4, one zero column on the left: rows (5 - 3) // 2 + 1 = 2, columns (4 + 1 - 3) // 2 + 1 = 2
+    assert model.layers[1].output_shape == (2, 2, 16)
+    # rf 3 + 2 * 2 = 7, jump 4; centre rows 0 + (1 - 0) * 2 = 2, columns 1 + (1 - 1) * 2 = 1
+    assert (pool.rf, pool.jump, pool.start) == ((7, 7), (4, 4), (2, 1))

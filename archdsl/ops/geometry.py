@@ -37,10 +37,9 @@ def pad_before(n: int, kernel: int, stride: int, dilation: int, padding: str) ->
     return pads(n, kernel, stride, dilation, padding)[0]
 
 
-def window_axis(n, k, s, d, padding, rf, jump, start):
-    """(rf, jump, start) after a window along one axis, from its input's."""
+def window_axis(k, s, d, before, rf, jump, start):
+    """(rf, jump, start) after a window along one axis (`before`: the zeros padded before), from its input's."""
     k_eff = effective_kernel(k, d)
-    before = pad_before(n, k, s, d, padding)
     return rf + (k_eff - 1) * jump, jump * s, start + ((k_eff - 1) / 2 - before) * jump
 
 

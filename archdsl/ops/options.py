@@ -41,10 +41,10 @@ def written_ops() -> list[str]:
     return sorted(spellings())
 
 
-OPTION_WORDS = ["same", "valid", "stride", "dilation", "dm", "bias", "nobias", "whiten", "drop", "bn", "none",
-                *ACTIVATIONS]
+OPTION_WORDS = ["same", "valid", "pad", "stride", "dilation", "dm", "groups", "bias", "nobias", "whiten", "drop",
+                "bn", "noscale", "nocenter", "none", *ACTIVATIONS]
 _PADDING_LIKE = {"full", "causal", "zero", "zeros", "reflect", "symmetric"}
-_TAKES_VALUE = {"drop", "stride", "dilation", "dm", "padding"}
+_TAKES_VALUE = {"drop", "stride", "dilation", "dm", "groups", "pad", "padding"}
 _STRIDE = re.compile(r"^s(\d+)(?:x(\d+))?$")
 _DILATION = re.compile(r"^d(\d+)(?:x(\d+))?$")
 
@@ -57,7 +57,9 @@ class Options:
     stride: tuple[int, int] | None = None
     dilation: tuple[int, int] | None = None
     padding: str | None = None
+    pad: tuple[int, int, int, int] | None = None   # explicit: top, bottom, left, right
     depth_multiplier: int | None = None
+    groups: int | None = None
     use_bias: bool | None = None
     whiten: Token | None = None    # where `whiten` was written, for the errors resolve may raise about it
     post: list[PostOp] = field(default_factory=list)
@@ -137,9 +139,18 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
                 opts.kernel = (n, n) if n else None
             else:
                 fail(tok, f"unexpected number '{tok.text}' for {written_op}", _number_hint(written_op, sig))
+        elif tok.kind == "numbers":
+            fail(tok, f"unexpected numbers '{tok.text}' for {written_op}",
+                 f"numbers joined by commas are a padding: write `pad {tok.text}`" if sig.window
+                 else f"{written_op} takes no padding")
         elif word in ("same", "valid") and sig.window:
             if once("padding", tok):
                 opts.padding = word
+        elif word == "pad" and sig.window:
+            value = take_value(tok, "pad 1")
+            if once("padding", tok, value):
+                opts.pad = explicit_padding(value, errors) if value else None
+                opts.padding = "explicit" if opts.pad else None
         elif (m := _STRIDE.match(word)) and sig.window:
             if once("stride", tok):
                 opts.stride = _pair_from_match(m, tok, errors, "stride")
@@ -154,6 +165,10 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
             value = take_value(tok, "dilation 2")
             if once("dilation", tok, value):
                 opts.dilation = pair_or_int(value, errors, "dilation") if value else None
+        elif word == "groups" and sig.groups:
+            value = take_value(tok, "groups 2")
+            if once("groups", tok, value):
+                opts.groups = positive_int(value, errors, "groups") if value else None
         elif word == "dm" and sig.depth_multiplier:
             value = take_value(tok, "dm 2")
             if once("dm", tok, value):
@@ -181,9 +196,9 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
             guess = _close(word, allowed)
             if word in OPTION_WORDS or _STRIDE.match(word) or _DILATION.match(word):
                 fail(tok, f"{written_op} takes no '{tok.text}'", "it takes " + (", ".join(allowed) or "no options"))
-            elif sig.window and word in ("padding", "pad"):
+            elif sig.window and word == "padding":
                 fail(tok, f"{written_op} takes no '{tok.text}' keyword",
-                     f"write the padding alone, `same` or `valid`: e.g. `{_example(op)}`")
+                     f"write the padding alone, `same` or `valid`, or `pad N`: e.g. `{_example(op)}`")
                 guess = "padding"
             elif sig.window and (word in _PADDING_LIKE or guess in ("same", "valid")):
                 fail(tok, f"unknown padding '{tok.text}' for {written_op}",
@@ -223,7 +238,7 @@ def _example(op: str) -> str:
 
 
 _SLOT_NAMES = {"padding": "padding", "stride": "stride", "dilation": "dilation", "dm": "depth multiplier",
-               "bias": "bias option", "whiten": "whitening"}
+               "groups": "groups count", "bias": "bias option", "whiten": "whitening"}
 
 
 def _number_hint(written_op: str, sig: OpSignature) -> str:
@@ -241,11 +256,13 @@ def _number_hint(written_op: str, sig: OpSignature) -> str:
 def _allowed_words(sig: OpSignature) -> list[str]:
     words = []
     if sig.window:
-        words += ["same", "valid", "s2", "stride"]
+        words += ["same", "valid", "pad", "s2", "stride"]
     if sig.dilation:
         words += ["dilation", "d2"]
     if sig.depth_multiplier:
         words += ["dm"]
+    if sig.groups:
+        words += ["groups"]
     if sig.bias is not None:
         words += ["bias", "nobias"]
     if sig.whiten:
@@ -300,6 +317,24 @@ def pair(tok: Token, errors: list, what: str) -> tuple[int, int] | None:
                                         tok.span, f"write each side from 1 to {MAX_DIM:,}, e.g. 3x3", "E214"))
         return None
     return dims
+
+
+def explicit_padding(tok: Token, errors: list) -> tuple[int, int, int, int] | None:
+    """`pad 3` (every side), `pad 1,2` (top and bottom 1, left and right 2), `pad 0,1,0,1` (top, bottom, left,
+    right): zeros added around the input before a `valid` window."""
+    values = tok.dims if tok.kind == "numbers" else (tok.number,) if tok.kind == "number" else ()
+    if len(values) not in (1, 2, 4) or any(v != int(v) or not 0 <= v <= MAX_DIM for v in values):
+        errors.append(SpecSemanticError(f"padding is 1, 2 or 4 whole numbers from 0 to {MAX_DIM:,}, not "
+                                        f"'{tok.text}'", tok.span, "write e.g. `pad 1` (every side), `pad 1,2` "
+                                        "(top/bottom, left/right) or `pad 0,1,0,1` (top, bottom, left, right)",
+                                        "E218"))
+        return None
+    values = tuple(int(v) for v in values)
+    if len(values) == 1:
+        return values * 4
+    if len(values) == 2:
+        return values[0], values[0], values[1], values[1]
+    return values
 
 
 def pair_or_int(tok: Token, errors: list, what: str) -> tuple[int, int] | None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import geometry
-from .base import MODULE_CALL, OPTIONAL, Op, OpSignature, WindowOp, needs_feature_map, register
+from .base import KERAS_PAD, MODULE_CALL, OPTIONAL, Op, OpSignature, WindowOp, needs_feature_map, register
 
 _STRIDES = "{% if l.stride != l.kernel %}, strides={{ l.stride|py }}{% endif %}"
 
@@ -31,57 +31,72 @@ class MaxPool(PoolOp):
     name = "maxpool"
     spellings = ("maxpool",)
     doc = "max pooling: `maxpool [2x2|3] [s2] [same|valid]` (stride defaults to the window)"
-    sample = "maxpool 3x3 s2 same"
+    sample = "maxpool 3x3 s2 same\nmaxpool 3x3 s1 pad 1,0"
     keras_class = "MaxPooling2D"
     example = "maxpool"
 
     def keras_layer(self, layer, L, bn_class, **window):
-        return L.MaxPooling2D(layer.kernel, strides=layer.stride, padding=layer.padding, name=layer.name)
+        return L.MaxPooling2D(layer.kernel, strides=layer.stride, padding=window.get("padding", layer.padding),
+                              name=layer.name)
 
-    def twin(self, keras_layer, layer, kit):
+    def window_twin(self, keras_layer, kit):
         # the gradient of a max reaches only the argmax: the twin averages over the same window
         return kit.average_pool(keras_layer)
 
-    keras_source = ("{{ v.var|ident }} = layers.MaxPooling2D({{ l.kernel|py }}" + _STRIDES +
-                    ", padding={{ l.padding|py }}, name={{ l.name|py }})({{ v.src }})")
+    keras_source = (KERAS_PAD + "{{ v.var|ident }} = layers.MaxPooling2D({{ l.kernel|py }}" + _STRIDES +
+                    ", padding={{ v.keras_padding|py }}, name={{ l.name|py }})({{ v.after_pad }})")
+    # TF's `same` never takes a padded pixel for the max (torch's own padding, or -inf); `pad` adds zeros
     torch_init = ("self.{{ v.attr|ident }} = nn.MaxPool2d({{ l.kernel|size }}, {{ l.stride|size }}"
-                  "{% if v.padded and v.symmetric %}, padding={{ v.pad_hw|size }}{% endif %})")
-    torch_forward = """{% if v.padded and not v.symmetric %}
+                  "{% if v.padded and v.symmetric and not v.explicit %}, padding={{ v.pad_hw|size }}{% endif %})")
+    torch_forward = """{% if v.explicit and v.padded %}
+{{ v.var|ident }} = self.{{ v.attr|ident }}(F.pad({{ v.inputs[0]|ident }}, {{ v.pad_lrtb|py }}))  # `pad`: zeros
+{% elif v.padded and not v.symmetric %}
 {{ v.var|ident }} = self.{{ v.attr|ident }}(F.pad({{ v.inputs[0]|ident }}, {{ v.pad_lrtb|py }}, value=float("-inf")))  # TF same, -inf
 {% else %}
 {{ v.var|ident }} = self.{{ v.attr|ident }}({{ v.inputs[0]|ident }})
 {% endif %}"""
 
     def torch_needs(self, view):
-        return ("F",) if view.padded and not view.symmetric else ()
+        return ("F",) if view.padded and (view.explicit or not view.symmetric) else ()
 
 
 @register
 class AvgPool(PoolOp):
-    torch_forward = MODULE_CALL
     name = "avgpool"
     spellings = ("avgpool",)
     doc = "average pooling: `avgpool [2x2|3] [s2] [same|valid]` (stride defaults to the window)"
-    sample = "avgpool 3x3 s2 same"
+    sample = "avgpool 3x3 s2 same\navgpool 2x2 s1 pad 0,1,1,0"
     keras_class = "AveragePooling2D"
     example = "avgpool"
 
     def keras_layer(self, layer, L, bn_class, **window):
-        return L.AveragePooling2D(layer.kernel, strides=layer.stride, padding=layer.padding, name=layer.name)
+        return L.AveragePooling2D(layer.kernel, strides=layer.stride, padding=window.get("padding", layer.padding),
+                                  name=layer.name)
 
-    def twin(self, keras_layer, layer, kit):
+    def window_twin(self, keras_layer, kit):
         return kit.copy(keras_layer)
 
-    keras_source = ("{{ v.var|ident }} = layers.AveragePooling2D({{ l.kernel|py }}" + _STRIDES +
-                    ", padding={{ l.padding|py }}, name={{ l.name|py }})({{ v.src }})")
-    # TF averages only the real pixels of a window: where it pads unevenly, a helper module does so
-    torch_init = """{% if v.padded and not v.symmetric %}
+    keras_source = (KERAS_PAD + "{{ v.var|ident }} = layers.AveragePooling2D({{ l.kernel|py }}" + _STRIDES +
+                    ", padding={{ v.keras_padding|py }}, name={{ l.name|py }})({{ v.after_pad }})")
+    # TF's `same` averages only the real pixels of a window: where it pads unevenly, a helper module does so;
+    # `pad`'s zeros are pixels like any other
+    torch_init = """{% if v.explicit %}
+self.{{ v.attr|ident }} = nn.AvgPool2d({{ l.kernel|size }}, {{ l.stride|size }})
+{% elif v.padded and not v.symmetric %}
 self.{{ v.attr|ident }} = AvgPool2dSame({{ l.kernel|size }}, {{ l.stride|size }}, pad={{ v.pad_lrtb|py }})
 {% else %}
 self.{{ v.attr|ident }} = nn.AvgPool2d({{ l.kernel|size }}, {{ l.stride|size }}{% if v.padded %}, padding={{ v.pad_hw|size }}, count_include_pad=False{% endif %})
 {% endif %}"""
 
+    torch_forward = """{% if v.explicit and v.padded %}
+{{ v.var|ident }} = self.{{ v.attr|ident }}(F.pad({{ v.inputs[0]|ident }}, {{ v.pad_lrtb|py }}))  # `pad`: zeros
+{% else %}
+""" + MODULE_CALL + """
+{% endif %}"""
+
     def torch_needs(self, view):
+        if view.explicit:
+            return ("F",) if view.padded else ()
         return ("AvgPool2dSame", "F") if view.padded and not view.symmetric else ()
 
 
@@ -95,8 +110,7 @@ class GlobalOp(Op):
         in_shape = layer.input_shape
         if len(in_shape) != 3:  # flatten of a vector: nothing changes
             return rf, jump, start
-        axes = [geometry.window_axis(in_shape[a], in_shape[a], 1, 1, "valid", rf[a], jump[a], start[a])
-                for a in (0, 1)]
+        axes = [geometry.window_axis(in_shape[a], 1, 1, 0, rf[a], jump[a], start[a]) for a in (0, 1)]
         return tuple(tuple(axis[i] for axis in axes) for i in range(3))
 
     torch_init = None
