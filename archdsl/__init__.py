@@ -4,7 +4,7 @@
     model = load("specs/best.arch")      # parse + resolve: the IR
     table = analyze(model)               # RF, jump, start, params, MACs per layer
 
-TensorFlow is imported only inside the code that builds or runs a model (`archdsl.backends.keras`,
+TensorFlow is imported only inside the code that builds or runs a model (`archdsl.keras_backend`,
 training, `eval`, `rf --verify`); parsing, analysis and the tables never import it.
 """
 from __future__ import annotations
@@ -16,15 +16,15 @@ __version__ = "0.1.0"
 
 def load(path: str | os.PathLike):
     """Parse and resolve a .arch file into the IR (`archdsl.ir.Model`)."""
-    from .parser import parse_file
-    from .resolve import resolve
+    from .language.parser import parse_file
+    from .language.resolve import resolve
     return resolve(parse_file(path))
 
 
 def loads(text: str, file: str = "<spec>"):
     """Parse and resolve spec text."""
-    from .parser import parse
-    from .resolve import resolve
+    from .language.parser import parse
+    from .language.resolve import resolve
     return resolve(parse(text, file))
 
 

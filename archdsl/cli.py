@@ -157,21 +157,21 @@ def _escape_what_the_terminal_cannot_show() -> None:
 def _load(path: str):
     """Parse + resolve + analyse; returns (model, analysis)."""
     from .analysis import analyze
-    from .parser import parse_file
-    from .resolve import resolve
+    from .language.parser import parse_file
+    from .language.resolve import resolve
     model = resolve(parse_file(path))
     return model, analyze(model)
 
 
 def cmd_rf(args) -> int:
     from .analysis import check_assertions
-    from .tables import render
+    from .render.tables import render
     model, analysis = _load(args.file)
     results = check_assertions(analysis)
     print(render(analysis, args.format, results))
     status = 0
     if args.verify:
-        from .verify import verify_rf
+        from .keras_backend.verify import verify_rf
         report = verify_rf(model, analysis)
         print(report.render())
         status = 0 if report.ok else 1
@@ -204,9 +204,9 @@ def cmd_check(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    from .formatter import format_spec
-    from .parser import parse_file
-    from .resolve import resolve
+    from .language.formatter import format_spec
+    from .language.parser import parse_file
+    from .language.resolve import resolve
     spec = parse_file(args.file)
     resolve(spec)  # only valid specs are formatted: fmt must not bless a broken file
     formatted = format_spec(spec)
@@ -225,7 +225,7 @@ def cmd_fmt(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .backends.keras import compile as compile_keras
+    from .keras_backend.compile import compile as compile_keras
     model, analysis = _load(args.file)
     keras_model = compile_keras(model)
     keras_model.summary()
@@ -240,27 +240,27 @@ def cmd_train(args) -> int:
     # oneDNN: 1.27x faster training measured on a 2-core AMD CPU, where TensorFlow leaves it off by
     # itself (docs/performance.md). Read when TensorFlow starts, so set before; the user's value wins.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    from .train import run_train
+    from .training.train import run_train
     return run_train(args)
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import run_eval
+    from .training.evaluate import run_eval
     return run_eval(args)
 
 
 def cmd_draw(args) -> int:
-    from .draw import run_draw
+    from .render.draw import run_draw
     return run_draw(args)
 
 
 def cmd_report(args) -> int:
-    from .report import run_report
+    from .render.report import run_report
     return run_report(args)
 
 
 def cmd_export(args) -> int:
-    from .export import run_export
+    from .render.export import run_export
     return run_export(args)
 
 

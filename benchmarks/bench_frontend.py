@@ -55,7 +55,10 @@ t.append(time.perf_counter())
 import lark
 t.append(time.perf_counter())
 import archdsl.cli
-from archdsl import analysis, parser, resolve, tables
+from archdsl import analysis
+from archdsl.language import parser
+from archdsl.language import resolve
+from archdsl.render import tables
 t.append(time.perf_counter())
 parser._lark()
 t.append(time.perf_counter())

@@ -14,7 +14,7 @@ Benchmarks (--bench, comma-separated, default all):
             normaliser in the model) vs the seed's way (model.fit on in-memory float32 x/255
             arrays of the whole training set, batch 128, shuffle=True), both on the compiled best
             model. Also: archdsl's pipeline with tf.data autotuning (what it uses on machines with
-            more than 4 cores; see archdsl/pipeline.py BATCHING); the seed's way
+            more than 4 cores; see archdsl/training/pipeline.py BATCHING); the seed's way
             plus a keras RandomFlip layer (the same augmentation, done in the model); the
             pipeline alone (iterating batches, no model); the train step alone (a fixed batch,
             cached, repeated). Target: ratio >= 1.0.
@@ -22,7 +22,7 @@ Benchmarks (--bench, comma-separated, default all):
             mixed_bfloat16, against archdsl train's defaults: one long-lived process per variant
             (environment variables and thread pools are fixed when TensorFlow starts), their
             timed windows interleaved round by round (idle ones wait on a pipe).
-  epoch     real epochs of specs/base.arch and specs/best.arch through archdsl.train.train (what
+  epoch     real epochs of specs/base.arch and specs/best.arch through archdsl.training.train.train (what
             `archdsl train` runs: validation and checkpoints included), in a fresh process each.
 
 Speeds are steady-state training images/s: the time between the ends of batch `--skip` and
@@ -137,7 +137,7 @@ def bench_model(args) -> dict:
     """
     keras, tf = _tf()
     from archdsl import load
-    from archdsl.pipeline import normalizer
+    from archdsl.training.pipeline import normalizer
 
     spec = load(args.spec)
     data = _data(args)
@@ -197,7 +197,7 @@ def bench_pipeline(args) -> dict:
         return (a.steps - a.skip - 1) * a.batch / (time.perf_counter() - t0)
 
     def autotuned(r):  # archdsl's pipeline as it is on a machine with more than pipeline.SMALL_CPU cores
-        from archdsl import pipeline
+        from archdsl.training import pipeline
 
         pipeline.BATCHING = "autotune"
         try:
@@ -335,7 +335,7 @@ def _fit_rate(args, model, data, **fit_kw) -> float:
 
 def _feeder(args, spec, data):
     """r -> archdsl's training dataset for window r (its own epoch: a fresh order), with enough batches."""
-    from archdsl.pipeline import make_train_dataset
+    from archdsl.training.pipeline import make_train_dataset
 
     n = len(data.x_train)
     epochs = math.ceil((args.steps + args.warmup + 1) * args.batch / n)
@@ -348,8 +348,8 @@ def _feeder(args, spec, data):
 
 def _compiled(spec, data, preprocess="normalizer", batchnorm="fused"):
     """The spec's Keras model as `archdsl train` builds it (unless told another batch norm)."""
-    from archdsl.backends.keras import compile as compile_keras
-    from archdsl.pipeline import normalizer
+    from archdsl.keras_backend.compile import compile as compile_keras
+    from archdsl.training.pipeline import normalizer
 
     if preprocess == "normalizer":
         preprocess = normalizer(spec.train.normalize, data.x_train)
@@ -358,7 +358,7 @@ def _compiled(spec, data, preprocess="normalizer", batchnorm="fused"):
 
 def _compile(model, spec):
     """As archdsl train compiles (its optimizer and loss, accuracy metric, no XLA), then trace it."""
-    from archdsl import schedules
+    from archdsl.training import schedules
 
     model.compile(optimizer=schedules.make_optimizer(spec.train), loss=schedules.make_loss(spec.train),
                   metrics=["accuracy"], jit_compile=False)
@@ -375,10 +375,10 @@ def _tf():
 def _data(args):
     """The training data: load_dataset's arrays, or random images for --data synthetic."""
     if args.data != "synthetic":
-        from archdsl.data import load_dataset
+        from archdsl.training.data import load_dataset
         return load_dataset(args.data, args.data_dir)
     import numpy as np
-    from archdsl.data import Dataset
+    from archdsl.training.data import Dataset
 
     rng = np.random.default_rng(0)
     n, t = args.synthetic_n, max(64, args.synthetic_n // 8)
@@ -464,7 +464,7 @@ def _worker_settings(args):
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(policy)
     from archdsl import load
-    from archdsl.data import Dataset
+    from archdsl.training.data import Dataset
 
     spec = load(args.spec)
     data = _data(args)
@@ -520,10 +520,10 @@ def _worker_epoch(args):
 
 
 def _epochs(args) -> dict:
-    """Real epochs through archdsl.train.train, as `archdsl train` runs them."""
+    """Real epochs through archdsl.training.train.train, as `archdsl train` runs them."""
     from archdsl import load, runs
-    from archdsl.data import Dataset
-    from archdsl.train import train, with_overrides
+    from archdsl.training.data import Dataset
+    from archdsl.training.train import train, with_overrides
 
     data = _data(args)
     full = len(data.x_train)

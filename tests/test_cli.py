@@ -232,7 +232,7 @@ def test_a_name_the_terminal_cannot_encode_is_escaped_not_a_traceback(tmp_path, 
 # ---------------------------------------------------------------- no TensorFlow for analysis
 
 def test_analysis_modules_do_not_import_tensorflow():
-    code = ("import archdsl.cli, archdsl.analysis, archdsl.tables, archdsl.resolve, archdsl.parser; import sys; "
+    code = ("import archdsl.cli, archdsl.analysis, archdsl.render.tables, archdsl.language.resolve, archdsl.language.parser; import sys; "
             "assert 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
 
@@ -251,10 +251,10 @@ def test_rf_check_fmt_do_not_import_tensorflow():
 def test_train_turns_onednn_on_unless_the_user_chose(monkeypatch):
     """oneDNN measured 1.27x faster training here (docs/performance.md); TensorFlow leaves it off on
     CPUs without AVX-512, so `archdsl train` asks for it, before TensorFlow starts, unless told."""
-    import archdsl.train
+    import archdsl.training.train
 
     seen = []
-    monkeypatch.setattr(archdsl.train, "run_train", lambda args: seen.append(os.environ.get("TF_ENABLE_ONEDNN_OPTS")))
+    monkeypatch.setattr(archdsl.training.train, "run_train", lambda args: seen.append(os.environ.get("TF_ENABLE_ONEDNN_OPTS")))
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     main(["train", "specs/best.arch"])
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")

@@ -1,4 +1,4 @@
-"""archdsl.data: image folders, archives, caches, limits, errors, and the shared CIFAR-10 archive."""
+"""archdsl.training.data: image folders, archives, caches, limits, errors, and the shared CIFAR-10 archive."""
 from __future__ import annotations
 
 import io
@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import archdsl.data as data
-import archdsl.image_decode as image_decode
-from archdsl.data import Dataset, check_fits, default_data_dir, load_dataset, stratified_order
+import archdsl.training.data as data
+import archdsl.training.image_decode as image_decode
+from archdsl.training.data import Dataset, check_fits, default_data_dir, load_dataset, stratified_order
 from archdsl.errors import DataError
 
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -336,8 +336,8 @@ def test_worker_processes_decode_in_file_order_and_name_a_bad_file(tmp_path):
     root = make_folder(tmp_path / "d", counts={"a": 6, "b": 6})
     script = f"""
 import numpy as np
-import archdsl.data as data
-import archdsl.image_decode as image_decode
+import archdsl.training.data as data
+import archdsl.training.image_decode as image_decode
 from archdsl.errors import DataError
 
 image_decode.POOL_MIN_FILES, image_decode.POOL_CHUNK = 1, 4
@@ -483,7 +483,7 @@ def test_cifar10_is_read_from_keras_download_into_our_data_dir_and_cached(tmp_pa
 # --- no TensorFlow at import, and the real shared archive -------------------------------------
 
 def test_importing_data_does_not_import_tensorflow():
-    code = "import sys, archdsl.data; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    code = "import sys, archdsl.training.data; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 

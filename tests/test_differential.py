@@ -638,8 +638,8 @@ def check_against_keras(text: str) -> None:
     """The IR's shapes and params are the compiled model's, and verify_rf agrees on every spatial layer."""
     import keras
 
-    from archdsl.backends import keras as backend
-    from archdsl.verify import verify_rf
+    from archdsl.keras_backend import compile as backend
+    from archdsl.keras_backend.verify import verify_rf
 
     try:
         model = archdsl.loads(text, "gen.arch")

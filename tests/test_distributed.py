@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from archdsl import distribute
-from archdsl.cluster import parse_tf_config
-from archdsl.distribute import Plan, choose
+from archdsl.training import distribute
+from archdsl.training.cluster import parse_tf_config
+from archdsl.training.distribute import Plan, choose
 from archdsl.errors import UsageError
 from test_train import ROOT, RUN_FILES, cli_command, cli_env, one_line_error, the_run, write_spec
 
@@ -109,7 +109,7 @@ def workers(tmp_path):
 @pytest.fixture(scope="module")
 def data(cifar_archive, data_cache) -> list:
     """--data/--data-dir for the workers, decoded once here (so the workers do not race to decode it)."""
-    from archdsl.data import load_dataset
+    from archdsl.training.data import load_dataset
 
     cache = os.environ.get("ARCHDSL_DATA") or str(data_cache)  # CI keeps a decoded cache across sessions
     load_dataset(str(cifar_archive), cache, 256, 64)
@@ -308,7 +308,7 @@ def test_workers_with_different_clusters_refuse_to_start(tmp_path, workers):
 def test_replica_shares_are_the_whole_batch(replicas, batch, flip_mode):
     """The replicas' shares of a global batch are its images, augmented as in the one-replica pipeline."""
     from archdsl.ir import Augment
-    from archdsl.pipeline import make_eval_dataset, make_train_dataset, steps_per_epoch
+    from archdsl.training.pipeline import make_eval_dataset, make_train_dataset, steps_per_epoch
 
     n = 50
     rng = np.random.default_rng(0)
@@ -340,7 +340,7 @@ def test_replica_shares_are_the_whole_batch(replicas, batch, flip_mode):
 def test_mixed_precision_keeps_a_float32_softmax():
     import archdsl
     import keras
-    from archdsl.backends.keras import compile as compile_keras
+    from archdsl.keras_backend.compile import compile as compile_keras
 
     model = archdsl.loads(SPEC)
     for precision, compute in (("mixed_bf16", "bfloat16"), ("mixed_fp16", "float16")):

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.backends import ascii as ascii_backend
-from archdsl.backends import graphviz as gv
+from archdsl.render import ascii as ascii_backend
+from archdsl.render import graphviz as gv
 from archdsl.cli import main
-from archdsl.draw import choose_format
+from archdsl.render.draw import choose_format
 from archdsl.errors import UsageError
-from archdsl.tables import _pair, _shape
+from archdsl.render.tables import _pair, _shape
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 import archdsl
-from archdsl import tables
+from archdsl.render import tables
 from archdsl.cli import main
-from archdsl.export import render
+from archdsl.render.export import render
 from archdsl.ir import Layer, Model, PostOp, Where
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +124,7 @@ def _exec(source: str, name: str = "generated") -> dict:
 def _reference(spec: str | None, model: Model | None = None):
     """The back-end's Keras model with randomised BatchNorm statistics, an input, and every layer's output."""
     import keras
-    from archdsl.backends.keras import compile as compile_keras
+    from archdsl.keras_backend.compile import compile as compile_keras
     model = model or archdsl.load(spec)
     km = compile_keras(model)
     rng = np.random.default_rng(0)
@@ -400,7 +400,7 @@ def test_spec_text_never_becomes_code(tmp_path):
 
 
 def test_templates_refuse_unfiltered_values():
-    from archdsl.export import _environment
+    from archdsl.render.export import _environment
     env = _environment()
     with pytest.raises(TypeError, match="without a filter"):
         env.from_string("{{ name }}").render(name="x = 1")

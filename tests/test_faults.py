@@ -375,7 +375,7 @@ def test_chmod_unwritable_run_directory(two_epochs, tmp_path):
 # ---------------------------------------------------------------- damaged data (what test_data.py lacks)
 
 def _load_error(path: Path, data_dir: Path) -> str:
-    from archdsl.data import load_dataset
+    from archdsl.training.data import load_dataset
     from archdsl.errors import DataError
 
     with pytest.raises(DataError) as caught:

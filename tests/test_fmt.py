@@ -17,11 +17,11 @@ import os
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from archdsl.errors import ArchError
-from archdsl.formatter import format_spec
+from archdsl.language.formatter import format_spec
 from archdsl.ops.geometry import output_size
-from archdsl.parser import parse
-from archdsl.resolve import resolve
-from archdsl.spec import canonical_number
+from archdsl.language.parser import parse
+from archdsl.language.resolve import resolve
+from archdsl.language.spec import canonical_number
 
 EXAMPLES = int(os.environ.get("ARCHDSL_FMT_EXAMPLES", "200"))
 

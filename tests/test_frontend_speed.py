@@ -19,8 +19,8 @@ import pytest
 from lark import Lark
 from lark.exceptions import UnexpectedInput
 
-from archdsl import parser
-from archdsl.parser import _ToSpec
+from archdsl.language import parser
+from archdsl.language.parser import _ToSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("tensorflow", "keras", "graphviz", "jinja2")

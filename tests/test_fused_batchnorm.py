@@ -22,7 +22,7 @@ def random_pair(shape, **options):
     """Keras' layer and ours, built for `shape`, with the same random weights."""
     import keras
 
-    from archdsl.backends.keras import BatchNormalization as Fused
+    from archdsl.keras_backend.batchnorm import BatchNormalization as Fused
 
     theirs, ours = keras.layers.BatchNormalization(**options), Fused(**options)
     theirs.build(shape)
@@ -83,7 +83,8 @@ def test_compiled_model_gradients_are_as_accurate_as_keras():
     import keras
     import tensorflow as tf
 
-    from archdsl.backends.keras import BatchNormalization as Fused, compile
+    from archdsl.keras_backend.batchnorm import BatchNormalization as Fused
+    from archdsl.keras_backend.compile import compile
 
     model = archdsl.load(ROOT / "specs/fast85w_wd.arch")
     keras.utils.set_random_seed(0)
@@ -125,7 +126,7 @@ def test_saved_model_loads_with_keras_alone(tmp_path):
     """The docstring's recipe: a plain Keras process loads the file by mapping the class to Keras' own."""
     import keras
 
-    from archdsl.backends.keras import compile
+    from archdsl.keras_backend.compile import compile
 
     kmodel = compile(archdsl.load(ROOT / "specs/best.arch"), batchnorm="fused")
     path = tmp_path / "m.keras"
@@ -133,7 +134,7 @@ def test_saved_model_loads_with_keras_alone(tmp_path):
     x = np.random.default_rng(4).uniform(0, 1, (2, 32, 32, 3)).astype("float32")
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", kmodel(x, training=False).numpy())
-    from archdsl.backends.keras import BatchNormalization as Fused
+    from archdsl.keras_backend.batchnorm import BatchNormalization as Fused
 
     assert Fused in {type(k) for k in keras.models.load_model(path).layers}
     script = (f"import keras, numpy as np, sys\n"

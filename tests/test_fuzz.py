@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from archdsl.analysis import analyze, check_assertions
 from archdsl.cli import main
 from archdsl.errors import ArchError
-from archdsl.parser import parse, read_source
-from archdsl.resolve import resolve
+from archdsl.language.parser import parse, read_source
+from archdsl.language.resolve import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("ARCHDSL_FUZZ_EXAMPLES", "700"))

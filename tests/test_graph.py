@@ -6,7 +6,7 @@ import pytest
 
 import archdsl
 from archdsl.errors import ArchError
-from archdsl.tables import to_dict
+from archdsl.render.tables import to_dict
 
 RESIDUAL = """input 32x32x3
 conv 3x3 16 same bn relu
@@ -114,7 +114,7 @@ def test_concat_of_pooled_vectors_needs_no_equal_jumps():
 
 @pytest.mark.tf
 def test_concat_of_pooled_vectors_builds_in_keras():
-    from archdsl.backends.keras import compile as compile_keras
+    from archdsl.keras_backend.compile import compile as compile_keras
 
     model = archdsl.loads(POOLING_HEAD)
     built = compile_keras(model)
@@ -172,7 +172,7 @@ def test_resnet8_equals_mlperf_reference_keras_model():
     import keras
     from keras import layers as L
 
-    from archdsl.backends.keras import compile as compile_keras
+    from archdsl.keras_backend.compile import compile as compile_keras
 
     created = []  # weighted layers in the order the reference code creates them
 

@@ -32,7 +32,7 @@ def weight_count(weights):
 
 @pytest.mark.parametrize("path", spec_paths())
 def test_compiled_model_matches_the_analysis(path):
-    from archdsl.backends.keras import compile, layer_outputs
+    from archdsl.keras_backend.compile import compile, layer_outputs
 
     model = load_spec(path)
     analysis = archdsl.analyze(model)
@@ -70,7 +70,7 @@ def test_unequal_strides_on_depthwise_kernels(line, n):
     the same weights written as one full kernel."""
     import keras
 
-    from archdsl.backends.keras import compile, layer_outputs
+    from archdsl.keras_backend.compile import compile, layer_outputs
 
     model = archdsl.loads(f"input {n}x{n}x3\n{line}\n")
     layer = model.layers[0]
@@ -217,7 +217,7 @@ def seed_pair(request):
     """(name, IR model, compiled model, the seed's hand-written model)."""
     from seed_models import SEED_MODELS
 
-    from archdsl.backends.keras import compile
+    from archdsl.keras_backend.compile import compile
 
     model = archdsl.load(f"specs/{request.param}.arch")
     return request.param, model, compile(model), SEED_MODELS[request.param]()

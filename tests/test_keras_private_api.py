@@ -1,8 +1,8 @@
 """The private Keras names archdsl relies on still exist and behave as its patches assume.
 
-Keras is not pinned. `archdsl/distribute.py` (`keras_fit_fixes`, around Keras' `fit` under
+Keras is not pinned. `archdsl/training/distribute.py` (`keras_fit_fixes`, around Keras' `fit` under
 tf.distribute) replaces two functions of `keras.src.backend.tensorflow.trainer` and one method
-of the model; `archdsl/schedules.py` (`ema_weights`) reads two private attributes of the
+of the model; `archdsl/training/schedules.py` (`ema_weights`) reads two private attributes of the
 optimizer. Each test of the first part pins one of those names with plain Keras, without
 archdsl's code: that it exists, its parameters, and the behaviour the patch depends on. A Keras
 release that changes one fails here, by name, instead of in a distributed or EMA training run.
@@ -42,7 +42,7 @@ def _data(n=8):
     return rng.normal(size=(n, 4)).astype("float32"), rng.normal(size=(n, 3)).astype("float32")
 
 
-# --- keras_fit_fixes (archdsl/distribute.py) ----------------------------------------------------------
+# --- keras_fit_fixes (archdsl/training/distribute.py) ----------------------------------------------------------
 
 def test_reduce_per_replica_is_a_module_global_called_by_the_train_step(monkeypatch):
     """fit's step calls trainer.reduce_per_replica(outputs, strategy, reduction="auto") through the
@@ -112,7 +112,7 @@ def test_symbolic_build_builds_model_and_optimizer_from_a_batch():
     assert [tuple(v.shape) for v in model.trainable_variables] == [(4, 3), (3,), (3,), (3,)]
 
 
-# --- ema_weights (archdsl/schedules.py) -------------------------------------------------------------
+# --- ema_weights (archdsl/training/schedules.py) -------------------------------------------------------------
 
 def test_optimizer_ema_attributes_pair_each_variable_with_its_average():
     """optimizer._trainable_variables are the model's trainable variables (the objects, in order);
@@ -157,7 +157,7 @@ def test_keras_fit_fixes_warns_on_a_keras_release_not_checked(monkeypatch, capsy
     import keras
     from keras.src.backend.tensorflow import trainer
 
-    from archdsl.distribute import keras_fit_fixes
+    from archdsl.training.distribute import keras_fit_fixes
 
     model, original = _tiny_model(), trainer.reduce_per_replica
     monkeypatch.setattr(keras, "__version__", "3.99.0")
@@ -172,7 +172,7 @@ def test_keras_fit_fixes_warns_on_a_keras_release_not_checked(monkeypatch, capsy
 def test_keras_fit_fixes_refuses_a_changed_private_name(monkeypatch, name):
     from keras.src.backend.tensorflow import trainer
 
-    from archdsl.distribute import keras_fit_fixes
+    from archdsl.training.distribute import keras_fit_fixes
     from archdsl.errors import RunError
 
     model = _tiny_model()
@@ -187,7 +187,7 @@ def test_keras_fit_fixes_refuses_a_changed_private_name(monkeypatch, name):
 def test_keras_fit_fixes_refuses_a_changed_signature(monkeypatch):
     import keras
 
-    from archdsl.distribute import keras_fit_fixes
+    from archdsl.training.distribute import keras_fit_fixes
     from archdsl.errors import RunError
 
     model = _tiny_model()
@@ -200,7 +200,7 @@ def test_keras_fit_fixes_refuses_a_changed_signature(monkeypatch):
 
 def test_ema_weights_refuses_averages_that_do_not_pair(monkeypatch):
     from archdsl.errors import RunError
-    from archdsl.schedules import ema_weights
+    from archdsl.training.schedules import ema_weights
 
     model = _tiny_model(use_ema=True)
     model.train_on_batch(*_data())
@@ -222,7 +222,7 @@ def test_ema_weights_refuses_averages_that_do_not_pair(monkeypatch):
 def test_ema_weights_warns_once_on_a_keras_release_not_checked(monkeypatch, capsys):
     import keras
 
-    from archdsl import schedules
+    from archdsl.training import schedules
 
     model = _tiny_model(use_ema=True)
     model.train_on_batch(*_data())

@@ -14,9 +14,9 @@ from __future__ import annotations
 import pytest
 
 import archdsl
-from archdsl.formatter import format_spec
+from archdsl.language.formatter import format_spec
 from archdsl.ops import OPS, op_of
-from archdsl.parser import parse
+from archdsl.language.parser import parse
 
 OP_NAMES = sorted(OPS)
 
@@ -36,7 +36,7 @@ def _layers_of(model, name):
 
 @pytest.mark.parametrize("name", OP_NAMES)
 def test_op_declares_what_the_tools_need(name):
-    from archdsl.backends.graphviz import KIND_COLOURS
+    from archdsl.render.graphviz import KIND_COLOURS
     op = OPS[name]
     assert op.name == name
     assert op.doc and op.sample, f"{name}: a one-line doc and a sample for the generic tests"
@@ -59,7 +59,7 @@ def test_sample_uses_the_op_and_formats_to_the_same_model(name):
 @pytest.mark.tf
 @pytest.mark.parametrize("name", OP_NAMES)
 def test_keras_shapes_and_params_equal_the_analysis(name):
-    from archdsl.backends.keras import compile, layer_outputs
+    from archdsl.keras_backend.compile import compile, layer_outputs
     model = _model(name)
     analysis = archdsl.analyze(model)
     km = compile(model)
@@ -75,7 +75,7 @@ def test_keras_shapes_and_params_equal_the_analysis(name):
 @pytest.mark.tf
 @pytest.mark.parametrize("name", OP_NAMES)
 def test_verify_measures_the_analysis(name):
-    from archdsl.verify import verify_rf
+    from archdsl.keras_backend.verify import verify_rf
     model = _model(name)
     report = verify_rf(model)
     assert report.ok, report.render()
@@ -86,7 +86,7 @@ def test_verify_measures_the_analysis(name):
 @pytest.mark.tf
 @pytest.mark.parametrize("name", OP_NAMES)
 def test_keras_export_builds_the_same_model(name):
-    from archdsl.export import render
+    from archdsl.render.export import render
     from test_export import _check_keras, _reference
     model = _model(name)
     _check_keras(model, render(model, "keras"), _reference(None, model))
@@ -96,7 +96,7 @@ def test_keras_export_builds_the_same_model(name):
 @pytest.mark.parametrize("name", OP_NAMES)
 def test_pytorch_export_computes_the_same(name):
     pytest.importorskip("torch", reason="torch is an optional extra: pip install archdsl[torch]")
-    from archdsl.export import render
+    from archdsl.render.export import render
     from test_export import _check_torch, _reference
     model = _model(name)
     _check_torch(model, render(model, "pytorch"), _reference(None, model))
@@ -104,8 +104,8 @@ def test_pytorch_export_computes_the_same(name):
 
 @pytest.mark.parametrize("name", OP_NAMES)
 def test_drawings_show_the_op(name):
-    from archdsl.backends import graphviz as gv
-    from archdsl.backends.ascii import draw
+    from archdsl.render import graphviz as gv
+    from archdsl.render.ascii import draw
     model = _model(name)
     analysis = archdsl.analyze(model)
     layer = _layers_of(model, name)[0]

@@ -1,4 +1,4 @@
-"""archdsl.pipeline: batches, one-hot labels, seeded and resumable augmentation, normalisation."""
+"""archdsl.training.pipeline: batches, one-hot labels, seeded and resumable augmentation, normalisation."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from archdsl.errors import DataError
 from archdsl.ir import Augment
-from archdsl.pipeline import (epoch_order, make_eval_dataset, make_train_dataset, normalizer,
+from archdsl.training.pipeline import (epoch_order, make_eval_dataset, make_train_dataset, normalizer,
                               steps_per_epoch)
 
 pytestmark = pytest.mark.tf

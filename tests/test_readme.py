@@ -55,3 +55,32 @@ def test_export_snippet_is_in_the_export(capsys, monkeypatch, tmp_path):
     snippet = re.search(r"```python\n(.*?)```", README, re.S).group(1)
     run(capsys, monkeypatch, ROOT, "export", "specs/best.arch", "--to", "keras", "-o", str(tmp_path / "best.py"))
     assert snippet in (tmp_path / "best.py").read_text()
+
+
+def test_layout_names_every_module_of_the_tree():
+    """The README's layout section is the tree: every package and module is named under its package, and every
+    name it gives exists."""
+    block = README.split("## Layout", 1)[1].split("```", 2)[1]
+    named: dict[str, set[str]] = {}
+    package = None
+    for line in block.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent == 0:  # archdsl/ itself, or a folder beside it
+            package = None if words[0] != "archdsl/" else ""
+            continue
+        if indent == 2:  # a package of archdsl, or modules of archdsl itself
+            package = words[0].rstrip("/") if words[0].endswith("/") else ""
+        if package is not None:  # its modules, on its line, its items' lines and their continuations
+            named.setdefault(package, set()).update(re.findall(r"\b([a-z_]+\.(?:py|lark))\b", line))
+    tree: dict[str, set[str]] = {}
+    for path in (ROOT / "archdsl").rglob("*"):
+        if path.suffix in (".py", ".lark") and path.parent.name != "templates":
+            package = path.parent.relative_to(ROOT / "archdsl").as_posix()
+            tree.setdefault("" if package == "." else package, set()).add(path.name)
+    for package in tree:
+        tree[package].discard("__init__.py")
+        named.setdefault(package, set()).discard("__init__.py")
+    assert named == tree

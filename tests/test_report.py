@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl import charts, run_reader, safe_text
+from archdsl import safe_text
+from archdsl.render import charts
+from archdsl.runs import reader as run_reader
 from archdsl.analysis import check_assertions
 from archdsl.cli import main
 
@@ -365,7 +367,7 @@ def test_svg_sanitizer_keeps_drawing_and_drops_the_rest():
 # --- the diagram without graphviz ------------------------------------------------------------------
 
 def test_without_dot_the_report_says_so(tmp_path, monkeypatch, capsys):
-    from archdsl.backends import graphviz as gv
+    from archdsl.render import graphviz as gv
     monkeypatch.setattr(gv.shutil, "which", lambda name: None)
     text = report(tmp_path, "specs/best.arch")
     check_html(text)

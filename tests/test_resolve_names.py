@@ -1,7 +1,7 @@
 """Names in the resolver: block and parameter names must be free of the language's words in any case,
 and an error about a value a name stands for points at the name's use.
 
-The words come from the tables the resolver reads (ops.py, merges.py, grammar.lark), not from a list
+The words come from the tables the resolver reads (language/options.py, merges.py, grammar.lark), not from a list
 written here, so a new op or option is covered when it is added.
 """
 from __future__ import annotations
@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from lark import Lark
 
-from archdsl.blocks import KEYWORDS
+from archdsl.language.blocks import KEYWORDS
 from archdsl.errors import ArchError
-from archdsl.merges import MERGES
-from archdsl.ops import WRITTEN_OPS
-from archdsl.ops.options import _TAKES_VALUE, OPTION_WORDS
-from archdsl.parser import parse
-from archdsl.resolve import resolve
+from archdsl.language.merges import MERGES
+from archdsl.language.options import WRITTEN_OPS
+from archdsl.language.options import _TAKES_VALUE, OPTION_WORDS
+from archdsl.language.parser import parse
+from archdsl.language.resolve import resolve
 
-GRAMMAR = Path(__file__).resolve().parent.parent / "archdsl" / "grammar.lark"
+GRAMMAR = Path(__file__).resolve().parent.parent / "archdsl" / "language" / "grammar.lark"
 WORDS = sorted({*WRITTEN_OPS, *OPTION_WORDS, *_TAKES_VALUE, *KEYWORDS, *MERGES, "s2", "d1", "s2x1", "d2x3"})
 
 

@@ -1,4 +1,4 @@
-"""archdsl/runs.py without TensorFlow: how a resumed run's history.csv is checked against its state.
+"""archdsl/runs/__init__.py without TensorFlow: how a resumed run's history.csv is checked against its state.
 
 The state (checkpoint/state.json) is the truth; history.csv is written from it one step before the
 commit point, so it may be one epoch ahead or behind after a kill. Anything else is damage.

@@ -21,7 +21,7 @@ import pytest
 from archdsl import runs
 from archdsl.errors import RunError
 from archdsl.ir import TrainConfig
-from archdsl.schedules import lr_at, step_progress
+from archdsl.training.schedules import lr_at, step_progress
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_LOG = ROOT.parent / "shared/seed/000_460896ea4eb78a9f.txt"
@@ -193,7 +193,7 @@ def test_onecycle_and_constant():
 def test_optimizers_from_the_train_section():
     import keras
 
-    from archdsl.schedules import make_loss, make_optimizer
+    from archdsl.training.schedules import make_loss, make_optimizer
 
     adamw = make_optimizer(TrainConfig(optimizer="adamw", weight_decay=5e-4, ema=0.999))
     assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == 5e-4
@@ -211,7 +211,7 @@ def test_ema_averages_the_batch_norm_statistics_too():
     import keras
     import numpy as np
 
-    from archdsl.schedules import BatchNormAverages, ema_weights, make_optimizer
+    from archdsl.training.schedules import BatchNormAverages, ema_weights, make_optimizer
 
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.BatchNormalization()(keras.layers.Dense(3)(inputs)))

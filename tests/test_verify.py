@@ -1,4 +1,4 @@
-"""Receptive fields measured on the built Keras model (archdsl.verify) against the analysis.
+"""Receptive fields measured on the built Keras model (archdsl.keras_backend.verify) against the analysis.
 
 The measurement is exact (positive linear twin, gradient > 0 exactly on the pixels a unit
 sees), so every comparison here is equality. Tests that build a model are marked `tf`.
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def verify(model, analysis=None):
-    from archdsl.verify import verify_rf
+    from archdsl.keras_backend.verify import verify_rf
     return verify_rf(model, analysis)
 
 
@@ -43,7 +43,7 @@ def test_hand_computations_of_the_seed_specs():
 
 @pytest.mark.tf
 def test_verify_confirms_the_hand_computations():
-    from archdsl.verify import measure_rf
+    from archdsl.keras_backend.verify import measure_rf
 
     best = archdsl.load("specs/best.arch")
     report = verify(best)
@@ -135,7 +135,7 @@ def test_verify_agrees_on_tricky_models(name):
 def test_clipping_alone_is_not_exact():
     """Why verify also measures on a canvas: an even dilated kernel's outer taps fall on padding,
     so unit (0,0) sees only pixel 2 of the image, though its RF is -1..2 (clip: 0..2)."""
-    from archdsl.verify import measure_rf
+    from archdsl.keras_backend.verify import measure_rf
 
     model = archdsl.loads("input 20x21x1\nconv 2x2 4 same d3\n")
     row = archdsl.analyze(model).rows[0]
@@ -149,7 +149,7 @@ def test_clipping_alone_is_not_exact():
 @pytest.mark.tf
 def test_several_passes_measure_what_one_pass_does(monkeypatch):
     """A large input is measured a few units a pass (the last pass padded with repeats)."""
-    from archdsl import verify as module
+    from archdsl.keras_backend import verify as module
 
     model = archdsl.loads(TRICKY["parallel and residual"])
     one_pass = module.measure_rf(model)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import archdsl
-from archdsl.whitening import patch_statistics, whitening_weights
+from archdsl.training.whitening import patch_statistics, whitening_weights
 
 from test_differential import check_against_keras
 from test_train import _image_folder, keras_arrays, the_run, write_spec

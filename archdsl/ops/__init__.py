@@ -8,10 +8,6 @@ Importing this package registers every op; an op's module is the one place that 
 from __future__ import annotations
 
 from . import conv, dense, elementwise, merge, pool  # noqa: F401  (each registers its ops)
-from .base import OPS, Op, OpSignature, WindowOp, op_of, post_name, post_step, relative_geometry
-from .options import MAX_DIM, assert_name, canonical_op, language_word, option_word, read_options, unknown_op_hint, written_ops
+from .base import MAX_DIM, OPS, Op, OpSignature, WindowOp, op_of, post_name, post_step, relative_geometry
 
-WRITTEN_OPS = written_ops()
-
-__all__ = ["WRITTEN_OPS", "assert_name", "OPS", "Op", "OpSignature", "WindowOp", "op_of", "post_name", "post_step", "relative_geometry", "MAX_DIM", "canonical_op",
-           "language_word", "option_word", "read_options", "unknown_op_hint", "written_ops"]
+__all__ = ["OPS", "MAX_DIM", "Op", "OpSignature", "WindowOp", "op_of", "post_name", "post_step", "relative_geometry"]

@@ -21,6 +21,7 @@ from typing import Callable, ClassVar
 from . import geometry
 
 REQUIRED, OPTIONAL = "required", "optional"
+MAX_DIM = 100_000   # the most filters, units, channels or pixels a side a layer may have
 
 Geo = tuple  # (rf, jump, start): three (h, w) pairs
 Fail = Callable[..., None]   # fail(message, hint, code="E230")

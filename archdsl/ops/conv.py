@@ -4,8 +4,7 @@ from __future__ import annotations
 import math
 
 from ..errors import SpecSemanticError
-from .base import KERAS_PAD, REQUIRED, OpSignature, WindowOp, needs_feature_map, register
-from .options import MAX_DIM
+from .base import KERAS_PAD, MAX_DIM, REQUIRED, OpSignature, WindowOp, needs_feature_map, register
 
 # Keras window arguments as the templates write them: only what differs from Keras' defaults
 _STRIDES = "{% if l.stride != (1, 1) %}, strides={{ l.stride|py }}{% endif %}"
@@ -16,11 +15,12 @@ _T_STRIDE = "{% if l.stride != (1, 1) %}, stride={{ l.stride|size }}{% endif %}"
 _T_PAD = "{% if v.padded and v.symmetric %}, padding={{ v.pad_hw|size }}{% endif %}"
 _T_DILATION = "{% if l.dilation != (1, 1) %}, dilation={{ l.dilation|size }}{% endif %}"
 # where TF pads one more after than before, F.pad does it first
-_T_FORWARD = """{% if v.padded and not v.symmetric %}
-{{ v.var|ident }} = self.{{ v.attr|ident }}(F.pad({{ v.inputs[0]|ident }}, {{ v.pad_lrtb|py }}))  # TF same: pad (left, right, top, bottom)
+_T_FORWARD = ("""{% if v.padded and not v.symmetric %}
+{{ v.var|ident }} = self.{{ v.attr|ident }}(F.pad({{ v.inputs[0]|ident }}, {{ v.pad_lrtb|py }}))"""
+              """  # TF same: pad (left, right, top, bottom)
 {% else %}
 {{ v.var|ident }} = self.{{ v.attr|ident }}({{ v.inputs[0]|ident }})
-{% endif %}"""
+{% endif %}""")
 
 
 class ConvOp(WindowOp):
@@ -110,7 +110,7 @@ class Conv(ConvOp):
                         groups=layer.groups, use_bias=layer.use_bias, trainable=not layer.whiten, name=layer.name)
 
     keras_source = KERAS_PAD + """{% if l.whiten %}
-# whiten: frozen; `archdsl train` sets the weights from the training images (archdsl/whitening.py)
+# whiten: frozen; `archdsl train` sets the weights from the training images (archdsl/training/whitening.py)
 {% endif %}
 {{ v.var|ident }} = layers.Conv2D({{ l.filters|py }}, {{ l.kernel|py }}""" + _STRIDES + \
         """, padding={{ v.keras_padding|py }}""" + _DILATION + \
@@ -120,7 +120,7 @@ class Conv(ConvOp):
         _T_STRIDE + _T_PAD + _T_DILATION + """{% if l.groups != 1 %}, groups={{ l.groups|py }}{% endif %}""" + \
         """, bias={{ l.use_bias|py }})
 {% if l.whiten %}
-# whiten: frozen; archdsl sets the weights from the training images (archdsl/whitening.py)
+# whiten: frozen; archdsl sets the weights from the training images (archdsl/training/whitening.py)
 self.{{ v.attr|ident }}.requires_grad_(False)
 {% endif %}"""
 
@@ -167,10 +167,12 @@ class DepthwiseOp(ConvOp):
 {% endif %}
 {{ v.var|ident }} = layers.KERAS_CALL, padding="valid\"""" + _DILATION + _DM + \
         """, use_bias={{ l.use_bias|py }}, name={{ l.name|py }})({{ v.var|ident if v.padded else v.src }})
-{{ v.var|ident }} = layers.AveragePooling2D(1, strides={{ l.stride|py }}, name={{ (l.name ~ "_stride")|py }})({{ v.var|ident }})
+{{ v.var|ident }} = layers.AveragePooling2D(1, strides={{ l.stride|py }}, """ + \
+        """name={{ (l.name ~ "_stride")|py }})({{ v.var|ident }})
 {% else %}
-""" + KERAS_PAD + """{{ v.var|ident }} = layers.KERAS_CALL""" + _STRIDES + """, padding={{ v.keras_padding|py }}""" + _DILATION + \
-        _DM + """, use_bias={{ l.use_bias|py }}, name={{ l.name|py }})({{ v.after_pad }})
+""" + KERAS_PAD + """{{ v.var|ident }} = layers.KERAS_CALL""" + _STRIDES + \
+        """, padding={{ v.keras_padding|py }}""" + _DILATION + _DM + \
+        """, use_bias={{ l.use_bias|py }}, name={{ l.name|py }})({{ v.after_pad }})
 {% endif %}"""
 
 
@@ -212,7 +214,8 @@ class Sep(DepthwiseOp):
 
     keras_source = DepthwiseOp._BY_HAND.replace("KERAS_CALL", "SeparableConv2D({{ l.filters|py }}, {{ l.kernel|py }}")
     torch_helpers = ("SeparableConv2d",)
-    torch_init = """self.{{ v.attr|ident }} = SeparableConv2d({{ v.cin|py }}, {{ l.filters|py }}, {{ l.kernel|size }}""" + \
+    torch_init = """self.{{ v.attr|ident }} = SeparableConv2d({{ v.cin|py }}, {{ l.filters|py }}, """ + \
+        """{{ l.kernel|size }}""" + \
         _T_STRIDE + _T_PAD + _T_DILATION + \
         """{% if l.depth_multiplier != 1 %}, depth_multiplier={{ l.depth_multiplier|py }}{% endif %}""" + \
         """{% if l.use_bias %}, bias=True{% endif %})"""
@@ -254,5 +257,6 @@ class Dw(DepthwiseOp):
                                  depth_multiplier=layer.depth_multiplier, use_bias=layer.use_bias, name=layer.name)
 
     keras_source = DepthwiseOp._BY_HAND.replace("KERAS_CALL", "DepthwiseConv2D({{ l.kernel|py }}")
-    torch_init = """self.{{ v.attr|ident }} = nn.Conv2d({{ v.cin|py }}, {{ l.output_shape[2]|py }}, {{ l.kernel|size }}""" + \
+    torch_init = """self.{{ v.attr|ident }} = nn.Conv2d({{ v.cin|py }}, {{ l.output_shape[2]|py }}, """ + \
+        """{{ l.kernel|size }}""" + \
         _T_STRIDE + _T_PAD + _T_DILATION + """, groups={{ v.cin|py }}, bias={{ l.use_bias|py }})"""

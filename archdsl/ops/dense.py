@@ -25,7 +25,8 @@ class Flatten(GlobalOp):
 
     keras_source = "{{ v.var|ident }} = layers.Flatten(name={{ l.name|py }})({{ v.src }})"
     torch_forward = """{% if l.input_shape|length == 3 %}
-{{ v.var|ident }} = torch.flatten({{ v.inputs[0]|ident }}.permute(0, 2, 3, 1), 1)  # {{ l.name|comment }}, in NHWC order as Keras
+{{ v.var|ident }} = torch.flatten({{ v.inputs[0]|ident }}.permute(0, 2, 3, 1), 1)""" \
+        """  # {{ l.name|comment }}, in NHWC order as Keras
 {% else %}
 {{ v.var|ident }} = torch.flatten({{ v.inputs[0]|ident }}, 1)  # {{ l.name|comment }}
 {% endif %}"""

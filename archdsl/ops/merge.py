@@ -5,8 +5,7 @@ They are not written as layer lines; resolve (language/merges) builds them with 
 from __future__ import annotations
 
 from . import geometry
-from .base import Op, register
-from .options import MAX_DIM
+from .base import MAX_DIM, Op, register
 
 
 class MergeOp(Op):

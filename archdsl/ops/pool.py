@@ -51,7 +51,8 @@ class MaxPool(PoolOp):
     torch_forward = """{% if v.explicit and v.padded %}
 {{ v.var|ident }} = self.{{ v.attr|ident }}(F.pad({{ v.inputs[0]|ident }}, {{ v.pad_lrtb|py }}))  # `pad`: zeros
 {% elif v.padded and not v.symmetric %}
-{{ v.var|ident }} = self.{{ v.attr|ident }}(F.pad({{ v.inputs[0]|ident }}, {{ v.pad_lrtb|py }}, value=float("-inf")))  # TF same, -inf
+{{ v.var|ident }} = self.{{ v.attr|ident }}(F.pad({{ v.inputs[0]|ident }}, {{ v.pad_lrtb|py }}, """ \
+        """value=float("-inf")))  # TF same, -inf
 {% else %}
 {{ v.var|ident }} = self.{{ v.attr|ident }}({{ v.inputs[0]|ident }})
 {% endif %}"""
@@ -85,7 +86,8 @@ self.{{ v.attr|ident }} = nn.AvgPool2d({{ l.kernel|size }}, {{ l.stride|size }})
 {% elif v.padded and not v.symmetric %}
 self.{{ v.attr|ident }} = AvgPool2dSame({{ l.kernel|size }}, {{ l.stride|size }}, pad={{ v.pad_lrtb|py }})
 {% else %}
-self.{{ v.attr|ident }} = nn.AvgPool2d({{ l.kernel|size }}, {{ l.stride|size }}{% if v.padded %}, padding={{ v.pad_hw|size }}, count_include_pad=False{% endif %})
+self.{{ v.attr|ident }} = nn.AvgPool2d({{ l.kernel|size }}, {{ l.stride|size }}""" \
+        """{% if v.padded %}, padding={{ v.pad_hw|size }}, count_include_pad=False{% endif %})
 {% endif %}"""
 
     torch_forward = """{% if v.explicit and v.padded %}

@@ -1,0 +1,365 @@
+"""How a layer's written arguments are read, for every op alike.
+
+Each op's `signature` (ops/base.py) says which arguments it takes; `read_options`
+turns a layer's written tokens (`3x3 64 s2 same drop .05 bn relu`) into `Options`,
+reporting every token it cannot place with its position and a did-you-mean.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+
+from ..errors import Span, SpecSemanticError, did_you_mean, one_of
+from ..ir import ACTIVATIONS, PostOp
+from .spec import Token, whole
+from ..ops.base import MAX_DIM, OPS, OPTIONAL, REQUIRED, OpSignature
+
+
+
+def _registry():
+    return OPS  # filled by the ops' modules, which import this one
+
+
+def spellings() -> dict[str, str]:
+    """Every name a layer line may start with -> its op (`drop` -> dropout, `relu` -> act)."""
+    return {word: op.name for op in _registry().values() for word in op.spellings}
+
+
+def assert_name(word: str) -> str | None:
+    """The name `assert ops in [...]` knows a written op by (`relu`, `dropout` for `drop`), or None.
+    Merges are ops too: `residual`/`parallel` lines add `add`/`concat` layers."""
+    lower = word.lower()
+    if lower in spellings():
+        return OPS[spellings()[lower]].assert_spelling(lower)
+    return lower if lower in OPS and not OPS[lower].spellings else None
+
+
+def written_ops() -> list[str]:
+    return sorted(spellings())
+
+
+WRITTEN_OPS = written_ops()  # importing ops.base has registered every op
+
+
+OPTION_WORDS = ["same", "valid", "pad", "stride", "dilation", "dm", "groups", "bias", "nobias", "whiten", "drop",
+                "bn", "noscale", "nocenter", "none", *ACTIVATIONS]
+_PADDING_LIKE = {"full", "causal", "zero", "zeros", "reflect", "symmetric"}
+_TAKES_VALUE = {"drop", "stride", "dilation", "dm", "groups", "pad", "padding"}
+_STRIDE = re.compile(r"^s(\d+)(?:x(\d+))?$")
+_DILATION = re.compile(r"^d(\d+)(?:x(\d+))?$")
+
+
+@dataclass
+class Options:
+    kernel: tuple[int, int] | None = None
+    filters: int | None = None
+    rate: float | None = None
+    stride: tuple[int, int] | None = None
+    dilation: tuple[int, int] | None = None
+    padding: str | None = None
+    pad: tuple[int, int, int, int] | None = None   # explicit: top, bottom, left, right
+    depth_multiplier: int | None = None
+    groups: int | None = None
+    use_bias: bool | None = None
+    whiten: Token | None = None    # where `whiten` was written, for the errors resolve may raise about it
+    post: list[PostOp] = field(default_factory=list)
+
+
+def option_word(word: str) -> bool:
+    """Whether a lower-case word is an option of some op: `same`, `dm`, `s2`, `d2x1`, ..."""
+    return word in OPTION_WORDS or word in _TAKES_VALUE or bool(_STRIDE.match(word) or _DILATION.match(word))
+
+
+def language_word(name: str) -> str | None:
+    """What a name is to the layers of the language, its case ignored ("an op", "an option"), or None."""
+    if canonical_op(name):
+        return "an op"
+    return "an option" if option_word(name.lower()) else None
+
+
+def canonical_op(written: str) -> str | None:
+    return spellings().get(written.lower())
+
+
+def read_options(op: str, written_op: str, tokens: list[Token], errors: list) -> Options:
+    """Place each token of a layer; append a positioned error for each one that does not fit."""
+    sig = _registry()[op].signature
+    opts = Options()
+    i = 0
+    given: set[str] = set()  # slots written, even with a bad value: no "needs a kernel" on top of its error
+    first: dict[str, str] = {}  # option -> as first written: a second one is a contradiction, not a last-wins
+
+    def fail(tok: Token, message: str, hint: str | None = None, code: str = "E210"):
+        errors.append(SpecSemanticError(message, tok.span, hint, code))
+
+    def once(slot: str, tok: Token, value: Token | None = None) -> bool:
+        """Whether this is the first padding (stride, ...) of the layer; else an error."""
+        text = tok.text + (f" {value.text}" if value is not None else "")
+        if slot in first:
+            span = tok.span if value is None or value.span.line != tok.span.line else \
+                Span(tok.span.file, tok.span.line, tok.span.column, value.span.end_column)
+            if text.lower() == first[slot].lower():
+                message, hint = f"'{text}' is written twice for {written_op}", "remove one"
+            else:
+                message = f"a second {_SLOT_NAMES[slot]} for {written_op}: '{text}'"
+                hint = f"the {_SLOT_NAMES[slot]} is already given as '{first[slot]}'; keep one of them"
+            errors.append(SpecSemanticError(message, span, hint, "E210"))
+            return False
+        first[slot] = text
+        return True
+
+    def take_value(tok: Token, what: str) -> Token | None:
+        nonlocal i
+        if i + 1 >= len(tokens) or tokens[i + 1].kind == "name":
+            fail(tok, f"'{tok.text}' needs a value", f"write e.g. `{what}`", "E211")
+            return None
+        i += 1
+        return tokens[i]
+
+    while i < len(tokens):
+        tok = tokens[i]
+        word = tok.text.lower()
+        if tok.kind == "size":
+            if sig.kernel and "kernel" not in given:
+                given.add("kernel")
+                opts.kernel = pair(tok, errors, "kernel")
+            else:
+                fail(tok, f"unexpected size '{tok.text}' for {written_op}",
+                     "the kernel is already given" if sig.kernel else f"{written_op} takes no kernel")
+        elif tok.kind == "number":
+            if sig.filters and "filters" not in given:
+                given.add("filters")
+                opts.filters = positive_int(tok, errors, _registry()[op].count_word)
+            elif sig.rate and "rate" not in given:
+                given.add("rate")
+                opts.rate = unit_rate(tok, errors, f"{written_op.lower()} .1")
+            elif sig.kernel == OPTIONAL and "kernel" not in given:
+                given.add("kernel")
+                n = positive_int(tok, errors, "pool size")
+                opts.kernel = (n, n) if n else None
+            else:
+                fail(tok, f"unexpected number '{tok.text}' for {written_op}", _number_hint(written_op, sig))
+        elif tok.kind == "numbers":
+            fail(tok, f"unexpected numbers '{tok.text}' for {written_op}",
+                 f"numbers joined by commas are a padding: write `pad {tok.text}`" if sig.window
+                 else f"{written_op} takes no padding")
+        elif word in ("same", "valid") and sig.window:
+            if once("padding", tok):
+                opts.padding = word
+        elif word == "pad" and sig.window:
+            value = take_value(tok, "pad 1")
+            if once("padding", tok, value):
+                opts.pad = explicit_padding(value, errors) if value else None
+                opts.padding = "explicit" if opts.pad else None
+        elif (m := _STRIDE.match(word)) and sig.window:
+            if once("stride", tok):
+                opts.stride = _pair_from_match(m, tok, errors, "stride")
+        elif word == "stride" and sig.window:
+            value = take_value(tok, "stride 2")
+            if once("stride", tok, value):
+                opts.stride = pair_or_int(value, errors, "stride") if value else None
+        elif (m := _DILATION.match(word)) and sig.dilation:
+            if once("dilation", tok):
+                opts.dilation = _pair_from_match(m, tok, errors, "dilation")
+        elif word == "dilation" and sig.dilation:
+            value = take_value(tok, "dilation 2")
+            if once("dilation", tok, value):
+                opts.dilation = pair_or_int(value, errors, "dilation") if value else None
+        elif word == "groups" and sig.groups:
+            value = take_value(tok, "groups 2")
+            if once("groups", tok, value):
+                opts.groups = positive_int(value, errors, "groups") if value else None
+        elif word == "dm" and sig.depth_multiplier:
+            value = take_value(tok, "dm 2")
+            if once("dm", tok, value):
+                opts.depth_multiplier = positive_int(value, errors, "depth multiplier") if value else None
+        elif word in ("bias", "nobias") and sig.bias is not None:
+            if once("bias", tok):
+                opts.use_bias = word == "bias"
+        elif word == "whiten" and sig.whiten:
+            if once("whiten", tok):
+                opts.whiten = tok
+        elif word == "drop" and sig.post:
+            value = take_value(tok, "drop .05")
+            rate = unit_rate(value, errors) if value else None
+            if rate is not None:
+                opts.post.append(PostOp(kind="drop", rate=rate))
+        elif word == "bn" and sig.post:
+            opts.post.append(PostOp(kind="bn"))
+        elif word in ACTIVATIONS and sig.post:
+            if word != "linear":
+                opts.post.append(PostOp(kind="act", activation=word))
+        elif word == "none" and sig.post:
+            pass  # explicit "no activation"
+        else:
+            allowed = _allowed_words(sig)
+            guess = _close(word, allowed)
+            if word in OPTION_WORDS or _STRIDE.match(word) or _DILATION.match(word):
+                fail(tok, f"{written_op} takes no '{tok.text}'", "it takes " + (", ".join(allowed) or "no options"))
+            elif sig.window and word == "padding":
+                fail(tok, f"{written_op} takes no '{tok.text}' keyword",
+                     f"write the padding alone, `same` or `valid`, or `pad N`: e.g. `{_example(op)}`")
+                guess = "padding"
+            elif sig.window and (word in _PADDING_LIKE or guess in ("same", "valid")):
+                fail(tok, f"unknown padding '{tok.text}' for {written_op}",
+                     (f"did you mean '{guess}'? " if guess in ("same", "valid") else "")
+                     + "padding is one of: same, valid")
+                guess = None
+            else:
+                fail(tok, f"unknown option '{tok.text}' for {written_op}",
+                     f"did you mean '{guess}'?" if guess else ("options: " + ", ".join(allowed) if allowed else None))
+            # a misspelled `drop .05` or `stride 2`: its value belongs to it, not a second error
+            if guess in _TAKES_VALUE and i + 1 < len(tokens) and tokens[i + 1].kind != "name":
+                i += 1
+            elif guess == "padding" and i + 1 < len(tokens) and tokens[i + 1].kind == "name" \
+                    and tokens[i + 1].text.lower() in ("same", "valid"):
+                i += 1
+        i += 1
+
+    if sig.kernel == REQUIRED and "kernel" not in given:
+        errors.append(SpecSemanticError(f"{written_op} needs a kernel size", None,
+                                        f"write e.g. `{written_op} 3x3 ...`", "E212"))
+    if sig.filters == REQUIRED and "filters" not in given:
+        what = f"a number of {_registry()[op].count_word}"
+        errors.append(SpecSemanticError(f"{written_op} needs {what}", None,
+                                        f"write e.g. `{_example(op)}`", "E212"))
+    if sig.rate and "rate" not in given:
+        errors.append(SpecSemanticError(f"{written_op} needs a rate", None, "write e.g. `dropout .1`", "E212"))
+    return opts
+
+
+def _close(word: str, choices: list[str]) -> str | None:
+    matches = get_close_matches(word, choices, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _example(op: str) -> str:
+    return _registry()[op].example
+
+
+_SLOT_NAMES = {"padding": "padding", "stride": "stride", "dilation": "dilation", "dm": "depth multiplier",
+               "groups": "groups count", "bias": "bias option", "whiten": "whitening"}
+
+
+def _number_hint(written_op: str, sig: OpSignature) -> str:
+    if sig.filters:
+        return "the filters are already given; options like stride are written `s2` or `stride 2`"
+    if sig.depth_multiplier:  # dw
+        return f"{written_op} takes no number of filters: it keeps its input's channels, times `dm N`"
+    if sig.window:
+        return "write the window as 3x3 and the stride as s2"
+    if sig.rate:
+        return "the rate is already given"
+    return f"{written_op} takes no number"
+
+
+def _allowed_words(sig: OpSignature) -> list[str]:
+    words = []
+    if sig.window:
+        words += ["same", "valid", "pad", "s2", "stride"]
+    if sig.dilation:
+        words += ["dilation", "d2"]
+    if sig.depth_multiplier:
+        words += ["dm"]
+    if sig.groups:
+        words += ["groups"]
+    if sig.bias is not None:
+        words += ["bias", "nobias"]
+    if sig.whiten:
+        words += ["whiten"]
+    if sig.post:
+        words += ["drop", "bn", "none", *ACTIVATIONS]
+    return words
+
+
+_AT_LEAST_ONE = {"filters": "a layer needs at least 1 filter", "units": "a dense layer needs at least 1 unit"}
+
+
+def positive_int(tok: Token, errors: list, what: str) -> int | None:
+    value = tok.number if tok.kind == "number" else None
+    if value is None or value != int(value):
+        errors.append(SpecSemanticError(f"{what} must be a whole number, not '{tok.text}'", tok.span,
+                                        _whole_hint(value), "E213"))
+        return None
+    if not 1 <= value <= MAX_DIM:
+        errors.append(SpecSemanticError(f"{what} must be between 1 and {MAX_DIM:,}, not '{tok.text}'", tok.span,
+                                        _AT_LEAST_ONE.get(what, _RANGE_HINT) if value < 1 else _RANGE_HINT,
+                                        "E214"))
+        return None
+    return int(value)
+
+
+_RANGE_HINT = f"use a value from 1 to {MAX_DIM:,}"
+
+
+def _whole_hint(value: float | None) -> str:
+    if value is not None and 1 <= value <= MAX_DIM:
+        return f"write {math.floor(value)} or {math.ceil(value)}"
+    return f"write a whole number from 1 to {MAX_DIM:,}"
+
+
+def unit_rate(tok: Token, errors: list, example: str = "drop .05") -> float | None:
+    if tok.kind != "number" or not 0 <= tok.number < 1:
+        errors.append(SpecSemanticError(f"a dropout rate is in [0, 1), not '{tok.text}'", tok.span,
+                                        f"write e.g. `{example}`", "E215"))
+        return None
+    return tok.number
+
+
+def pair(tok: Token, errors: list, what: str) -> tuple[int, int] | None:
+    dims = tok.dims
+    if len(dims) != 2:
+        errors.append(SpecSemanticError(f"a {what} has two sides (HxW), not '{tok.text}'", tok.span,
+                                        "write e.g. 3x3 or 3x1", "E216"))
+        return None
+    if not all(1 <= d <= MAX_DIM for d in dims):
+        errors.append(SpecSemanticError(f"a {what} side must be between 1 and {MAX_DIM:,}, not '{tok.text}'",
+                                        tok.span, f"write each side from 1 to {MAX_DIM:,}, e.g. 3x3", "E214"))
+        return None
+    return dims
+
+
+def explicit_padding(tok: Token, errors: list) -> tuple[int, int, int, int] | None:
+    """`pad 3` (every side), `pad 1,2` (top and bottom 1, left and right 2), `pad 0,1,0,1` (top, bottom, left,
+    right): zeros added around the input before a `valid` window."""
+    values = tok.dims if tok.kind == "numbers" else (tok.number,) if tok.kind == "number" else ()
+    if len(values) not in (1, 2, 4) or any(v != int(v) or not 0 <= v <= MAX_DIM for v in values):
+        errors.append(SpecSemanticError(f"padding is 1, 2 or 4 whole numbers from 0 to {MAX_DIM:,}, not "
+                                        f"'{tok.text}'", tok.span, "write e.g. `pad 1` (every side), `pad 1,2` "
+                                        "(top/bottom, left/right) or `pad 0,1,0,1` (top, bottom, left, right)",
+                                        "E218"))
+        return None
+    values = tuple(int(v) for v in values)
+    if len(values) == 1:
+        return values * 4
+    if len(values) == 2:
+        return values[0], values[0], values[1], values[1]
+    return values
+
+
+def pair_or_int(tok: Token, errors: list, what: str) -> tuple[int, int] | None:
+    if tok.kind == "size":
+        return pair(tok, errors, what)
+    n = positive_int(tok, errors, what)
+    return (n, n) if n else None
+
+
+def _pair_from_match(m: re.Match, tok: Token, errors: list, what: str) -> tuple[int, int] | None:
+    h = whole(m.group(1))
+    w = whole(m.group(2)) if m.group(2) else h
+    if min(h, w) < 1:
+        errors.append(SpecSemanticError(f"a {what} must be at least 1, not '{tok.text}'", tok.span, _RANGE_HINT,
+                                        "E214"))
+        return None
+    if max(h, w) > MAX_DIM:
+        errors.append(SpecSemanticError(f"a {what} must be at most {MAX_DIM:,}, not '{tok.text}'", tok.span,
+                                        _RANGE_HINT, "E214"))
+        return None
+    return (h, w)
+
+
+def unknown_op_hint(word: str, extra: list[str]) -> str:
+    ops = written_ops()
+    return did_you_mean(word, ops + extra) or "ops: " + one_of(ops)[len("one of: "):]

@@ -1,0 +1,172 @@
+"""The training section of `archdsl report`: a run's summary, settings, curves and table of epochs.
+
+    section = training(read_run("runs/best/20261125-220911"), model)   # a dict for the templates
+
+The run comes from `run_reader`, which is lenient, and so is this: a metric that is missing
+or not a number is a dash and a note, the summary falls back on history.csv where metrics.json
+is silent (and trusts history.csv when a kill between the two writes left it an epoch ahead),
+and a run is called complete only on evidence. Numbers are formatted here as page text; the
+curves are `charts`' SVG.
+"""
+from __future__ import annotations
+
+import math
+
+from . import charts
+from ..ir import Model
+from ..runs.reader import HISTORY, METRICS, Run, clip, positive_int_or_none, read_text
+
+
+def training(run: Run, model: Model) -> dict:
+    h, m = run.history, run.metrics
+    notes = list(run.notes)
+    number = _metric_reader(m, notes)
+
+    done = len(h)
+    last = h[-1]["epoch"] if h else None
+    done_metrics = positive_int_or_none(m.get("epochs_done"))
+    # a kill between the history.csv and metrics.json writes leaves history an epoch ahead: trust the newer
+    ahead = last is not None and done_metrics is not None and last > done_metrics
+    if done_metrics is not None and done_metrics != done:
+        source = HISTORY if ahead else METRICS
+        notes.append(f"{METRICS} covers {done_metrics} epochs, {HISTORY} {done}; the best and final accuracy "
+                     f"are from {source}")
+    best_acc, best_epoch = (None, None) if ahead else (number("best_val_accuracy"),
+                                                       positive_int_or_none(m.get("best_epoch")))
+    vals = [(r["epoch"], r["val_accuracy"]) for r in h if r["val_accuracy"] is not None]
+    if best_acc is None and vals:
+        best_epoch, best_acc = max(vals, key=lambda ev: (ev[1], -ev[0]))
+    final_acc, final_epoch = (None, None) if ahead else (number("final_val_accuracy"), done_metrics or last)
+    if final_acc is None and h:
+        final_acc, final_epoch = h[-1]["val_accuracy"], last
+    wall = number("wall_seconds")
+    if wall is None and h and any(r["seconds"] is not None for r in h):
+        wall = sum(r["seconds"] or 0.0 for r in h)
+        if not math.isfinite(wall):
+            notes.append(f"{HISTORY}: the seconds add up to more than a number can hold; the wall time is not shown")
+            wall = None
+    ips, ips_later = number("images_per_second"), number("images_per_second_after_epoch_1")
+
+    planned = run.planned_epochs
+    incomplete = None
+    if not h:
+        incomplete = f"{HISTORY} has no epochs yet"
+    elif planned and done < planned:
+        incomplete = f"incomplete run: {done} of {planned} planned epochs in {HISTORY}"
+    elif run.complete is False:
+        incomplete = f"the run is not marked complete ({done} epochs in {HISTORY})"
+    # "complete" needs evidence: the run says so, or it reached the epochs it planned
+    status = "incomplete" if incomplete else "complete" if run.complete or planned else "plan unknown"
+    if isinstance(m.get("spec"), str) and m["spec"] != model.name:
+        notes.append(f"this run trained model '{m['spec']}', and the spec is model '{model.name}'")
+    elif run.spec_text is not None and read_text(model.file) not in (None, run.spec_text):
+        notes.append(f"the run's spec.arch differs from {model.file}: the curves are of the run's version")
+
+    summary = [
+        ("best val accuracy", _pct(best_acc), f"epoch {best_epoch}" if best_epoch else ""),
+        ("final val accuracy", _pct(final_acc), f"epoch {final_epoch}" if final_epoch is not None else ""),
+        ("epochs", f"{done}" + (f" of {planned}" if planned else ""), status),
+        ("wall time", _seconds(wall), _duration(wall)),
+        ("training images/s", _rate(ips), f"{_rate(ips_later)} after epoch 1" if ips_later is not None else ""),
+    ]
+    details = _run_details(m)
+    curves = _curves(h, best_epoch)
+    if not any(r["lr"] is not None for r in h) and h:
+        notes.append(f"{HISTORY} records no learning rate, so there is no lr curve")
+    table = [{"epoch": r["epoch"], "lr": _fmt(r["lr"], ".3g"), "loss": _fmt(r["loss"], ".4f"),
+              "accuracy": _pct(r["accuracy"]), "val_loss": _fmt(r["val_loss"], ".4f"),
+              "val_accuracy": _pct(r["val_accuracy"]), "seconds": _fmt(r["seconds"], ".1f"),
+              "best": r["epoch"] == best_epoch} for r in h]
+    return {"path": str(run.path), "summary": summary, "details": details, "incomplete": incomplete,
+            "notes": notes, "curves": curves, "history": table}
+
+
+def _metric_reader(m: dict, notes: list[str]):
+    def number(key: str) -> float | None:
+        value = m.get(key)
+        if value is None:
+            return None
+        try:  # float() of an int past 1e308 (json.loads reads any) overflows
+            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
+        except OverflowError:
+            ok = False
+        if not ok:
+            notes.append(f"{METRICS}: {key} is {clip(repr(value))}, not a number")
+            return None
+        return float(value)
+    return number
+
+
+def _run_details(m: dict) -> list[tuple[str, str]]:
+    """Settings of the run worth a line: data, batch, lr, seed (strings from the run are user text)."""
+    out = []
+    data = m.get("data")
+    if isinstance(data, dict):
+        source = data.get("source")
+        counts = [f"{data[k]:,} {w}" for k, w in (("train_images", "training"), ("test_images", "test"))
+                  if isinstance(data.get(k), int)]
+        if source is not None or counts:
+            out.append(("data", f"{source if source is not None else '?'}"
+                        + (f" ({' / '.join(counts)} images)" if counts else "")))
+    for key, label in (("batch", "batch"), ("lr", "initial lr"), ("seed", "seed"), ("params", "params")):
+        value = m.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append((label, f"{value:,}" if isinstance(value, int) else f"{value:g}"))
+        elif value is not None:
+            out.append((label, clip(str(value), 200)))
+    if isinstance(m.get("spec"), str):
+        out.insert(0, ("model trained", m["spec"]))
+    return out
+
+
+def _curves(h: list[dict], best_epoch: int | None) -> list[dict]:
+    """The line charts: loss and accuracy (train vs val), lr; each {"name", "svg"}."""
+    def series(key: str, name: str, colour: str, dashed: bool = False):
+        points = [(r["epoch"], r[key]) for r in h]
+        return charts.Series(name, points, colour, dashed) if any(y is not None for _, y in points) else None
+
+    out = []
+    loss = [s for s in (series("loss", "train", charts.COLOURS[0]), series("val_loss", "val", charts.COLOURS[1]))
+            if s]
+    if loss:
+        out.append({"name": "loss", "svg": charts.line_chart(loss, title="Loss", y_format=_tick,
+                                                             value_format=lambda v: f"{v:.4f}")})
+    acc = [s for s in (series("accuracy", "train", charts.COLOURS[0]),
+                       series("val_accuracy", "val", charts.COLOURS[1])) if s]
+    if acc:
+        markers = [charts.Marker(best_epoch, f"best {best_epoch}")] if best_epoch else []
+        out.append({"name": "accuracy", "svg": charts.line_chart(
+            acc, title="Accuracy", y_format=lambda v: f"{v * 100:g} %", value_format=_pct, markers=markers)})
+    lr = series("lr", "lr", charts.COLOURS[2])
+    if lr:
+        out.append({"name": "lr", "svg": charts.line_chart([lr], title="Learning rate", y_format=_tick,
+                                                           value_format=lambda v: f"{v:.4g}")})
+    return out
+
+
+def _tick(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v * 100:.2f} %"
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "" if v is None else format(v, spec)
+
+
+def _seconds(s: float | None) -> str:
+    return "—" if s is None else f"{s:,.1f} s" if abs(s) < 1e15 else f"{s:.3g} s"
+
+
+def _duration(s: float | None) -> str:
+    if s is None or not 60 <= s < 1e15:  # past 1e15 s (30 million years) hours would be a wall of digits
+        return ""
+    minutes, seconds = divmod(round(s), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
+
+
+def _rate(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.0f}"

@@ -1,0 +1,153 @@
+"""Presenters of an analysis: text table, JSON, CSV, Markdown.
+
+Formatting (thousands separators, `3x3` for non-square values, column widths) lives
+here, not in the analysis, as in Keras' summary_utils.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..analysis import Analysis, AssertionResult, LayerStats
+from ..ir import Layer
+from ..display import num as _num, pair as _pair, shape as _shape
+
+COLUMNS = ("#", "line", "layer", "output", "rf", "jump", "start", "params", "MACs")
+
+
+def render(analysis: Analysis, fmt: str = "table", results: list[AssertionResult] | None = None) -> str:
+    return {"table": text_table, "json": to_json, "csv": to_csv, "markdown": markdown_table}[fmt](
+        analysis, results or [])
+
+
+def to_dict(analysis: Analysis, results: list[AssertionResult]) -> dict:
+    m = analysis.model
+    final = analysis.final
+    return {
+        "name": m.name,
+        "file": m.file,
+        "input": list(m.input_shape),
+        "classes": m.classes,
+        "layers": [_layer_dict(layer, row) for layer, row in zip(m.layers, analysis.rows)],
+        "total": {"params": analysis.params, "trainable_params": analysis.trainable_params,
+                  "non_trainable_params": analysis.params - analysis.trainable_params, "macs": analysis.macs},
+        "edges": [[i, layer.index] for layer in m.layers for i in layer.inputs],
+        "final": {"layer": final.index, "rf": list(final.rf), "jump": list(final.jump)},
+        "asserts": [{"assert": r.assertion.text, "line": r.assertion.where.line, "ok": r.ok,
+                     "actual": r.actual} for r in results],
+        "warnings": list(analysis.warnings),
+    }
+
+
+def _layer_dict(layer: Layer, row: LayerStats) -> dict:
+    return {
+        "index": layer.index, "name": layer.name, "line": layer.where.line, "op": layer.op, "text": layer.text,
+        "inputs": list(layer.inputs), "block": layer.block,
+        "kernel": list(layer.kernel) if layer.kernel else None,
+        "stride": list(layer.stride) if layer.stride else None,
+        "dilation": list(layer.dilation) if layer.dilation else None,
+        "padding": layer.padding,
+        "output_shape": list(layer.output_shape),
+        "rf": list(row.rf), "jump": list(row.jump), "start": [_num(s) for s in row.start],
+        "params": row.params, "trainable_params": row.trainable_params, "macs": row.macs,
+    }
+
+
+def to_json(analysis: Analysis, results: list[AssertionResult]) -> str:
+    return json.dumps(to_dict(analysis, results), indent=2)
+
+
+def to_csv(analysis: Analysis, results: list[AssertionResult]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["index", "line", "name", "op", "text", "output_shape", "rf_h", "rf_w", "jump_h", "jump_w",
+                     "start_h", "start_w", "params", "trainable_params", "macs"])
+    for layer, row in zip(analysis.model.layers, analysis.rows):
+        writer.writerow([layer.index, layer.where.line, layer.name, layer.op, layer.text, _shape(layer.output_shape),
+                         *row.rf, *row.jump, *(_num(s) for s in row.start), row.params, row.trainable_params,
+                         row.macs])
+    return out.getvalue().rstrip("\n")
+
+
+def layer_cells(analysis: Analysis) -> list[list[str]]:
+    """The table's cells, a list a layer, as every format shows them (report's table too)."""
+    rows = []
+    for layer, row in zip(analysis.model.layers, analysis.rows):
+        if not layer.spatial:  # a vector (after gap/flatten, on its own path): each unit sees the whole image
+            geometry = ["global", "", ""]
+        else:
+            geometry = [_pair(row.rf), _pair(row.jump), _pair(tuple(_num(s) for s in row.start))]
+        cells = [str(layer.index), str(layer.where.line), layer.text, _shape(layer.output_shape), *geometry,
+                 f"{row.params:,}", f"{row.macs:,}"]
+        if _is_graph(analysis):  # where each layer reads from, when it is not simply the layer above
+            cells.append(",".join(str(i) for i in layer.inputs))
+        if _has_blocks(analysis):
+            cells.append(layer.block or "")
+        rows.append(cells)
+    return rows
+
+
+def layer_columns(analysis: Analysis) -> tuple[str, ...]:
+    """The table's column names: `from` only for a graph, `block` only where blocks were used."""
+    return COLUMNS + (("from",) if _is_graph(analysis) else ()) + (("block",) if _has_blocks(analysis) else ())
+
+
+def _is_graph(analysis: Analysis) -> bool:
+    return any(layer.inputs != (layer.index - 1,) for layer in analysis.model.layers)
+
+
+def _has_blocks(analysis: Analysis) -> bool:
+    return any(layer.block for layer in analysis.model.layers)
+
+
+def text_table(analysis: Analysis, results: list[AssertionResult]) -> str:
+    m = analysis.model
+    head = f"model {m.name}   input {_shape(m.input_shape)}" + (f"   classes {m.classes}" if m.classes else "") \
+        + f"   ({m.file})"
+    rows = layer_cells(analysis)
+    columns = layer_columns(analysis)
+    widths = [max(len(c[i]) for c in rows + [list(columns)]) for i in range(len(columns))]
+    left = {2, 3, len(columns) - 1} if _has_blocks(analysis) else {2, 3}  # text left, numbers right
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    out = [head, "", line(columns).rstrip(), line(["-" * w for w in widths])]
+    out += [line(r).rstrip() for r in rows]
+    out.append("")
+    out += _summary(analysis, results)
+    return "\n".join(out)
+
+
+def _summary(analysis: Analysis, results: list[AssertionResult]) -> list[str]:
+    final = analysis.final
+    non_trainable = analysis.params - analysis.trainable_params
+    lines = [f"total params: {analysis.params:,} (trainable {analysis.trainable_params:,}, "
+             f"non-trainable {non_trainable:,})",
+             f"total MACs:   {analysis.macs:,}",
+             f"final receptive field: {_pair(final.rf)} (jump {_pair(final.jump)}) at layer {final.index}"]
+    for r in results:
+        actual = ", ".join(r.actual) if isinstance(r.actual, list) else f"{r.actual:,}"
+        lines.append(f"{'ok  ' if r.ok else 'FAIL'} {r.assertion.text}   (line {r.assertion.where.line}: {actual})")
+    return lines
+
+
+def markdown_table(analysis: Analysis, results: list[AssertionResult]) -> str:
+    from ..safe_text import md_text  # names such as `__net__` would otherwise render as emphasis
+    m = analysis.model
+    out = [f"**{md_text(m.name)}** — input {_shape(m.input_shape)}", "",
+           "| " + " | ".join(layer_columns(analysis)) + " |",
+           "|" + "|".join("---" if i in (2, 3) or name == "block" else "---:"
+                          for i, name in enumerate(layer_columns(analysis))) + "|"]
+    names = layer_columns(analysis)
+    for cells in layer_cells(analysis):
+        # the layer as code; a block label is a user's name (`__b__` is not bold); the rest are numbers
+        cells = [f"`{c}`" if i == 2 else md_text(c, at_line_start=False) if names[i] == "block"
+                 else c.replace("|", "\\|") for i, c in enumerate(cells)]
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    out += [f"- {line}" for line in _summary(analysis, results)]  # the grammar's words and numbers only
+    return "\n".join(out)
+
+

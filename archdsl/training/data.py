@@ -1,0 +1,395 @@
+"""Datasets as uint8 arrays: the built-in CIFAR-10, an image folder, or a .tar.gz of one.
+
+    load_dataset("cifar10")                  # keras download, cached under the data dir
+    load_dataset("data/pets")                # pets/train/<class>/*.png, pets/test/<class>/*
+    load_dataset("cifar10-jpg.tar.gz")       # unpacked once, then as a folder
+
+Everything is decoded once and cached as an `.npz` under the data dir
+(`$ARCHDSL_DATA`, else `~/.cache/archdsl`):
+
+    <data dir>/downloads/cifar-10-python.tar.gz          keras' download of the built-in cifar10
+    <data dir>/unpacked/<archive>-<key>/...              an archive, unpacked (key: name, size, mtime)
+    <data dir>/decoded/cifar10-keras-v1.npz              the decoded arrays of the built-in cifar10,
+    <data dir>/decoded/<archive stem>-<key>-v1.npz       of an archive,
+    <data dir>/decoded/<folder>-<digest8>-<key>-v1.npz   of a folder (digest8: of its path)
+
+Every cache entry is written under a temporary name and renamed into place, so a process
+killed half-way never leaves an entry that a later run trusts. A folder's `.npz` is keyed
+by the names, sizes and modification times of all its files: edit the folder and it is
+decoded again (the stale `.npz` is deleted).
+
+Order, and what `limit` takes. Both splits are stored in *stratified order*: the classes
+interleaved in proportion to their size, each class keeping its file order (sorted by
+file name; the built-in cifar10 keeps keras' order). So `limit=N` takes the first N images
+of that order, a class-balanced sample (N=100 on 10 balanced classes gives 10 per class),
+and the same N always gives the same images. No random numbers are involved.
+
+Channels. A grayscale image (mode L, 1, I, I;16, F, LA) decodes to one channel, anything
+else (RGB, RGBA, P, CMYK, ...) to RGB; alpha is dropped. If a dataset mixes the two, its
+grayscale images are repeated to three channels, so a dataset is C=1 only if every image
+in it is grayscale.
+
+This module needs numpy and Pillow only. TensorFlow is imported only to download cifar10.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import pickle
+import shutil
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import image_folder
+from archdsl.errors import DataError, did_you_mean
+from archdsl.fileio import one_line, pid_alive, umask
+from .image_decode import decode_images
+
+CACHE_VERSION = 1  # bump when the .npz layout or the decoding changes
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+BUILTIN = ("cifar10",)
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    x_train: np.ndarray  # uint8 (N, H, W, C)
+    y_train: np.ndarray  # int64 (N,) labels 0..K-1
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    source: str          # what was loaded, for messages and run metadata
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(d) for d in self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __repr__(self) -> str:
+        h, w, c = self.image_shape
+        return (f"Dataset({self.source!r}, train={len(self.x_train)}, test={len(self.x_test)}, "
+                f"images={h}x{w}x{c}, classes={self.num_classes})")
+
+
+def default_data_dir() -> Path:
+    """Where datasets are downloaded, unpacked and cached: $ARCHDSL_DATA or ~/.cache/archdsl."""
+    env = os.environ.get("ARCHDSL_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "archdsl"
+
+
+def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+                 limit: int | None = None, test_limit: int | None = None) -> Dataset:
+    """Load a built-in dataset by name, or an image folder / .tar.gz of one by path.
+
+    A built-in name wins over a folder of the same name in the working directory; write
+    `./cifar10` for the folder. `limit` / `test_limit` keep the first N images of the
+    stratified order (see the module docstring); None keeps all of them.
+    """
+    for what, n in (("limit", limit), ("test_limit", test_limit)):
+        if n is not None and n < 1:
+            raise DataError(f"{what} must be at least 1, got {n}",
+                            hint="leave it out to use the whole split")
+    name_or_path = os.fspath(name_or_path)
+    cache = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    if name_or_path in BUILTIN:
+        arrays, source = _load_cifar10(cache), "cifar10 (keras.datasets.cifar10)"
+    else:
+        path = Path(name_or_path).expanduser()
+        if not path.exists():
+            raise _missing(name_or_path)
+        path = path.resolve()
+        if path.is_dir():
+            arrays = _load_folder(path, cache)
+        elif path.name.lower().endswith(ARCHIVE_SUFFIXES):
+            arrays = _load_archive(path, cache)
+        else:
+            raise DataError(f"'{name_or_path}' is not a folder or a .tar.gz archive",
+                            hint=f"{image_folder.LAYOUT_HINT}; a .tar.gz of such a folder also works")
+        source = str(path)
+    return Dataset(x_train=_first(arrays["x_train"], limit), y_train=_first(arrays["y_train"], limit),
+                   x_test=_first(arrays["x_test"], test_limit), y_test=_first(arrays["y_test"], test_limit),
+                   class_names=tuple(str(c) for c in arrays["class_names"]), source=source)
+
+
+def check_fits(dataset: Dataset, input_shape: tuple[int, int, int], classes: int | None,
+               subject: str = "spec") -> None:
+    """Raise a DataError if the spec's (or a trained model's) input shape or classes do not match the data."""
+    h, w, c = dataset.image_shape
+    if dataset.num_classes < 2:  # softmax over one class is always 1: nothing to learn or measure
+        raise DataError(f"'{dataset.source}' has {dataset.num_classes} class ({', '.join(dataset.class_names)}); "
+                        "a classifier needs at least 2", hint="add a folder of images for each other class under "
+                        "train/ and test/")
+    names = ", ".join(dataset.class_names[:12]) + (", ..." if dataset.num_classes > 12 else "")
+    if tuple(input_shape) != (h, w, c):
+        want = "x".join(str(d) for d in input_shape)
+        hint = (f"write `input {h}x{w}x{c}` in the spec, or use data of {want} images" if subject == "spec"
+                else f"evaluate it on data of {want} images (--data)")
+        raise DataError(f"the {subject}'s input is {want} but the images of '{dataset.source}' are {h}x{w}x{c}",
+                        hint=hint)
+    if classes is not None and classes != dataset.num_classes:
+        hint = (f"write `classes {dataset.num_classes}` in the spec" if subject == "spec"
+                else f"evaluate it on data of {classes} classes (--data)")
+        raise DataError(f"the {subject} has {classes} classes but '{dataset.source}' has "
+                        f"{dataset.num_classes} ({names})", hint=hint)
+
+
+def stratified_order(labels: np.ndarray) -> np.ndarray:
+    """Indices that interleave the classes in proportion to their size, keeping each class's order.
+
+    The i-th image of a class of n images sorts at (i + 0.5) / n, ties going to the lower
+    label, so every prefix is as close to the class proportions as a prefix can be.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) == 0:
+        return np.zeros(0, dtype=np.int64)
+    counts = np.bincount(labels)
+    by_class = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[by_class] = np.arange(len(labels)) - starts[labels[by_class]]
+    key = (rank + 0.5) / counts[labels]
+    return np.lexsort((labels, key))
+
+
+# --- built-in cifar10 ---------------------------------------------------------------------
+
+def _load_cifar10(cache: Path) -> dict[str, np.ndarray]:
+    npz = cache / "decoded" / f"cifar10-keras-v{CACHE_VERSION}.npz"
+    return _cached(npz, lambda: _parse_cifar10(_download_cifar10(cache)))
+
+
+def _download_cifar10(cache: Path) -> Path:
+    """The cifar10 archive, downloaded by keras into `<cache>/downloads` unless already there."""
+    try:
+        import keras  # heavy: only when cifar10 is not yet cached
+
+        return Path(keras.utils.get_file(fname="cifar-10-python.tar.gz", origin=CIFAR10_URL,
+                                         file_hash=CIFAR10_SHA256, cache_dir=str(cache),
+                                         cache_subdir="downloads"))
+    except Exception as e:
+        raise DataError(f"cannot download cifar10 from {CIFAR10_URL}: {one_line(e)}",
+                        hint="check the network, or pass a local copy with `--data PATH` "
+                             "(an image folder or a .tar.gz of one)") from e
+
+
+class _NumpyUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and plain containers only: a cifar batch is nothing more."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"),
+               ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+        return super().find_class(module.replace("numpy.core.", "numpy._core."), name)
+
+
+def _parse_cifar10(archive: Path) -> dict[str, np.ndarray]:
+    def batch(tar: tarfile.TarFile, name: str) -> tuple[np.ndarray, np.ndarray]:
+        f = tar.extractfile(f"cifar-10-batches-py/{name}")
+        d = _NumpyUnpickler(f, encoding="bytes").load()
+        x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return x, np.asarray(d[b"labels"], dtype=np.int64).reshape(-1)
+
+    try:
+        with tarfile.open(archive) as tar:
+            train = [batch(tar, f"data_batch_{i}") for i in range(1, 6)]
+            x_test, y_test = batch(tar, "test_batch")
+    except (tarfile.TarError, EOFError, zlib.error, OSError, KeyError, pickle.UnpicklingError) as e:
+        raise DataError(f"'{archive}' is not a readable cifar10 archive: {one_line(e)}",
+                        hint="delete it to download it again, or pass `--data PATH`") from e
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    return _ordered(x_train, y_train, x_test, y_test, CIFAR10_CLASSES)
+
+
+# --- archives --------------------------------------------------------------------------------
+
+def _load_archive(archive: Path, cache: Path) -> dict[str, np.ndarray]:
+    st = archive.stat()
+    key = _digest(f"{archive.name}|{st.st_size}|{st.st_mtime_ns}")
+    stem = _archive_stem(archive.name)
+    npz = cache / "decoded" / f"{stem}-{key}-v{CACHE_VERSION}.npz"
+
+    def decode() -> dict[str, np.ndarray]:
+        unpacked = _unpacked(archive, cache / "unpacked" / f"{stem}-{key}")
+        return _decode_folder(image_folder.root(unpacked, str(archive)),
+                              lambda p: f"{archive}:{p.relative_to(unpacked)}")
+
+    return _cached(npz, decode)
+
+
+def _unpacked(archive: Path, target: Path) -> Path:
+    """`target`, holding the archive's files: unpacked now unless an earlier run finished it."""
+    if target.is_dir():
+        return target
+    if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4
+        raise DataError(f"cannot safely unpack '{archive}' with this Python (its tarfile has no data filter)",
+                        hint="use Python >= 3.11.4 (or 3.10.12), or unpack the archive yourself and pass the folder")
+    _mkdir(target.parent)
+    _remove_abandoned(target.parent, f".partial-{target.name}-")
+    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{target.name}-{os.getpid()}-", dir=target.parent))
+    try:
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(tmp, filter="data")
+        except tarfile.FilterError as e:
+            raise DataError(f"'{archive}' has an unsafe member: {one_line(e)}",
+                            hint="an archive may hold only files and folders inside itself; "
+                                 "rebuild it without absolute paths, '..' or links out of it") from e
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
+            raise DataError(f"'{archive}' is truncated or not a valid .tar.gz: {one_line(e)}",
+                            hint="download or build the archive again") from e
+        except OSError as e:
+            raise DataError(f"cannot unpack '{archive}' into '{target.parent}': {one_line(e)}",
+                            hint="free some disk space, or choose another data dir with $ARCHDSL_DATA") from e
+        image_folder.root(tmp, str(archive))  # refuse an archive without train/ and test/ before caching it
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; the cache is not
+        try:
+            os.rename(tmp, target)
+        except OSError as e:
+            if not target.is_dir():  # another process finishing first is fine, anything else is not
+                raise DataError(f"cannot unpack '{archive}' into '{target}': {one_line(e)}",
+                                hint="choose another data dir with $ARCHDSL_DATA") from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _remove_abandoned(parent: Path, prefix: str) -> None:
+    """Delete half-unpacked folders left by processes that were killed."""
+    for p in parent.iterdir():
+        if not p.name.startswith(prefix):
+            continue
+        try:
+            pid = int(p.name[len(prefix):].split("-")[0])
+        except ValueError:
+            continue
+        if not pid_alive(pid):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _archive_stem(name: str) -> str:
+    for suffix in ARCHIVE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or "archive"
+    return name
+
+
+# --- image folders ---------------------------------------------------------------------------
+
+def _load_folder(path: Path, cache: Path) -> dict[str, np.ndarray]:
+    root = image_folder.root(path, str(path))
+    files = image_folder.list_images(root, str)
+    listing = "\n".join(f"{rel}|{size}|{mtime}" for rel, _, size, mtime in files)
+    key = _digest(f"{CACHE_VERSION}\n{listing}")
+    prefix = f"{root.name or 'data'}-{_digest(str(root))[:8]}-"
+    npz = cache / "decoded" / f"{prefix}{key}-v{CACHE_VERSION}.npz"
+    arrays = _cached(npz, lambda: _decode_folder(root, str, files))
+    for stale in npz.parent.iterdir():
+        if stale.name.startswith(prefix) and stale.suffix == ".npz" and stale != npz:
+            stale.unlink(missing_ok=True)
+    return arrays
+
+
+def _decode_folder(root: Path, show: Callable[[Path], str], files: list | None = None) -> dict[str, np.ndarray]:
+    files = image_folder.list_images(root, show) if files is None else files
+    classes = sorted({cls for _, cls, _, _ in files})
+    label = {c: i for i, c in enumerate(classes)}
+    images = decode_images([str(root / rel) for rel, _, _, _ in files], show)
+    y = np.array([label[cls] for _, cls, _, _ in files], dtype=np.int64)
+    n_train = sum(rel.startswith("train/") for rel, _, _, _ in files)  # listed first
+    slot = np.empty(len(files), dtype=np.int64)  # where each file goes in the stratified order
+    slot[stratified_order(y[:n_train])] = np.arange(n_train)
+    slot[n_train + stratified_order(y[n_train:])] = np.arange(n_train, len(files))
+    first = files[0][0]
+    h, w = images[0].shape[:2]
+    channels = 3 if any(im.ndim == 3 for im in images) else 1
+    x = np.empty((len(images), h, w, channels), dtype=np.uint8)
+    for i, im in enumerate(images):
+        if im.shape[:2] != (h, w):
+            raise DataError(f"'{show(root / files[i][0])}' is {im.shape[0]}x{im.shape[1]} but "
+                            f"'{show(root / first)}' is {h}x{w}: all images must have the same size",
+                            hint="resize the images to one size")
+        x[slot[i]] = im if im.ndim == 3 else im[..., None]
+    y[slot] = y.copy()
+    return {"x_train": x[:n_train], "y_train": y[:n_train], "x_test": x[n_train:], "y_test": y[n_train:],
+            "class_names": np.array(classes, dtype=str)}
+
+
+# --- shared helpers --------------------------------------------------------------------------
+
+def _ordered(x_train, y_train, x_test, y_test, classes) -> dict[str, np.ndarray]:
+    tr, te = stratified_order(y_train), stratified_order(y_test)
+    return {"x_train": np.ascontiguousarray(x_train[tr]), "y_train": y_train[tr].astype(np.int64),
+            "x_test": np.ascontiguousarray(x_test[te]), "y_test": y_test[te].astype(np.int64),
+            "class_names": np.array(classes, dtype=str)}
+
+
+def _cached(npz: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays stored in `npz`, built and stored first if it is missing or unreadable."""
+    if npz.is_file():
+        try:
+            with np.load(npz, allow_pickle=False) as f:
+                return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test", "class_names")}
+        except Exception:  # a damaged cache is only a cache miss
+            npz.unlink(missing_ok=True)
+    arrays = build()
+    _mkdir(npz.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".partial-{npz.name}-", dir=npz.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it private; the cache is not
+        os.replace(tmp, npz)
+    except OSError as e:
+        raise DataError(f"cannot write the dataset cache '{npz}': {one_line(e)}",
+                        hint="free some disk space, or choose another data dir with $ARCHDSL_DATA") from e
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return arrays
+
+
+def _first(a: np.ndarray, n: int | None) -> np.ndarray:
+    return a if n is None or n >= len(a) else a[:n].copy()  # copy: free the rest
+
+
+def _missing(name: str) -> DataError:
+    looks_like_path = os.sep in name or "/" in name or "." in name
+    if looks_like_path:
+        return DataError(f"'{name}' does not exist",
+                         hint=f"check the path; {image_folder.LAYOUT_HINT}, or a .tar.gz of such a folder")
+    guess = did_you_mean(name, BUILTIN)
+    return DataError(f"unknown dataset '{name}' (and no such file or folder)",
+                     hint=(f"{guess} " if guess else "") + f"built-in datasets: {', '.join(BUILTIN)}; "
+                          "a path to an image folder or a .tar.gz of one is also accepted")
+
+
+def _mkdir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create the data dir '{path}': {one_line(e)}",
+                        hint="choose a writable data dir with $ARCHDSL_DATA") from e
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

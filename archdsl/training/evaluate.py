@@ -1,0 +1,103 @@
+"""`archdsl eval`: the test accuracy, per-class accuracy and confusion matrix of a trained model.
+
+    archdsl eval runs/best/20261125-220911          # the run's best.keras, on its own data
+    archdsl eval model.keras --data cifar10 --tta   # any .keras file; flip test-time averaging
+
+A run directory brings its data settings and the spec's `tta` along; a bare .keras file uses
+`--data` (default: the built-in CIFAR-10).
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+from .. import runs
+from ..errors import RunError, UsageError
+from ..ir import Model
+
+
+def run_eval(args) -> int:
+    """Test accuracy, per-class accuracy and confusion matrix of a run's best.keras or a .keras file."""
+    from .data import check_fits, load_dataset
+    from .train import check_flags
+
+    check_flags(args)
+    target = Path(args.target).expanduser()
+    data, data_dir, tta, test_limit = args.data, args.data_dir, args.tta, args.test_limit
+    if target.is_dir():
+        run = runs.open_run(target)
+        path = run.best
+        if not path.is_file():
+            raise RunError(f"{run} has no best.keras yet (no epoch has finished)",
+                           hint="train it for an epoch first, or give a .keras file", code="E530")
+        try:
+            settings = json.loads(run.state.read_text())["settings"]
+            tta = tta or Model.model_validate_json(run.resolved.read_text()).train.tta_flip
+        except (OSError, ValueError, KeyError):
+            settings = {}
+        data = data or settings.get("data")
+        data_dir = data_dir or settings.get("data_dir")
+    elif target.is_file() and target.suffix == ".keras":
+        path = target
+    else:
+        raise UsageError(f"{target} is neither a run directory nor a .keras file" if target.exists()
+                         else f"{target} does not exist", hint="e.g. archdsl eval runs/best/<timestamp>",
+                         code="E613")
+    # a run's own file that fails to load was damaged; any other may simply not be a model
+    hint = ("the run's best.keras is damaged: evaluate a checkpoint instead (checkpoint/epoch-NNNN.keras)"
+            if target.is_dir() else "give a .keras file written by `archdsl train` or `archdsl build`")
+    if not zipfile.is_zipfile(path):  # Keras would say "file not found" of a file that exists
+        raise RunError(f"cannot load {path}: not a Keras .keras file (those are zip archives)", hint=hint,
+                       code="E531")
+    dataset = load_dataset(data or "cifar10", data_dir, limit=1, test_limit=test_limit)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+
+    from ..keras_backend.batchnorm import BatchNormalization
+    from .pipeline import make_eval_dataset
+    try:  # runs trained with --batchnorm fused (the default) save archdsl's BatchNormalization
+        kmodel = keras.models.load_model(path, compile=False,
+                                         custom_objects={"archdsl>BatchNormalization": BatchNormalization})
+    except Exception as exc:  # a damaged or foreign file
+        raise RunError(f"cannot load {path}: {' '.join(str(exc).split())[:160]}", hint=hint, code="E531") from None
+    out = tuple(kmodel.output_shape[1:])
+    if len(out) != 1:  # np.add.at below needs one predicted class per image
+        raise RunError(f"the model's output is {'x'.join(map(str, out))}, not one score per class",
+                       hint="evaluate a classifier: a spec that ends with e.g. `gap` and `softmax`", code="E532")
+    check_fits(dataset, tuple(kmodel.input_shape[1:]), int(out[0]), subject="model")
+    k = dataset.num_classes
+
+    def predict(x):
+        return kmodel.predict(make_eval_dataset(x, dataset.y_test, batch=256, num_classes=k), verbose=0)
+
+    probs = predict(dataset.x_test)
+    if tta:
+        probs = (probs + predict(np.ascontiguousarray(dataset.x_test[:, :, ::-1]))) / 2
+    pred, true = probs.argmax(axis=1), dataset.y_test
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (true, pred), 1)
+    print(f"{path}: test accuracy {np.mean(pred == true):.4f} on {len(true):,} images of {dataset.source}"
+          + (" (flip TTA)" if tta else ""))
+    print(format_confusion(confusion, dataset.class_names))
+    return 0
+
+
+def format_confusion(confusion, names) -> str:
+    """Per-class accuracy and the confusion matrix (rows: true class, columns: predicted)."""
+    k = len(names)
+    width = max(5, len(str(int(confusion.max(initial=0)))))
+    label = max(len(n) for n in names)
+    lines = ["", f"{'class':<{label}}  accuracy   images"]
+    for i, name in enumerate(names):
+        total = int(confusion[i].sum())
+        acc = f"{confusion[i, i] / total:8.4f}" if total else "       -"
+        lines.append(f"{name:<{label}}  {acc}  {total:7,}")
+    lines += ["", "confusion matrix (rows: true class, columns: predicted)",
+              " " * label + "  " + " ".join(f"{n[:width]:>{width}}" for n in names)]
+    for i, name in enumerate(names):
+        lines.append(f"{name:<{label}}  " + " ".join(f"{int(c):>{width}}" for c in confusion[i]))
+    return "\n".join(lines) if k else ""
