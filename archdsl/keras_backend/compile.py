@@ -25,6 +25,7 @@ from keras import layers as L  # noqa: E402
 from ..ir import Model  # noqa: E402
 from ..ops import op_of, post_name, post_step  # noqa: E402
 from .batchnorm import BatchNormalization  # noqa: E402
+from .memory import check_build  # noqa: E402
 
 
 BATCHNORMS = ("keras", "fused")
@@ -38,6 +39,7 @@ def compile(model: Model, preprocess: "keras.layers.Layer | None" = None, batchn
     """
     if batchnorm not in BATCHNORMS:
         raise ValueError(f"batchnorm must be one of {BATCHNORMS}, not {batchnorm!r}")
+    check_build(model)  # before TensorFlow allocates what the machine does not have
     bn_class = BatchNormalization if batchnorm == "fused" else L.BatchNormalization
     inputs = keras.Input(shape=model.input_shape, name="input")
     tensors = {0: preprocess(inputs) if preprocess is not None else inputs}

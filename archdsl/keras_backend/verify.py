@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass
 
 from . import linear_twin
+from .memory import check_measurement
 from ..analysis import Analysis, LayerStats
 from ..ir import Layer, Model
 from ..ops import op_of
@@ -147,13 +148,16 @@ def measure_rf(model: Model) -> dict[int, Measurement]:
     spatial = [layer.index for layer in model.layers if _measured(layer)]
     if not spatial:
         return {}
+    margin = _canvas_margin(model)
+    h, w, _ = model.input_shape
+    deepest = max(spatial)
+    check_measurement(model, (h + 2 * margin[0], w + 2 * margin[1]),
+                      sum(1 + len(layer.post) for layer in model.layers if layer.index <= deepest))
     keras_model = compile(model)
     names = layer_outputs(model)
     # only the layers up to the deepest feature map: the head is not measured
     trunk = keras.Model(keras_model.input, [keras_model.get_layer(names[i]).output for i in spatial])
     items = [(k, index, unit) for k, index in enumerate(spatial) for unit in _units(model.layer(index).output_shape)]
-    margin = _canvas_margin(model)
-    h, w, _ = model.input_shape
     chunk = min(len(items), _items_per_pass((h + 2 * margin[0]) * (w + 2 * margin[1]), len(trunk.layers)))
     twin = linear_twin.clone(trunk, chunk, model)
     image = _footprints(twin, items, (0, 0), model, chunk)
