@@ -9,6 +9,7 @@ Every message has the same shape, so users learn to read it once:
 
 `where` (file:line:col), `what` (the message), `how to fix it` (the hint).
 Errors found by a stage are collected and raised together as `ArchErrors`.
+Every code is one of archdsl/error_codes.py, the registry: an error with another is refused.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import difflib
 import functools
 from dataclasses import dataclass
 from typing import Iterable, Sequence
+
+from .error_codes import CODES
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,15 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+def registered(code: str, where: str = "error") -> str:
+    """`code`, if the registry (archdsl/error_codes.py) has it. One it lacks is archdsl's mistake, not the
+    user's (a typo'd code, or a new one without its entry): an AssertionError, so any test reaching it fails."""
+    if code not in CODES:
+        raise AssertionError(f"{where}: error code {code!r} is not in archdsl/error_codes.py "
+                             "(a typo? a new code needs an entry there)")
+    return code
+
+
 class ArchError(Exception):
     """Base of every error archdsl reports to a user.
 
@@ -41,13 +53,17 @@ class ArchError(Exception):
     exit_status = 2
     default_code = "E000"
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        registered(cls.default_code, f"{cls.__name__}.default_code")
+
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
                  code: str | None = None, source: str | None = None):
         super().__init__(message)
         self.message = message
         self.span = span
         self.hint = hint
-        self.code = code or self.default_code
+        self.code = registered(code or self.default_code, type(self).__name__)
         self.source = source  # full text of the file, to show the offending line
 
     def render(self, source: str | None = None) -> str:
