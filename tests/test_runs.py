@@ -5,6 +5,8 @@ commit point, so it may be one epoch ahead or behind after a kill. Anything else
 """
 from __future__ import annotations
 
+import json
+
 from archdsl import runs
 
 
@@ -80,3 +82,110 @@ def test_unreadable_history_bytes(tmp_path):
     warnings: list[str] = []
     runs.check_history(run, state(1), warnings.append)
     assert "history.csv is damaged (it cannot be read: " in warnings[0]
+
+
+# --- a run folder made by hand (no TensorFlow): what --resume, eval and report make of its damaged files ----
+
+SPEC = """\
+model tiny
+input 16x16x3
+classes 2
+conv 3x3 4 same bn relu
+gap
+dense classes
+softmax
+train {
+  batch 8
+  epochs 3
+}
+"""
+NESTED = "[" * 100_000 + "]" * 100_000  # json.loads: RecursionError, not ValueError
+
+
+def write_state(path, epoch: int, epochs: int, data: str, model_bytes: bytes | None) -> dict:
+    import hashlib
+
+    state = {"format": runs.FORMAT, "spec": "tiny", "epoch": epoch, "epochs": epochs, "batch": 8, "passes": 1,
+             "lr": 0.01, "complete": epoch >= epochs,
+             "checkpoint": f"epoch-{epoch:04d}.keras" if epoch else None,
+             "sha256": hashlib.sha256(model_bytes).hexdigest() if epoch else None,
+             "settings": {"data": data, "data_dir": None, "limit": 16, "test_limit": 8, "seed": 0,
+                          "precision": "fp32", "scale_lr": False, "batchnorm": "fused"},
+             "data": {"source": data, "fingerprint": None, "train_images": 16, "test_images": 8,
+                      "classes": ["dark", "light"]},
+             "rng": {"seed": 0, "seed_generators": []},
+             "best": {"epoch": 1 if epoch else None, "val_accuracy": 0.09 if epoch else None},
+             "history": [row(e) for e in range(1, epoch + 1)]}
+    path.write_text(json.dumps(state))
+    return state
+
+
+def hand_made_run(root, epochs_done: int = 2, epochs: int = 3) -> runs.RunDir:
+    """A run folder as `archdsl train` leaves it after `epochs_done` epochs, with stand-in model files
+    (so nothing here loads TensorFlow); its data folder does not exist."""
+    from archdsl import loads
+
+    run = runs.RunDir(root)
+    run.checkpoint.mkdir(parents=True)
+    run.spec.write_text(SPEC)
+    run.resolved.write_text(loads(SPEC, str(run.spec)).model_dump_json(indent=1))
+    data = str(root.parent / "no-such-data")
+    for e in range(1, epochs_done + 1):
+        run.epoch_model(e).write_bytes(f"model {e}".encode())
+        write_state(run.epoch_state(e), e, epochs, data, f"model {e}".encode())
+    write_state(run.state, epochs_done, epochs, data, f"model {epochs_done}".encode() if epochs_done else None)
+    run.history.write_text(runs.history_csv(state(epochs_done)["history"]))
+    run.best.write_bytes(b"not a zip")
+    return run
+
+
+def cli(*args) -> tuple[int, str, str]:
+    """archdsl in-process: (status, stdout, stderr); an exception that is not archdsl's escapes (a traceback)."""
+    import contextlib
+    import io
+
+    from archdsl.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([str(a) for a in args])
+    return status, out.getvalue(), err.getvalue()
+
+
+def error_line(status: int, err: str) -> str:
+    assert status not in (0, None), err
+    lines = [line for line in err.splitlines() if "error[" in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_nested_state_falls_back_to_the_previous_epochs_state(tmp_path):
+    run = hand_made_run(tmp_path / "run")
+    run.state.write_text(NESTED)
+    warnings: list[str] = []
+    loaded = runs.load_state(run, warn=warnings.append)
+    assert loaded["epoch"] == 2 and len(warnings) == 1
+    assert f"corrupt checkpoint {run.state}: its JSON is nested too deeply to read" in warnings[0]
+    assert "resuming from the checkpoint of epoch 2 instead" in warnings[0]
+
+
+def test_nested_state_without_a_fallback_is_a_clear_error(tmp_path):
+    run = hand_made_run(tmp_path / "run")
+    for e in (1, 2):
+        run.epoch_state(e).write_text(NESTED)
+    run.state.write_text(NESTED)
+    status, _, err = cli("train", "--resume", run.path)
+    line = error_line(status, err)
+    assert f"error[E523]: corrupt checkpoint {run.state}: " in line and "nested too deeply" in line
+    status, _, err = cli("eval", run.path)
+    assert "E523" in error_line(status, err) and str(run.state) in err
+
+
+def test_nested_metrics_and_state_are_notes_in_a_report(tmp_path):
+    run = hand_made_run(tmp_path / "run")
+    run.metrics.write_text('{"a": ' + NESTED + "}")
+    run.state.write_text(NESTED)
+    status, out, err = cli("report", run.spec, run.path, "-o", tmp_path / "report.md")
+    assert status == 0, err
+    page = (tmp_path / "report.md").read_text()
+    assert "metrics.json could not be read (" in page and "nested too deeply" in page

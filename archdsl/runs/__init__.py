@@ -224,21 +224,23 @@ def open_run(path: str | os.PathLike) -> RunDir:
     return run
 
 
-def load_state(run: RunDir, warn=None) -> dict:
+def load_state(run: RunDir, warn=None, check_model: bool = True) -> dict:
     """The newest consistent state of `run`: state.json, or else the newest usable epoch-N.json.
 
-    A state is consistent when it parses and the checkpoint file it names has the
-    recorded sha256. Raises RunError naming the damaged file when none is usable.
+    A state is consistent when it parses and (unless `check_model` is False: `eval` needs only
+    the settings) the checkpoint file it names has the recorded sha256. Raises RunError naming
+    the damaged file when none is usable.
     """
     first_error = None
     for path in ([run.state] if run.state.exists() else []) + [p for _, p in _epoch_states(run)]:
         try:
-            state = _read_state(run, path)
+            state = _read_state(run, path, check_model)
         except RunError as exc:
             first_error = first_error or exc
             continue
         if first_error is not None and warn is not None:
-            warn(f"{first_error.message}; resuming from the checkpoint of epoch {state['epoch']} instead")
+            using = "resuming from the checkpoint" if check_model else "using the state"
+            warn(f"{first_error.message}; {using} of epoch {state['epoch']} instead")
         return state
     raise first_error or RunError(f"{run} has no usable checkpoint", hint=RUN_HINT, code="E522")
 
@@ -276,9 +278,18 @@ def check_history(run: RunDir, state: dict, warn) -> None:
     warn(f"{run.history} is damaged ({why}); {where}")
 
 
-def _read_state(run: RunDir, path: Path) -> dict:
+def read_json(path: Path):
+    """A JSON file's value; text nested too deeply for Python's parser is a ValueError, as other bad JSON is."""
+    text = path.read_text(encoding="utf-8")
     try:
-        state = json.loads(path.read_text())
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("its JSON is nested too deeply to read") from None
+
+
+def _read_state(run: RunDir, path: Path, check_model: bool = True) -> dict:
+    try:
+        state = read_json(path)
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"not an {FORMAT} state")
         epoch, history = state["epoch"], state["history"]
@@ -290,7 +301,7 @@ def _read_state(run: RunDir, path: Path) -> dict:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunError(f"corrupt checkpoint {path}: {os_reason(exc)}", hint="the run cannot be resumed from "
                        "this file; start a new run", code="E523") from None
-    if state.get("checkpoint"):
+    if state.get("checkpoint") and check_model:
         model = run.checkpoint / state["checkpoint"]
         if not model.is_file():
             raise RunError(f"missing checkpoint {model} (named by {path.name})",

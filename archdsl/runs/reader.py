@@ -11,13 +11,12 @@ short or diverged (nan losses) can be looked at.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RunError
-from . import HISTORY_COLUMNS, RUN_HINT
+from . import HISTORY_COLUMNS, RUN_HINT, read_json
 
 HISTORY = "history.csv"
 METRICS = "metrics.json"
@@ -145,8 +144,8 @@ def _read_json(path: Path, notes: list[str], note_missing: bool) -> dict:
             notes.append(f"the run has no {path.name}; the summary is computed from {HISTORY}")
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        data = read_json(path)
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError, and JSON nested too deeply, are ValueErrors
         notes.append(f"{path.name} could not be read ({clip(str(exc))}); the summary is computed from {HISTORY}")
         return {}
     if not isinstance(data, dict):

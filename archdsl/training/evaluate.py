@@ -8,8 +8,8 @@ A run directory brings its data settings and the spec's `tta` along; a bare .ker
 """
 from __future__ import annotations
 
-import json
 import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -32,11 +32,17 @@ def run_eval(args) -> int:
         if not path.is_file():
             raise RunError(f"{run} has no best.keras yet (no epoch has finished)",
                            hint="train it for an epoch first, or give a .keras file", code="E530")
+        try:  # the run's data is named in its state (the newest intact one, with a warning if that is not state.json)
+            settings = runs.load_state(run, warn=_warn, check_model=False)["settings"]
+        except RunError as exc:
+            if data is None:
+                raise RunError(exc.message, hint="the run's data is named in that file: give --data (and --data-dir) "
+                               "to evaluate its best.keras", code=exc.code) from None
+            settings = {}  # --data given: the run's own settings are not needed
         try:
-            settings = json.loads(run.state.read_text())["settings"]
             tta = tta or Model.model_validate_json(run.resolved.read_text()).train.tta_flip
-        except (OSError, ValueError, KeyError):
-            settings = {}
+        except (OSError, ValueError):
+            pass
         data = data or settings.get("data")
         data_dir = data_dir or settings.get("data_dir")
     elif target.is_file() and target.suffix == ".keras":
@@ -84,6 +90,10 @@ def run_eval(args) -> int:
           + (" (flip TTA)" if tta else ""))
     print(format_confusion(confusion, dataset.class_names))
     return 0
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def format_confusion(confusion, names) -> str:
