@@ -157,16 +157,30 @@ def _write_cached(parser: Lark, directory: Path, key: str) -> None:
 
 
 def read_source(path: str) -> str:
-    """The text of a spec file, or a clear error for what is not one."""
-    p = Path(path)
-    if not p.exists():
-        raise SpecSyntaxError(f"no such file: {path}", code="E101", hint="check the path")
-    if p.is_dir():
-        raise SpecSyntaxError(f"{path} is a directory, not a spec file", code="E101",
-                              hint="name a .arch file inside it")
-    data = p.read_bytes()
+    """The text of a spec file, or a clear error for what is not one.
+
+    Only a regular file is read, and at most MAX_SOURCE_BYTES + 1 bytes of it: a device (`/dev/zero`), a
+    named pipe or a socket is refused by its type before it is opened, and opened without blocking, so a
+    pipe put there after the check cannot hang us either (the open file is checked again)."""
+    try:
+        _refuse_what_is_not_a_file(path, os.stat(path))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the path
+        raise SpecSyntaxError(f"no such file: {path}", code="E101", hint="check the path") from None
+    except OSError as exc:
+        raise SpecSyntaxError(f"cannot read {path}: {exc.strerror or exc}", code="E101",
+                              hint="check the path and its permissions") from None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            _refuse_what_is_not_a_file(path, st)
+            data = f.read(MAX_SOURCE_BYTES + 1)
+    except OSError as exc:
+        raise SpecSyntaxError(f"cannot read {path}: {exc.strerror or exc}", code="E101",
+                              hint="check the path and its permissions") from None
     if len(data) > MAX_SOURCE_BYTES:
-        raise SpecSyntaxError(f"{path} is {len(data):,} bytes; a spec is at most {MAX_SOURCE_BYTES:,}",
+        size = f"{st.st_size:,} bytes" if st.st_size > MAX_SOURCE_BYTES else f"more than {MAX_SOURCE_BYTES:,} bytes"
+        raise SpecSyntaxError(f"{path} is {size}; a spec is at most {MAX_SOURCE_BYTES:,}",
                               code="E102", hint="is this really a .arch file?")
     if b"\x00" in data:
         raise SpecSyntaxError(f"{path} is a binary file, not a spec", code="E102",
@@ -180,6 +194,21 @@ def read_source(path: str) -> str:
         raise SpecSyntaxError(f"the file is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
                               Span(path, before.count(b"\n") + 1, column, column + 1), "save the file as UTF-8",
                               "E102", data.decode("utf-8", "replace")) from None
+
+
+_NOT_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _refuse_what_is_not_a_file(path: str, st: os.stat_result) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise SpecSyntaxError(f"{path} is a directory, not a spec file", code="E101",
+                              hint="name a .arch file inside it")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _NOT_FILES if test(st.st_mode)), None)
+        raise SpecSyntaxError(f"{path} is {kind}, not a spec file" if kind else f"{path} is not a regular file",
+                              code="E101",
+                              hint="a spec is a regular file; save the text to a .arch file and name that")
 
 
 def parse_file(path: str | os.PathLike) -> Spec:

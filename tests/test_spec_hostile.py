@@ -1,0 +1,108 @@
+"""Adversarial spec input: what a spec path or file can be besides a small text file.
+
+- a device (`/dev/zero`), a named pipe, a file far larger than a spec: refused by type or size after
+  reading at most the size limit plus one byte, never waiting for a writer. These run `archdsl` in a
+  child process whose address space is limited (RLIMIT_AS), so a regression that reads a whole file
+  fails with a MemoryError instead of swapping the machine, and a hang fails by the timeout.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archdsl.errors import ArchError
+from archdsl.language.parser import MAX_SOURCE_BYTES, read_source
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The front end of `archdsl rf specs/best.arch` peaks at about 50 MB of address space (VmPeak, 2026-11);
+# 256 MB leaves room for a cold grammar cache, and is far below what reading /dev/zero or a 4 GiB file takes.
+ADDRESS_SPACE = 256 * 2**20
+PEAK_RSS_KB = 100 * 1024  # what a refused or a normal spec may cost a whole `archdsl` process
+# `archdsl ARGS` in a fresh interpreter; its own peak RSS (kB) on the last line of stderr
+RUN = """
+import resource, sys
+from archdsl.cli import main
+status = main(sys.argv[1:])
+sys.stdout.flush()
+sys.stderr.write("peak_rss_kb %d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.exit(status)
+"""
+
+
+def run_limited(*argv: str, timeout: float = 60) -> tuple[int, str, str, int]:
+    """(exit status, stdout, stderr without the RSS line, peak RSS in kB) of `archdsl ARGV`, run with its
+    address space limited; a child that does not end within `timeout` is killed and the test fails."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+    done = subprocess.run([sys.executable, "-c", RUN, *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=limit)
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    err, _, last = done.stderr.rstrip("\n").rpartition("\n")
+    assert last.startswith("peak_rss_kb "), done.stderr[-2000:]
+    return done.returncode, done.stdout, err + "\n" if err else "", int(last.split()[1])
+
+
+def test_the_limit_leaves_room_for_a_real_spec():
+    """The limit is not what fails the tests below: a real spec runs under it, well within the RSS bound."""
+    status, out, _, rss = run_limited("rf", "specs/best.arch")
+    assert status == 0 and "sep" in out
+    assert rss < PEAK_RSS_KB
+
+
+# ---------------------------------------------------------------- devices, pipes, huge files
+
+NOT_A_FILE_HINT = "  hint: a spec is a regular file; save the text to a .arch file and name that\n"
+
+
+@pytest.mark.parametrize("command", ["rf", "check", "fmt"])
+def test_dev_zero_is_refused_by_type_without_reading_it(command):
+    status, out, err, rss = run_limited(command, "/dev/zero", timeout=30)
+    assert (status, out) == (2, "")
+    assert err == "error[E101]: /dev/zero is a character device, not a spec file\n" + NOT_A_FILE_HINT
+    assert rss < PEAK_RSS_KB
+
+
+def test_a_symlink_to_a_device_is_refused_under_its_own_name(tmp_path):
+    link = tmp_path / "spec.arch"
+    link.symlink_to("/dev/zero")
+    status, _, err, _ = run_limited("check", str(link), timeout=30)
+    assert status == 2
+    assert err == f"error[E101]: {link} is a character device, not a spec file\n" + NOT_A_FILE_HINT
+
+
+@pytest.mark.parametrize("command", ["rf", "check", "fmt"])
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path, command):
+    """Opening a FIFO for reading blocks until someone writes: the child is killed at the timeout if it does."""
+    fifo = tmp_path / "spec.arch"
+    os.mkfifo(fifo)
+    status, out, err, _ = run_limited(command, str(fifo), timeout=30)
+    assert (status, out) == (2, "")
+    assert err == f"error[E101]: {fifo} is a named pipe (FIFO), not a spec file\n" + NOT_A_FILE_HINT
+
+
+def test_a_sparse_file_far_larger_than_a_spec_is_refused_after_reading_the_limit(tmp_path):
+    huge = tmp_path / "huge.arch"
+    with open(huge, "wb") as f:
+        f.truncate(4 * 2**30)  # 4 GiB of zeros that take no disk
+    status, out, err, rss = run_limited("rf", str(huge), timeout=30)
+    assert (status, out) == (2, "")
+    assert err == (f"error[E102]: {huge} is 4,294,967,296 bytes; a spec is at most {MAX_SOURCE_BYTES:,}\n"
+                   "  hint: is this really a .arch file?\n")
+    assert rss < PEAK_RSS_KB
+
+
+def test_the_size_limit_is_exact(tmp_path):
+    at_limit, over = tmp_path / "at.arch", tmp_path / "over.arch"
+    at_limit.write_bytes(b"#" * (MAX_SOURCE_BYTES - 1) + b"\n")
+    over.write_bytes(b"#" * MAX_SOURCE_BYTES + b"\n")
+    assert len(read_source(str(at_limit))) == MAX_SOURCE_BYTES
+    with pytest.raises(ArchError, match=f"is {MAX_SOURCE_BYTES + 1:,} bytes") as caught:
+        read_source(str(over))
+    assert caught.value.code == "E102"
