@@ -356,7 +356,7 @@ except DataError as e:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"'{root / 'train' / 'b' / '03.png'}' is not an image file"
+    assert proc.stdout.strip() == f"'{root / 'train' / 'b' / '03.png'}' is not an image file (PNG or JPEG)"
 
 
 def test_no_worker_processes_beside_tensorflow(monkeypatch):

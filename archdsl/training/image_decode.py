@@ -2,9 +2,11 @@
 
     images = decode_images(paths, show=str)   # in file order; (H, W) grayscale or (H, W, 3)
 
-A file that is not an image, or is damaged, stops the decoding with a DataError naming it
-(`show` turns a path into what the message prints: for an archive, archive:member).
-Grayscale modes decode to one channel, every other mode to RGB; alpha is dropped.
+Only PNG and JPEG are read, told by their content, not their name: PIL opens a file with those
+two plugins only (`FORMATS`), so no other decoder (EPS would run Ghostscript; TIFF, BMP, ...)
+ever sees a data file. A file that is not a PNG or JPEG image, or is damaged, stops the decoding
+with a DataError naming it (`show` turns a path into what the message prints: for an archive,
+archive:member). Grayscale modes decode to one channel, every other mode to RGB; alpha is dropped.
 """
 from __future__ import annotations
 
@@ -18,11 +20,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError  # noqa: F401 (registers both)
 
 from archdsl.errors import DataError
 from archdsl.fileio import one_line
 
+FORMATS = ("PNG", "JPEG")  # the only PIL plugins a data file is opened with
 GRAY_MODES = frozenset({"L", "1", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "LA", "La"})
 # decode in worker processes only when there is enough to amortise starting them
 POOL_MIN_FILES = 4000
@@ -34,7 +37,6 @@ def decode_images(paths: list[str], show: Callable[[Path], str]) -> list[np.ndar
     chunks = [paths[i:i + POOL_CHUNK] for i in range(0, len(paths), POOL_CHUNK)]
     workers = min(_cpus(), len(chunks))
     if len(paths) >= POOL_MIN_FILES and workers > 1 and can_fork():
-        Image.init()  # import every PIL plugin now, not in the children
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         try:
             return [im for chunk in pool.map(_decode_chunk, chunks) for im in _checked(chunk, show)]
@@ -70,13 +72,13 @@ def _decode_chunk(paths: list[str]) -> list:
     out: list = []
     for path in paths:
         try:
-            with Image.open(path) as im:
+            with Image.open(path, formats=FORMATS) as im:
                 im.load()  # decode now: errors raised inside np.asarray would be muddled
                 if im.mode not in ("L", "RGB"):
                     im = im.convert("L" if im.mode in GRAY_MODES else "RGB")
                 out.append(np.asarray(im, dtype=np.uint8))
         except UnidentifiedImageError:
-            out.append((path, "is not an image file"))
+            out.append((path, "is not an image file (PNG or JPEG)"))
             break
         except Exception as e:  # PIL raises many kinds on a damaged file
             out.append((path, f"is a corrupt or truncated image ({one_line(e)})"))
