@@ -279,6 +279,14 @@ CODES: dict[str, Code] = _table(
         "`archdsl train --strategy multiworker`: a worker lost its cluster during training (a peer died or the "
         "network broke). The run keeps the checkpoint of the last complete epoch.",
         "Restart every worker with `archdsl train --resume RUN_DIR --strategy multiworker`."),
+    Code("E560",
+        "Keras's private API is not what archdsl was checked against. `archdsl train` with a distribution strategy "
+        "replaces private functions of Keras' `fit`, and a spec with `ema` reads the optimizer's private moving "
+        "averages; in the installed Keras one of those names is missing or takes other parameters, or the averages "
+        "do not pair with the variables. Refused before anything is replaced or swapped (a Keras release archdsl "
+        "was not checked on, but whose names fit, only gets a warning).",
+        "Train without a strategy (`--strategy default`) or without `ema`, or install a Keras release archdsl was "
+        "checked on (the hint gives the `pip install`); tests/test_keras_private_api.py checks a release."),
 
     # E6xx: Command line
     Code("E600",

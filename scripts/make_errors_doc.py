@@ -122,6 +122,20 @@ def _keras_name(folder: Path) -> None:
     save_keras_model(None, "model.h5")
 
 
+def _keras_changed(folder: Path) -> None:
+    """What `archdsl train --strategy ...` checks before patching Keras' fit, on a Keras release without
+    a private name it replaces (patched in: Keras 3.99.0, whose trainer has no reduce_per_replica)."""
+    import keras
+    from keras.src.backend.tensorflow import trainer
+
+    from archdsl.training.distribute import keras_fit_fixes
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with _patches(("keras.__version__", "3.99.0"), (f"{trainer.__name__}.reduce_per_replica", None)), \
+            contextlib.redirect_stderr(io.StringIO()):  # its warning: Keras 3.99.0 was not checked
+        with keras_fit_fixes(model, None):
+            pass
+
+
 HUGE = "model huge\ninput 64x64x3\nconv 3x3 100000 same\nconv 3x3 100000 same\ngap\n"
 
 
@@ -179,6 +193,8 @@ EXAMPLES: dict[str, list[Example]] = {
     "E542": [X(argv=["report", "best.arch", "runs/tiny/20260101-120000", "-o", "report.html"],
                setup=lambda d: (_spec(d), (_run_dir(d) / "history.csv").write_text(
                    'epoch,lr\n1,"' + "x" * 200_000 + "\n")))],
+    "E560": [X(call=_keras_changed, shown="archdsl train best.arch --strategy mirrored    # on 2 GPUs, with a Keras "
+                                          "release whose trainer has no reduce_per_replica")],
     "E601": [X(argv=["chek", "best.arch"]), X(argv=["rf", "best.arch", "-v"])],
     "E602": [X(argv=["export", "best.arch", "--to", "keras", "-o", "out.py"],
                setup=lambda d: (_spec(d), (d / "out.py").mkdir()))],

@@ -326,7 +326,7 @@ def _keras_fit_private_api(kmodel):
     if problem:
         raise RunError(f"Keras {version} changed a private name that archdsl's distributed training replaces: "
                        f"{problem}", hint=f"train without a strategy (--strategy default), or install a Keras the "
-                       f"fixes were checked on: {pin}")
+                       f"fixes were checked on: {pin}", code="E560")
     return trainer
 
 

@@ -230,7 +230,8 @@ def _ema_pairs(opt) -> list:
                         for v, a in zip(variables, averages) if a is None or tuple(a.shape) != tuple(v.shape)), None)
     if problem:
         raise RunError(f"Keras {version}: the optimizer's EMA weights are not where archdsl reads them: {problem}",
-                       hint=f"train without `ema` in the spec, or install a Keras it was checked on: {pin}")
+                       hint=f"train without `ema` in the spec, or install a Keras it was checked on: {pin}",
+                       code="E560")
     return list(zip(variables, averages))
 
 
