@@ -229,7 +229,7 @@ def _load_archive(archive: Path, cache: Path) -> dict[str, np.ndarray]:
     def decode() -> dict[str, np.ndarray]:
         unpacked = _unpacked(archive, cache / "unpacked" / f"{stem}-{key}")
         return _decode_folder(image_folder.root(unpacked, str(archive)),
-                              lambda p: f"{archive}:{p.relative_to(unpacked)}")
+                              lambda p: image_folder.shown(f"{archive}:{p.relative_to(unpacked)}"))
 
     return _cached(npz, decode)
 
@@ -247,11 +247,10 @@ def _unpacked(archive: Path, target: Path) -> Path:
     try:
         try:
             with tarfile.open(archive) as tar:
-                tar.extractall(tmp, filter="data")
+                tar.extractall(tmp, filter=_member_filter(archive))
         except tarfile.FilterError as e:
-            raise DataError(f"'{archive}' has an unsafe member: {one_line(e)}",
-                            hint="an archive may hold only files and folders inside itself; "
-                                 "rebuild it without absolute paths, '..' or links out of it") from e
+            raise DataError(f"'{archive}' has an unsafe member: {image_folder.shown(one_line(e))}",
+                            hint=UNSAFE_HINT) from e
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
             raise DataError(f"'{archive}' is truncated or not a valid .tar.gz: {one_line(e)}",
                             hint="download or build the archive again") from e
@@ -269,6 +268,21 @@ def _unpacked(archive: Path, target: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+UNSAFE_HINT = ("an archive may hold only files and folders inside itself; "
+               "rebuild it without absolute paths, '..' or links out of it")
+
+
+def _member_filter(archive: Path) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo]:
+    """tarfile's data filter, which also refuses an absolute member: the filter alone strips the '/'
+    and unpacks it inside, where it at best misses the layout and at worst shadows a real file."""
+    def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+        if member.name.startswith(("/", os.sep)) or os.path.isabs(member.name):
+            raise DataError(f"'{archive}' has an unsafe member: '{image_folder.shown(member.name)}' is an "
+                            "absolute path", hint=UNSAFE_HINT)
+        return tarfile.data_filter(member, dest)
+    return check
 
 
 def _remove_abandoned(parent: Path, prefix: str) -> None:
@@ -294,13 +308,13 @@ def _archive_stem(name: str) -> str:
 # --- image folders ---------------------------------------------------------------------------
 
 def _load_folder(path: Path, cache: Path) -> dict[str, np.ndarray]:
-    root = image_folder.root(path, str(path))
-    files = image_folder.list_images(root, str)
+    root = image_folder.root(path, image_folder.shown(path))
+    files = image_folder.list_images(root, image_folder.shown)
     listing = "\n".join(f"{rel}|{size}|{mtime}" for rel, _, size, mtime in files)
     key = _digest(f"{CACHE_VERSION}\n{listing}")
     prefix = f"{root.name or 'data'}-{_digest(str(root))[:8]}-"
     npz = cache / "decoded" / f"{prefix}{key}-v{CACHE_VERSION}.npz"
-    arrays = _cached(npz, lambda: _decode_folder(root, str, files))
+    arrays = _cached(npz, lambda: _decode_folder(root, image_folder.shown, files))
     for stale in npz.parent.iterdir():
         if stale.name.startswith(prefix) and stale.suffix == ".npz" and stale != npz:
             stale.unlink(missing_ok=True)
