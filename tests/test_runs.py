@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from archdsl import runs
 
 
@@ -189,3 +191,68 @@ def test_nested_metrics_and_state_are_notes_in_a_report(tmp_path):
     assert status == 0, err
     page = (tmp_path / "report.md").read_text()
     assert "metrics.json could not be read (" in page and "nested too deeply" in page
+
+
+# hand-edited values of state.json: (key, value, what the error must name); in every state file of the run,
+# so that no intact one is left to fall back on
+HAND_EDITS = [
+    ("checkpoint", 5, "checkpoint is 5"),
+    ("checkpoint", ["a"], "checkpoint is a list"),
+    ("history", [1, 2], "history.0 is 1"),
+    ("epochs", "3", "epochs is '3'"),
+    ("settings", {}, "it has no 'settings.data'"),
+    ("settings", [], "settings is a list"),
+    ("data", None, "data is None"),
+    ("best", {"epoch": 1}, "it has no 'best.val_accuracy'"),
+    ("rng", {"seed": 0, "seed_generators": [["x"]]}, "rng.seed_generators.0.0 is 'x'"),
+    ("lr", float("inf"), "lr is inf"),
+    ("complete", 1, "complete is 1"),
+]
+
+
+def edit_states(run: runs.RunDir, key, value) -> None:
+    for path in [run.state] + [p for _, p in runs._epoch_states(run)]:
+        state = json.loads(path.read_text())
+        state[key] = value
+        path.write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("key, value, named", HAND_EDITS, ids=[f"{k}={v!r}" for k, v, _ in HAND_EDITS])
+def test_a_hand_edited_state_is_e523_naming_the_field_before_any_training(tmp_path, key, value, named):
+    run = hand_made_run(tmp_path / "run")
+    (tmp_path / "no-such-data").mkdir()  # a resume that got past the state would load it (E4xx), or train
+    edit_states(run, key, value)
+    before = sorted((str(p), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    status, out, err = cli("train", "--resume", run.path, "--data-dir", tmp_path / "cache")
+    line = error_line(status, err)
+    assert f"error[E523]: corrupt checkpoint {run.state}: " in line and named in line, line
+    assert sorted((str(p), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
+    assert not (tmp_path / "cache").exists() and "resuming" not in out
+    status, out, err = cli("eval", run.path, "--data-dir", tmp_path / "cache")
+    line = error_line(status, err)
+    assert f"error[E523]: corrupt checkpoint {run.state}: " in line and named in line, line
+
+
+def test_a_hand_edited_state_json_falls_back_to_the_epochs_own_state(tmp_path):
+    run = hand_made_run(tmp_path / "run")
+    state = json.loads(run.state.read_text())
+    run.state.write_text(json.dumps({**state, "epochs": "3"}))
+    warnings: list[str] = []
+    assert runs.load_state(run, warn=warnings.append)["epochs"] == 3
+    assert warnings == [f"corrupt checkpoint {run.state}: epochs is '3': input should be a valid integer; "
+                        "resuming from the checkpoint of epoch 2 instead"]
+
+
+@pytest.mark.parametrize("edit, named", [
+    ({"epoch": 3}, "history has 2 epochs, epoch is 3"),
+    ({"epoch": 4, "history": [row(e) for e in range(1, 5)]}, "epoch is 4, more than epochs (3)"),
+    ({"complete": True}, "complete is True, and epoch 2 of 3"),
+    ({"history": [row(2), row(1)]}, "history.0 is epoch 2, not 1"),
+])
+def test_states_that_contradict_themselves_are_e523(tmp_path, edit, named):
+    run = hand_made_run(tmp_path / "run")
+    for path in [run.state] + [p for _, p in runs._epoch_states(run)]:
+        path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    with pytest.raises(runs.RunError) as info:
+        runs.load_state(run)
+    assert info.value.code == "E523" and named in info.value.message, info.value.message

@@ -135,8 +135,9 @@ def _resume(args) -> int:
             _warn(f"{args.file} differs from the run's spec.arch; resuming with the run's copy")
     if state.get("complete"):  # after the checks above: `--epochs 5` on a finished run is refused, not ignored
         best = state["best"]
-        print(f"run {run} is complete: {state['epoch']}/{state['epochs']} epochs, best val accuracy "
-              f"{best['val_accuracy']:.4f} at epoch {best['epoch']}; nothing to do")
+        said = (f"best val accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}" if best["epoch"]
+                else "no val accuracy")  # the state is checked (runs._State): both or neither
+        print(f"run {run} is complete: {state['epoch']}/{state['epochs']} epochs, {said}; nothing to do")
         return 0
     try:
         model = Model.model_validate_json(run.resolved.read_text())
