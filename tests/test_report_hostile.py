@@ -240,3 +240,26 @@ def test_100k_epochs_and_a_huge_history_render_within_limits(tmp_path):
     page = html.unescape(text)
     assert "the curves are downsampled from 100,000 epochs" in page
     assert "history.csv is longer than a report reads" in page and "the rest is left out" in page
+
+
+# --- 9. a planted <name>_files link ------------------------------------------------------------
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-folder", "dangling"])
+def test_pictures_folder_that_is_a_link_is_refused(tmp_path, capsys, dangling):
+    run = write_run(tmp_path / "run", epochs=3)  # a run: the curves are files with or without `dot`
+    elsewhere = tmp_path / "elsewhere"
+    if not dangling:
+        elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report_files").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["report", "specs/best.arch", str(run), "-o", str(out / "report.md")]) == 2
+    err = capsys.readouterr().err
+    assert f"error[E641]: {out / 'report_files'} is a symbolic link; archdsl does not write through it" in err
+    assert "hint: choose another report name, or remove the link first" in err
+    assert not (out / "report.md").exists() and (out / "report_files").is_symlink()
+    assert not elsewhere.exists() if dangling else list(elsewhere.iterdir()) == []
+    # the output file itself, planted the same way, is refused too (fileio's check)
+    (out / "r.md").symlink_to(tmp_path / "target.md")
+    assert main(["report", "specs/best.arch", str(run), "-o", str(out / "r.md")]) == 2
+    assert "error[E603]" in capsys.readouterr().err and not (tmp_path / "target.md").exists()

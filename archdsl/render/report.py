@@ -244,10 +244,14 @@ def render_markdown(report: Report, files_dir: str) -> tuple[str, dict[str, str]
 
 def write_markdown(report: Report, out: Path) -> None:
     """The companion pictures first, into `<stem>_files/`, then the report: a reader never finds a report
-    whose pictures are missing. Nothing existing is replaced; on failure what was written is removed."""
+    whose pictures are missing. Nothing existing is replaced, no link is written through; on failure
+    what was written is removed."""
     from ..fileio import atomic_write_text, check_target
     folder = out.parent / f"{out.stem}_files"
     text, files = render_markdown(report, folder.name)
+    if folder.is_symlink():  # refused as a link at the output file is: nothing is written where it points
+        raise UsageError(f"{folder} is a symbolic link; archdsl does not write through it",
+                         hint="choose another report name, or remove the link first", code="E641")
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is not a folder; the report's pictures go there",
                          hint="choose another report name", code="E641")
