@@ -3,11 +3,14 @@
 - a device (`/dev/zero`), a named pipe, a file far larger than a spec: refused by type or size after
   reading at most the size limit plus one byte, never waiting for a writer. These run `archdsl` in a
   child process whose address space is limited (RLIMIT_AS), so a regression that reads a whole file
-  fails with a MemoryError instead of swapping the machine, and a hang fails by the timeout.
+  fails with a MemoryError instead of swapping the machine, and a hang fails by the timeout;
+- a model cut short at an expansion limit: only the limit is reported, not errors the missing part
+  would have answered.
 """
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from archdsl.cli import main
 from archdsl.errors import ArchError
 from archdsl.language.parser import MAX_SOURCE_BYTES, read_source
 
@@ -106,3 +110,25 @@ def test_the_size_limit_is_exact(tmp_path):
     with pytest.raises(ArchError, match=f"is {MAX_SOURCE_BYTES + 1:,} bytes") as caught:
         read_source(str(over))
     assert caught.value.code == "E102"
+
+
+# ---------------------------------------------------------------- expansion limits
+
+LAYER_LIMIT = "1000 * residual {\n  1000 * residual {\n    relu\n  }\n}\n"
+LAYER_LIMIT_NESTED = "1000 * residual {\n  1000 * residual {\n    residual {\n      relu\n    }\n  }\n}\n"
+# statements that add no layer (uses of a block defined wrongly) stop at the 100,000-statement limit instead
+STEP_LIMIT = ("block b(n, n) {\n  relu\n}\nconv 3x3 8 same\n"
+              "residual {\n  1000 * residual {\n    1000 * residual {\n      b(1, 2)\n    }\n  }\n}\n")
+
+
+@pytest.mark.parametrize("body, codes", [(LAYER_LIMIT, ["E228"]), (LAYER_LIMIT_NESTED, ["E228"]),
+                                         (STEP_LIMIT, ["E222", "E228"])], ids=["layers", "nested", "steps"])
+def test_a_model_cut_short_at_a_limit_reports_nothing_that_depends_on_the_missing_part(tmp_path, capsys, body,
+                                                                                       codes):
+    """The expansion stops at 10,000 layers or 100,000 statements: what the model would end with is unknown,
+    so `classes` is not compared with it (it used to say `E208: the model ends with 3 outputs` first)."""
+    path = tmp_path / "big.arch"
+    path.write_text("input 32x32x3\nclasses 10\n" + body + "gap\ndense classes\nsoftmax\n")
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.findall(r"error\[(E\d+)\]", err) == codes, err
