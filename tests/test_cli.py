@@ -187,6 +187,23 @@ def test_fmt_write_is_atomic(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.arch"]
 
 
+def test_fmt_keeps_a_files_byte_order_mark(tmp_path, capsys):
+    """A spec saved by a Windows editor starts with a UTF-8 BOM: `fmt --write` formats the text after it and
+    keeps it (the editor keeps writing one), `fmt --check` does not count it, plain `fmt` prints the text
+    without it."""
+    bom = b"\xef\xbb\xbf"
+    path = tmp_path / "spec.arch"
+    path.write_bytes(bom + MESSY.encode())
+    status, formatted, _ = run(capsys, "fmt", str(path))
+    assert status == 0 and formatted.startswith("model tiny\n")
+    assert run(capsys, "fmt", str(path), "--check")[0] == 1
+    assert run(capsys, "fmt", str(path), "--write")[0] == 0
+    assert path.read_bytes() == bom + formatted.encode()
+    assert run(capsys, "fmt", str(path), "--check")[0] == 0
+    path.write_bytes(formatted.encode())  # and a file without one does not get one
+    assert run(capsys, "fmt", str(path), "--write")[0] == 0 and path.read_bytes() == formatted.encode()
+
+
 def test_fmt_refuses_a_bad_spec(capsys):
     status, out, err = run(capsys, "fmt", "tests/bad/unknown_op_sepp.arch")
     assert status == 2 and out == "" and "unknown op 'sepp'" in err

@@ -4,6 +4,8 @@
   reading at most the size limit plus one byte, never waiting for a writer. These run `archdsl` in a
   child process whose address space is limited (RLIMIT_AS), so a regression that reads a whole file
   fails with a MemoryError instead of swapping the machine, and a hang fails by the timeout;
+- a UTF-8 byte order mark at the start (Windows editors write one): accepted and ignored (`fmt --write`
+  keeps it: tests/test_cli.py);
 - a model cut short at an expansion limit: only the limit is reported, not errors the missing part
   would have answered.
 """
@@ -110,6 +112,36 @@ def test_the_size_limit_is_exact(tmp_path):
     with pytest.raises(ArchError, match=f"is {MAX_SOURCE_BYTES + 1:,} bytes") as caught:
         read_source(str(over))
     assert caught.value.code == "E102"
+
+
+# ---------------------------------------------------------------- a byte order mark
+
+BOM = b"\xef\xbb\xbf"
+SPEC = b"model tiny\ninput 8x8x1\nconv 3x3 2 same\ngap\n"
+
+
+def test_a_leading_byte_order_mark_is_ignored(tmp_path, capsys):
+    path = tmp_path / "bom.arch"
+    path.write_bytes(BOM + SPEC)
+    assert read_source(str(path)) == SPEC.decode()
+    assert main(["check", str(path)]) == 0
+    assert main(["rf", str(path)]) == 0
+    assert "error" not in capsys.readouterr().err
+
+
+def test_columns_of_the_first_line_do_not_count_the_byte_order_mark(tmp_path, capsys):
+    path = tmp_path / "bom.arch"
+    path.write_bytes(BOM + b"input 8x8x1 ;\nconv 3x3 2 same\n")
+    assert main(["check", str(path)]) == 2
+    assert f"{path}:1:13: error[E103]: unexpected character ';'\n  1 | input 8x8x1 ;\n    |             ^\n" \
+        in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_elsewhere_is_still_an_error(tmp_path, capsys):
+    path = tmp_path / "bom.arch"
+    path.write_bytes(BOM + BOM + SPEC)
+    assert main(["check", str(path)]) == 2
+    assert "1:1: error[E103]: unexpected character '\\ufeff'" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- expansion limits
