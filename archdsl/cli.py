@@ -219,8 +219,8 @@ def cmd_fmt(args) -> int:
         return 0
     if args.write:
         if bom + formatted != text:
-            from .fileio import atomic_write_text
-            atomic_write_text(args.file, bom + formatted)
+            from .fileio import write_into
+            write_into(args.file, (bom + formatted).encode("utf-8"))
         return 0
     sys.stdout.write(formatted)
     return 0
