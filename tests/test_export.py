@@ -483,3 +483,14 @@ def test_bad_spec_writes_nothing(tmp_path, capsys):
     status, err = _run(["export", "tests/bad/unknown_op_sepp.arch", "--to", "keras", "-o", str(out)], capsys)
     assert status == 2 and "unknown op 'sepp'" in err
     assert not out.exists()
+
+
+def test_printed_output_name_is_escaped(tmp_path, capsys):
+    """A control character in -o reaches the terminal escaped (issue 27): `o<ESC>[31m<newline>.py` must not turn
+    the terminal red or split the line; the file itself keeps its name."""
+    out = tmp_path / "o\x1b[31m\n.py"
+    assert main(["export", "specs/best.arch", "--to", "keras", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and printed.count("\n") == 1
+    assert printed.startswith(f"wrote {tmp_path}/o\\x1b[31m\\n.py (keras code for model best, ")
+    assert out.is_file()

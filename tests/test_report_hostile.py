@@ -263,3 +263,102 @@ def test_pictures_folder_that_is_a_link_is_refused(tmp_path, capsys, dangling):
     (out / "r.md").symlink_to(tmp_path / "target.md")
     assert main(["report", "specs/best.arch", str(run), "-o", str(out / "r.md")]) == 2
     assert "error[E603]" in capsys.readouterr().err and not (tmp_path / "target.md").exists()
+
+
+# --- 13. control characters reach the terminal escaped -----------------------------------------
+
+def test_terminal_text_escapes_controls_only():
+    assert safe_text.terminal_text(HOSTILE) == ESCAPED
+    assert safe_text.terminal_text("a\tb\rc\x7f\u202ed\u2028é 模型 ok") == "a\\tb\\rc\\x7f\\u202ed\\u2028é 模型 ok"
+    assert safe_text.terminal_text(Path("runs/a b")) == "runs/a b"
+    assert safe_text.terminal_text("\udcff") == "\\udcff"  # an undecodable byte of a file name
+
+
+def _assert_escaped(text: str) -> None:
+    assert "\x1b" not in text and "\x1b[2J" not in text
+    assert "y\x1b" not in text and "x\ny" not in text
+
+
+def test_report_prints_names_escaped(tmp_path, capsys):
+    folder = tmp_path / HOSTILE
+    folder.mkdir()
+    spec = folder / "s.arch"
+    spec.write_text("model s\ninput 8x8x1\nclasses 2\nconv 3x3 2\ngap\nsoftmax\nassert params <= 1\n")
+    out = tmp_path / f"r{HOSTILE}.html"
+    assert main(["report", str(spec), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    _assert_escaped(captured.out + captured.err)
+    assert f"wrote {tmp_path}/r{ESCAPED}.html" in captured.out
+    assert f"1 assert of {tmp_path}/{ESCAPED}/s.arch does not hold" in captured.err
+    # the messages of refusals name the file escaped too
+    for bad in (tmp_path / f"r{HOSTILE}.pdf", tmp_path / f"r{HOSTILE}.md"):
+        if bad.suffix == ".md":
+            (tmp_path / f"r{HOSTILE}_files").write_text("x")
+        assert main(["report", str(spec), "-o", str(bad)]) == 2
+        err = capsys.readouterr().err
+        _assert_escaped(err)
+        assert ESCAPED in err
+
+
+def test_draw_prints_names_escaped(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # short relative names: the drawing's first line is not clipped
+    Path(HOSTILE).mkdir()
+    spec = f"{HOSTILE}/s.arch"
+    Path(spec).write_text("model s\ninput 8x8x1\nclasses 2\nconv 3x3 2\ngap\nsoftmax\n")
+    assert main(["draw", spec]) == 0  # the terminal drawing names the file
+    captured = capsys.readouterr()
+    _assert_escaped(captured.out)
+    assert f"({ESCAPED}/s.arch)" in captured.out
+    assert main(["draw", spec, "-o", f"d{HOSTILE}.txt"]) == 0
+    captured = capsys.readouterr()
+    _assert_escaped(captured.out)
+    assert f"wrote d{ESCAPED}.txt" in captured.out
+    assert Path(f"d{HOSTILE}.txt").read_text().startswith("model s")  # the file is as it was
+    assert main(["draw", spec, "-o", f"d{HOSTILE}.jpg"]) == 2
+    err = capsys.readouterr().err
+    _assert_escaped(err)
+    assert f"d{ESCAPED}.jpg" in err
+
+
+def test_eval_table_escapes_class_names():
+    import numpy as np
+
+    from archdsl.training.evaluate import format_confusion
+    names = [HOSTILE, "cat", "\u202eevil"]
+    text = format_confusion(np.array([[3, 1, 0], [0, 4, 0], [1, 0, 2]]), names)
+    _assert_escaped(text)
+    assert "\u202e" not in text
+    lines = text.split("\n")
+    assert len(lines) == 2 + 3 + 3 + 3  # blank, header, a line a class; blank, title, header, a line a class
+    width = len(ESCAPED)
+    assert lines[2] == f"{ESCAPED}  {3 / 4:8.4f}  {4:7,}"
+    assert lines[3] == f"{'cat':<{width}}  {1.0:8.4f}  {4:7,}"
+    evil = "\\u202eevil"
+    assert lines[-1].startswith(f"{evil:<{width}}  ")
+    rows = lines[-3:]
+    assert len({len(r) for r in rows}) == 1  # the columns line up
+
+
+@pytest.mark.tf
+def test_eval_prints_class_and_path_names_escaped(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+    data = tmp_path / f"data{HOSTILE}"
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 2), ("test", 3)):
+        for c, name in enumerate((HOSTILE, "plain")):
+            folder = data / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                image = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+                Image.fromarray(image).save(folder / f"{i}.png")
+    spec = tmp_path / "s.arch"
+    spec.write_text("model s\ninput 8x8x3\nclasses 2\nconv 3x3 2\ngap\nsoftmax\n")
+    model = tmp_path / f"m{HOSTILE}.keras"
+    assert main(["build", str(spec), "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(model), "--data", str(data), "--data-dir", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    _assert_escaped(out)
+    assert f"m{ESCAPED}.keras: test accuracy" in out
+    assert re.search(rf"^{re.escape(ESCAPED)} +\d\.\d{{4}} +3$", out, re.M)

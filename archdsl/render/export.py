@@ -60,7 +60,9 @@ def run_export(args) -> int:
     except OSError as exc:  # e.g. the "folder" is a file: fileio's temporary file cannot be made
         raise RunError(f"cannot write {_one_line(str(output))}: {exc.strerror or exc}",
                        hint="check the output folder and its permissions", code="E501") from None
-    print(f"wrote {output} ({target} code for model {_one_line(model.name)}, {len(model.layers)} layers)")
+    from ..safe_text import terminal_text
+    print(f"wrote {terminal_text(output)} ({target} code for model {_one_line(model.name)}, "
+          f"{len(model.layers)} layers)")
     return 0
 
 
