@@ -82,7 +82,7 @@ def training(run: Run, model: Model) -> dict:
     curves = _curves(h, best_epoch)
     if len(h) > charts.MAX_POINTS:
         notes.append(f"the curves are downsampled from {len(h):,} epochs to at most {charts.MAX_POINTS} points a "
-                     "line (of each stretch of epochs its first, last, lowest and highest); the table has them all")
+                     "line (of each stretch of epochs its first, last, lowest and highest)")
     if not any(r["lr"] is not None for r in h) and h:
         notes.append(f"{HISTORY} records no learning rate, so there is no lr curve")
     table = [{"epoch": r["epoch"], "lr": _fmt(r["lr"], ".3g"), "loss": _fmt(r["loss"], ".4f"),
