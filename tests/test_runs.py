@@ -256,3 +256,85 @@ def test_states_that_contradict_themselves_are_e523(tmp_path, edit, named):
     with pytest.raises(runs.RunError) as info:
         runs.load_state(run)
     assert info.value.code == "E523" and named in info.value.message, info.value.message
+
+
+# --- a resume reads only its own run folder's files, by names it derives (issue 27, item 7) -------------------
+
+def test_a_checkpoint_named_outside_the_run_is_refused(tmp_path):
+    """state.json naming another file, with that file's checksum: never loaded, whatever path it gives."""
+    run = hand_made_run(tmp_path / "run")
+    foreign = tmp_path / "foreign.keras"
+    foreign.write_bytes(b"someone else's weights")
+    run.epoch_state(1).unlink()  # only epoch 2's states are left: each names a file that is not epoch 2's
+    for name in (str(foreign), "../../foreign.keras", "epoch-0001.keras"):
+        for path in [run.state] + [p for _, p in runs._epoch_states(run)]:
+            state = json.loads(path.read_text())
+            source = foreign if "foreign" in name else run.epoch_model(1)
+            state.update(checkpoint=name, sha256=__import__("hashlib").sha256(source.read_bytes()).hexdigest())
+            path.write_text(json.dumps(state))
+        with pytest.raises(runs.RunError) as info:
+            runs.load_state(run)
+        assert info.value.code == "E523", info.value.message
+        assert f"checkpoint is {name!r}: not epoch-" in info.value.message, info.value.message
+
+
+def test_a_checkpoint_path_written_into_the_state_is_not_used(tmp_path):
+    foreign = tmp_path / "foreign.keras"
+    foreign.write_bytes(b"someone else's weights")
+    for done in (0, 2):  # a run before its first epoch has no checkpoint to load at all
+        run = hand_made_run(tmp_path / f"run{done}", epochs_done=done)
+        state = json.loads(run.state.read_text())
+        run.state.write_text(json.dumps({**state, "checkpoint_path": str(foreign)}))
+        loaded = runs.load_state(run)
+        assert loaded.get("checkpoint_path") == (str(run.epoch_model(2)) if done else None)
+
+
+def test_checkpoint_files_linked_outside_the_run_are_not_read(tmp_path):
+    run = hand_made_run(tmp_path / "run")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # the model of epoch 2, moved out and linked back: same bytes, same checksum, but not the run's file
+    run.epoch_model(2).rename(outside / "epoch-0002.keras")
+    run.epoch_model(2).symlink_to(outside / "epoch-0002.keras")
+    warnings: list[str] = []
+    assert runs.load_state(run, warn=warnings.append)["epoch"] == 1
+    assert f"{run.epoch_model(2)} is a link to a file outside the run folder" in warnings[0], warnings
+    # a state file linked out (state.json, then every epoch file): not read either
+    run.state.rename(outside / "state.json")
+    run.state.symlink_to(outside / "state.json")
+    for e in (1, 2):
+        run.epoch_state(e).rename(outside / run.epoch_state(e).name)
+        run.epoch_state(e).symlink_to(outside / run.epoch_state(e).name)
+    with pytest.raises(runs.RunError) as info:
+        runs.load_state(run)
+    assert info.value.code == "E523" and f"{run.state} is a link to a file outside the run folder" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["checkpoint", "tb", "tb/train", "spec.arch", "resolved.json"])
+def test_a_run_whose_folders_or_files_link_outside_it_is_not_resumed(tmp_path, name):
+    """Everything a resume writes goes into the run folder: checkpoint/ or tb/ linked elsewhere is refused."""
+    run = hand_made_run(tmp_path / "run")
+    (run.tb / "train").mkdir(parents=True)
+    target = tmp_path / "outside" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (run.path / name).rename(target)
+    (run.path / name).symlink_to(target)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    status, _, err = cli("train", "--resume", run.path, "--data-dir", tmp_path / "cache")
+    line = error_line(status, err)
+    assert f"error[E521]: {run.path / name} is a link to " in line and "outside the run folder" in line, line
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_history_linked_outside_the_run_is_not_read_nor_written(tmp_path):
+    outside = tmp_path / "outside.csv"
+    outside.write_text("epoch\n1\n")
+    run = runs.RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.history.symlink_to(outside)
+    warnings: list[str] = []
+    runs.check_history(run, state(2), warnings.append)
+    assert warnings == [f"{run.history} is damaged (it is a link to a file outside the run folder); kept as "
+                        "history.csv.damaged and rewritten from the checkpoint of epoch 2"]
+    assert outside.read_text() == "epoch\n1\n" and not run.history.is_symlink()
+    assert (run.path / "history.csv.damaged").is_symlink()

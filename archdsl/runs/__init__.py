@@ -217,6 +217,13 @@ def open_run(path: str | os.PathLike) -> RunDir:
         raise RunError(f"run directory {run} does not exist", hint=RUN_HINT, code="E520")
     if not run.path.is_dir():
         raise RunError(f"{run} is not a directory", hint=RUN_HINT, code="E520")
+    # a resume writes into checkpoint/ and tb/ and reads spec.arch and resolved.json: all of them the run's own
+    for p in (run.checkpoint, run.tb, run.tb / "train", run.tb / "validation", run.spec, run.resolved):
+        real = outside(run, p)
+        if real:
+            raise RunError(f"{p} is a link to {real}, outside the run folder", code="E521",
+                           hint="a run is read and written only inside its folder: copy the file or folder in "
+                                "place of the link, or start a new run")
     if not run.state.is_file() and not list(_epoch_states(run)):
         raise RunError(f"{run} is not an archdsl run (it has no {Path('checkpoint') / STATE})", hint=RUN_HINT,
                        code="E521")
@@ -257,13 +264,16 @@ def check_history(run: RunDir, state: dict, warn) -> None:
     (history.csv.damaged) before it is rewritten.
     """
     expected = history_csv(state["history"]).splitlines()
-    try:
-        actual = run.history.read_text(encoding="utf-8").splitlines()
-        why = "its rows differ from the checkpoint's"
-    except FileNotFoundError:
-        actual, why = None, "it is missing"
-    except (OSError, UnicodeDecodeError) as exc:
-        actual, why = [], f"it cannot be read: {os_reason(exc)}"
+    if outside(run, run.history):  # a link out of the run: neither read nor written through
+        actual, why = [], "it is a link to a file outside the run folder"
+    else:
+        try:
+            actual = run.history.read_text(encoding="utf-8").splitlines()
+            why = "its rows differ from the checkpoint's"
+        except FileNotFoundError:
+            actual, why = None, "it is missing"
+        except (OSError, UnicodeDecodeError) as exc:
+            actual, why = [], f"it cannot be read: {os_reason(exc)}"
     if actual is None and not state["history"]:
         return
     if actual is not None and (actual == expected or actual[:-1] == expected):
@@ -380,6 +390,12 @@ class _State(_Part):
             raise ValueError(f"complete is {self.complete}, and epoch {self.epoch} of {self.epochs}")
         if (self.best.epoch is None) != (self.best.val_accuracy is None) or (self.best.epoch or 0) > self.epoch:
             raise ValueError(f"best is epoch {self.best.epoch} of {self.epoch}, val_accuracy {self.best.val_accuracy}")
+        own = f"epoch-{self.epoch:04d}.keras" if self.epoch else None  # the only file a resume loads
+        if self.checkpoint != own:
+            raise ValueError(f"checkpoint is {self.checkpoint!r:.200}: not {own or 'null'}, the checkpoint of epoch "
+                             f"{self.epoch}" if own else f"checkpoint is {self.checkpoint!r:.200}: epoch 0 has none")
+        if own and not isinstance(self.sha256, str):
+            raise ValueError(f"sha256 is {self.sha256!r:.80}: the checkpoint of epoch {self.epoch} has no checksum")
         return self
 
 
@@ -409,7 +425,20 @@ def _shown(value) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+def outside(run: RunDir, path: Path) -> str | None:
+    """Where `path` really is if a link takes it out of the run folder; None if it is inside (or absent)."""
+    root = os.path.realpath(run.path)
+    real = os.path.realpath(path)
+    return None if real == root or real.startswith(root.rstrip(os.sep) + os.sep) else real
+
+
 def _read_state(run: RunDir, path: Path, check_model: bool = True) -> dict:
+    """The state in `path`, checked; its model file (checkpoint_path) is the epoch's own, derived, never a path
+    the file gives. Only files inside the run folder are read."""
+    for f, kind in ((run.checkpoint, "folder"), (path, "file")):
+        if outside(run, f):
+            raise RunError(f"{f} is a link to a {kind} outside the run folder ({outside(run, f)})", code="E523",
+                           hint="a run is resumed only from its own files; start a new run")
     try:
         state = read_json(path)
         if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -418,11 +447,18 @@ def _read_state(run: RunDir, path: Path, check_model: bool = True) -> dict:
             _State.model_validate(state)
         except ValidationError as exc:
             raise ValueError(_problem(exc)) from None
+        numbered = _EPOCH_FILE.match(path.name)
+        if numbered and int(numbered.group(1)) != state["epoch"]:
+            raise ValueError(f"it holds the state of epoch {state['epoch']}")
     except (OSError, ValueError) as exc:
         raise RunError(f"corrupt checkpoint {path}: {os_reason(exc)}", hint="the run cannot be resumed from "
                        "this file; start a new run", code="E523") from None
-    if state.get("checkpoint") and check_model:
-        model = run.checkpoint / state["checkpoint"]
+    state.pop("checkpoint_path", None)  # set below, from the epoch; never taken from the file
+    if state["epoch"] and check_model:
+        model = run.epoch_model(state["epoch"])
+        if outside(run, model):
+            raise RunError(f"{model} is a link to a file outside the run folder ({outside(run, model)})",
+                           hint="a run is resumed only from its own files; start a new run", code="E523")
         if not model.is_file():
             raise RunError(f"missing checkpoint {model} (named by {path.name})",
                            hint="the run cannot be resumed from it; start a new run", code="E523")

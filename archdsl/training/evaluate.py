@@ -44,8 +44,7 @@ def run_eval(args) -> int:
             tta = tta or Model.model_validate_json(run.resolved.read_text()).train.tta_flip
         except (OSError, ValueError):
             pass
-        data = data or settings.get("data")
-        data_dir = data_dir or settings.get("data_dir")
+        data = data or settings.get("data")  # the cache stays the command line's (or the default): see `train`
     elif target.is_file() and target.suffix == ".keras":
         path = target
     else:
