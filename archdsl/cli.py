@@ -155,18 +155,26 @@ def _escape_what_the_terminal_cannot_show() -> None:
 
 
 def _load(path: str):
-    """Parse + resolve + analyse; returns (model, analysis)."""
+    """Parse + resolve + analyse; returns (model, analysis, the spec's text)."""
     from .analysis import analyze
-    from .language.parser import parse_file
+    from .fileio import shown_path
+    from .language.parser import parse, read_source
     from .language.resolve import resolve
-    model = resolve(parse_file(path))
-    return model, analyze(model)
+    # the spec is named by its path with control characters escaped, in every message, warning and table
+    spec = parse(read_source(path), shown_path(path))
+    try:
+        model = resolve(spec)
+        return model, analyze(model), spec.text
+    except ArchError as exc:  # the analysis' errors show their line from this text, not from a second read
+        for e in getattr(exc, "errors", [exc]):
+            e.source = spec.text if e.source is None else e.source
+        raise
 
 
 def cmd_rf(args) -> int:
     from .analysis import check_assertions
     from .render.tables import render
-    model, analysis = _load(args.file)
+    model, analysis, _ = _load(args.file)
     results = check_assertions(analysis)
     print(render(analysis, args.format, results))
     status = 0
@@ -185,12 +193,12 @@ def cmd_check(args) -> int:
     status = 0
     for path in args.files:
         try:
-            model, analysis = _load(path)
+            model, analysis, text = _load(path)
         except ArchError as exc:
             print(exc.render(), file=sys.stderr)
             status = max(status, exc.exit_status)
             continue
-        failed = constraint_errors(check_assertions(analysis), source=_read_text(path))
+        failed = constraint_errors(check_assertions(analysis), source=text)
         for w in analysis.warnings:
             print(f"warning: {w}", file=sys.stderr)
         for e in failed:
@@ -198,23 +206,25 @@ def cmd_check(args) -> int:
         if failed:
             status = max(status, 1)
         else:
-            print(f"{path}: ok ({len(model.layers)} layers, {analysis.params:,} params, "
+            print(f"{model.file}: ok ({len(model.layers)} layers, {analysis.params:,} params, "
                   f"rf {analysis.final.rf[0]}x{analysis.final.rf[1]})")
     return status
 
 
 def cmd_fmt(args) -> int:
+    from .fileio import shown_path
     from .language.formatter import format_spec
     from .language.parser import BOM, parse, read_source
     from .language.resolve import resolve
     text = read_source(args.file, keep_bom=True)
     bom = BOM if text.startswith(BOM) else ""  # kept by --write, so the user's editor keeps its own
-    spec = parse(text[len(bom):], args.file)
+    shown = shown_path(args.file)
+    spec = parse(text[len(bom):], shown)
     resolve(spec)  # only valid specs are formatted: fmt must not bless a broken file
     formatted = format_spec(spec)
     if args.check:
         if bom + formatted != text:
-            print(f"{args.file}: not formatted (run `archdsl fmt --write {args.file}`)", file=sys.stderr)
+            print(f"{shown}: not formatted (run `archdsl fmt --write {shown}`)", file=sys.stderr)
             return 1
         return 0
     if args.write:
@@ -228,7 +238,7 @@ def cmd_fmt(args) -> int:
 
 def cmd_build(args) -> int:
     from .keras_backend.compile import compile as compile_keras
-    model, analysis = _load(args.file)
+    model, analysis, _ = _load(args.file)
     keras_model = compile_keras(model)
     keras_model.summary()
     if args.output:
@@ -264,14 +274,6 @@ def cmd_report(args) -> int:
 def cmd_export(args) -> int:
     from .render.export import run_export
     return run_export(args)
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 HANDLERS = {"rf": cmd_rf, "check": cmd_check, "fmt": cmd_fmt, "build": cmd_build,

@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 import tempfile
+import unicodedata
 from pathlib import Path
 
 from .errors import RunError, UsageError
@@ -128,7 +129,8 @@ def write_into(path: str | os.PathLike, data: bytes) -> None:
     mixture of the two texts. A file we may not write is refused either way, as an editor would."""
     given = os.fspath(path)
     target = Path(os.path.realpath(given))
-    name = given if str(target) == os.path.abspath(given) else f"{given} (a link to {target})"
+    name = shown_path(given) if str(target) == os.path.abspath(given) else \
+        f"{shown_path(given)} (a link to {shown_path(target)})"
     try:
         st = os.stat(target)
         if not stat.S_ISREG(st.st_mode):
@@ -205,6 +207,19 @@ def os_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return one_line(exc, 160)
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A file name as printed on a terminal: control characters (newline, escape, DEL), format characters
+    (bidi overrides, zero-width), line and paragraph separators and surrogates (undecodable bytes of the
+    name) as Python escapes (`\\n`, `\\x1b`, `\\u202e`, `\\udcff`), so a name cannot colour the terminal,
+    move the cursor, reorder a line or forge one. Other text, non-ASCII letters included, is kept."""
+    text = os.fsdecode(path)
+    if text.isprintable():  # the common case (isprintable() is stricter: it also refuses spaces but " ")
+        return text
+    return "".join(ch.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp") else ch
+                   for ch in text)
 
 
 def one_line(exc: BaseException, limit: int = 200) -> str:

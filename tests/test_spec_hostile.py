@@ -6,6 +6,8 @@
   fails with a MemoryError instead of swapping the machine, and a hang fails by the timeout;
 - a UTF-8 byte order mark at the start (Windows editors write one): accepted and ignored (`fmt --write`
   keeps it: tests/test_cli.py);
+- control characters in a file's name (`x\\n\\e[31m.arch`): printed escaped by `check`, `rf` and `fmt`,
+  never raw to the terminal;
 - a model cut short at an expansion limit: only the limit is reported, not errors the missing part
   would have answered.
 """
@@ -142,6 +144,58 @@ def test_a_byte_order_mark_elsewhere_is_still_an_error(tmp_path, capsys):
     path.write_bytes(BOM + BOM + SPEC)
     assert main(["check", str(path)]) == 2
     assert "1:1: error[E103]: unexpected character '\\ufeff'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- control characters in file names
+
+NAME = "x\n\x1b[31mred\u202e.arch"     # a newline, a colour escape and a right-to-left override
+SHOWN = "x\\n\\x1b[31mred\\u202e.arch"
+GOOD = "input 8x8x1\nconv 3x3 2 same\ngap\nassert params < 100\n"
+BAD = "input 8x8x1\nsepp 3x3 2 same\n"
+FAILS = "input 8x8x1\nconv 3x3 2 same\nassert params < 3\n"
+WARNS = "input 2x2x1\nconv 3x3 1 same\nconv 3x3 1 same\n"   # rf covers the input: a warning naming the file
+MESSY = "input   8x8x1\nconv 3x3 2 SAME\n"
+EMPTY = ""
+
+
+JUMPS = "input 9x9x3\nresidual {\n  conv 3x3 8 s2 valid\n} shortcut {\n  conv 6x6 8 valid\n}\n"  # the analysis' E264
+CASES = [
+    (["check"], GOOD, 0), (["rf"], GOOD, 0),
+    (["check"], BAD, 2), (["rf"], BAD, 2), (["fmt"], BAD, 2), (["check"], JUMPS, 2),
+    (["check"], FAILS, 1), (["rf"], FAILS, 1),
+    (["check"], WARNS, 0), (["rf"], WARNS, 0),
+    (["fmt", "--check"], MESSY, 1), (["check"], EMPTY, 2), (["check"], "input 8x8x1 \xff\n", 2),
+    (["check"], None, 2), (["rf"], None, 2), (["fmt"], None, 2),   # no such file
+]
+
+
+@pytest.mark.parametrize("command, text, status", CASES, ids=[f"{' '.join(c)}-{i}" for i, (c, _, _) in enumerate(CASES)])
+def test_control_characters_in_a_file_name_are_printed_escaped(tmp_path, capsys, monkeypatch, command, text, status):
+    monkeypatch.chdir(tmp_path)
+    if text is not None:
+        Path(NAME).write_bytes(text.encode("latin-1" if "\xff" in text else "utf-8"))
+    got = main([*command, NAME])
+    out, err = capsys.readouterr()
+    assert got == status, err
+    printed = out + err
+    assert SHOWN in printed
+    for raw in ("\x1b", "\u202e", NAME):
+        assert raw not in printed
+    if "error[" in err and text not in (None, EMPTY):  # a positioned message still shows its line
+        assert re.search(r"^  \d+ \| ", err, re.M), err
+
+
+def test_a_failed_fmt_write_names_the_file_escaped(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path(NAME).write_text(MESSY)
+
+    def full(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    assert main(["fmt", "--write", NAME]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {SHOWN}: No space left on device" in err and "\x1b" not in err
 
 
 # ---------------------------------------------------------------- expansion limits

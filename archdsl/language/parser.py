@@ -11,6 +11,7 @@ from lark import Lark, Token as LarkToken, Transformer, UnexpectedCharacters, Un
 from lark.exceptions import UnexpectedInput, VisitError
 
 from ..errors import ArchError, Span, SpecSyntaxError, source_lines
+from ..fileio import shown_path
 from .spec import (AssertStmt, BlockDef, Body, Branch, CallArg, Comment, HeaderStmt, LayerStmt, ParallelStmt, Param,
                    ResidualStmt, Spec, Token, TrainItem, TrainSection)
 
@@ -165,29 +166,31 @@ def read_source(path: str, keep_bom: bool = False) -> str:
 
     Only a regular file is read, and at most MAX_SOURCE_BYTES + 1 bytes of it: a device (`/dev/zero`), a
     named pipe or a socket is refused by its type before it is opened, and opened without blocking, so a
-    pipe put there after the check cannot hang us either (the open file is checked again)."""
+    pipe put there after the check cannot hang us either (the open file is checked again). Messages name
+    the file with its control characters escaped (fileio.shown_path)."""
+    shown = shown_path(path)
     try:
-        _refuse_what_is_not_a_file(path, os.stat(path))
+        _refuse_what_is_not_a_file(shown, os.stat(path))
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the path
-        raise SpecSyntaxError(f"no such file: {path}", code="E101", hint="check the path") from None
+        raise SpecSyntaxError(f"no such file: {shown}", code="E101", hint="check the path") from None
     except OSError as exc:
-        raise SpecSyntaxError(f"cannot read {path}: {exc.strerror or exc}", code="E101",
+        raise SpecSyntaxError(f"cannot read {shown}: {exc.strerror or exc}", code="E101",
                               hint="check the path and its permissions") from None
     try:
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(f.fileno())
-            _refuse_what_is_not_a_file(path, st)
+            _refuse_what_is_not_a_file(shown, st)
             data = f.read(MAX_SOURCE_BYTES + 1)
     except OSError as exc:
-        raise SpecSyntaxError(f"cannot read {path}: {exc.strerror or exc}", code="E101",
+        raise SpecSyntaxError(f"cannot read {shown}: {exc.strerror or exc}", code="E101",
                               hint="check the path and its permissions") from None
     if len(data) > MAX_SOURCE_BYTES:
         size = f"{st.st_size:,} bytes" if st.st_size > MAX_SOURCE_BYTES else f"more than {MAX_SOURCE_BYTES:,} bytes"
-        raise SpecSyntaxError(f"{path} is {size}; a spec is at most {MAX_SOURCE_BYTES:,}",
+        raise SpecSyntaxError(f"{shown} is {size}; a spec is at most {MAX_SOURCE_BYTES:,}",
                               code="E102", hint="is this really a .arch file?")
     if b"\x00" in data:
-        raise SpecSyntaxError(f"{path} is a binary file, not a spec", code="E102",
+        raise SpecSyntaxError(f"{shown} is a binary file, not a spec", code="E102",
                               hint="a .arch spec is plain UTF-8 text")
     bom = data.startswith(BOM.encode("utf-8"))
     data = data[len(BOM.encode("utf-8")):] if bom else data
@@ -198,7 +201,7 @@ def read_source(path: str, keep_bom: bool = False) -> str:
         line_start = before.rfind(b"\n") + 1
         column = len(data[line_start:exc.start].decode("utf-8", "replace")) + 1
         raise SpecSyntaxError(f"the file is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
-                              Span(path, before.count(b"\n") + 1, column, column + 1), "save the file as UTF-8",
+                              Span(shown, before.count(b"\n") + 1, column, column + 1), "save the file as UTF-8",
                               "E102", data.decode("utf-8", "replace")) from None
 
 
@@ -207,6 +210,7 @@ _NOT_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a characte
 
 
 def _refuse_what_is_not_a_file(path: str, st: os.stat_result) -> None:
+    """`path`: the file's name as shown."""
     if stat.S_ISDIR(st.st_mode):
         raise SpecSyntaxError(f"{path} is a directory, not a spec file", code="E101",
                               hint="name a .arch file inside it")
