@@ -158,7 +158,7 @@ def test_folder_cache_is_reused_and_refreshed_when_a_file_changes(tmp_path, monk
     first = load_dataset(str(root), data_dir=cache)
     calls = []
     real = image_decode._decode_chunk
-    monkeypatch.setattr(image_decode, "_decode_chunk", lambda paths: calls.append(len(paths)) or real(paths))
+    monkeypatch.setattr(image_decode, "_decode_chunk", lambda paths, *a: calls.append(len(paths)) or real(paths, *a))
     again = load_dataset(str(root), data_dir=cache)
     assert calls == [], "a cached folder is not decoded again"
     np.testing.assert_array_equal(first.x_train, again.x_train)

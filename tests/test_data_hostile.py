@@ -2,22 +2,37 @@
 
 - files in a format other than PNG or JPEG, whatever their name (an EPS named e.jpg would make PIL
   look for Ghostscript; TIFF, BMP, GIF, WebP would train): refused, naming the file, never decoded;
+- images far larger than the data's (a 13000x13000 PNG is 165 KB on disk, 169 MB decoded): each
+  image's size is read from its header before it is decoded, and one larger than the bound, or unlike
+  the first image, is refused undecoded; `limit` decodes only the images it selects (the others'
+  headers are still checked). These run in a child process whose address space is limited
+  (RLIMIT_AS), so a regression fails with a MemoryError instead of swapping, and whose peak RSS is
+  bounded;
 - an archive member with an absolute path: refused as unsafe like `../`, naming the member (tarfile's
   data filter alone would strip the `/` and unpack it); control characters in names are escaped;
 """
 from __future__ import annotations
 
 import io
+import os
+import resource
+import shutil
+import struct
+import subprocess
+import sys
 import tarfile
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import EpsImagePlugin, Image
 
-from test_data import load_error, make_folder, make_targz, pixel
+from test_data import load_error, make_folder, pixel, write_png
 
 from archdsl.training.data import load_dataset
 
+ROOT = Path(__file__).resolve().parent.parent
 EPS = ("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 5 6\n%%EndComments\n"
        "newpath 0 0 moveto 5 6 lineto stroke\nshowpage\n%%EOF\n")
 
@@ -81,3 +96,147 @@ def test_control_characters_in_a_file_name_are_escaped(tmp_path):
     (root / "train" / "bee" / "x\x1b[2J\n.png").write_text("not a picture")
     err = load_error(str(root), data_dir=tmp_path / "cache")
     assert err.message == f"'{root / 'train' / 'bee'}/x\\x1b[2J\\n.png' is not an image file (PNG or JPEG)"
+
+
+# --- image sizes: read from the header, before decoding ----------------------------------------
+
+# importing numpy and PIL and loading a small folder peaks at about 160 MB of address space (VmPeak,
+# 2026-12) and 40 MB RSS; one 13000x13000 grayscale image decoded is 169 MB, four are 676 MB
+ADDRESS_SPACE = 512 * 2**20
+PEAK_RSS_KB = 120 * 1024
+LOAD = """
+import resource, sys
+from archdsl.errors import DataError
+from archdsl.training.data import load_dataset
+try:
+    ds = load_dataset(sys.argv[1], data_dir=sys.argv[2], limit=int(sys.argv[3]) if sys.argv[3:] else None)
+    print("loaded", ds.x_train.shape, ds.x_test.shape)
+except DataError as e:
+    print(e.message)
+sys.stdout.flush()
+sys.stderr.write("peak_rss_kb %d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def load_limited(path: Path, data_dir: Path, *limit: int) -> tuple[str, int]:
+    """(what `load_dataset` printed: the DataError's message or the shapes, peak RSS in kB) in a child
+    process with its address space limited; one that does not end within 60 s fails the test."""
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+    done = subprocess.run([sys.executable, "-c", LOAD, str(path), str(data_dir), *map(str, limit)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, preexec_fn=limit_memory,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1"))
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    last = done.stderr.rstrip("\n").rpartition("\n")[2]
+    assert last.startswith("peak_rss_kb "), done.stderr[-2000:]
+    return done.stdout.strip(), int(last.split()[1])
+
+
+def big_png(path: Path, width: int, height: int) -> Path:
+    """A valid grayscale PNG of zeros, compressed row by row: small on disk, width*height bytes decoded."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    squeeze, row = zlib.compressobj(9), bytes(1 + width)
+    idat = b"".join([squeeze.compress(row) for _ in range(height)] + [squeeze.flush()])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def huge_png(tmp_path_factory) -> Path:
+    return big_png(tmp_path_factory.mktemp("huge") / "huge.png", 13000, 13000)  # 165 KB
+
+
+def small_folder(root: Path) -> Path:
+    """8x8 RGB images: train/a, train/b 8 each, test/a, test/b 2 each."""
+    for split, n in (("train", 8), ("test", 2)):
+        for cls in ("a", "b"):
+            for i in range(n):
+                write_png(root / split / cls / f"{i:02d}.png", np.full((8, 8, 3), i, np.uint8))
+    return root
+
+
+def test_huge_images_beside_small_ones_are_refused_from_their_headers(tmp_path, huge_png):
+    """Issue 27's case: four 13000x13000 PNGs beside 8x8 images, limit 8 (peaked at 3.66 GB)."""
+    root = small_folder(tmp_path / "d")
+    for i in range(4):
+        shutil.copy(huge_png, root / "train" / "a" / f"zbig{i}.png")
+    said, rss = load_limited(root, tmp_path / "cache", 8)
+    assert said == (f"'{root / 'train' / 'a' / 'zbig0.png'}' is 13000x13000 but '{root / 'train' / 'a' / '00.png'}' "
+                    "is 8x8: all images must have the same size")
+    assert rss < PEAK_RSS_KB
+
+
+def test_a_first_image_over_the_bound_is_refused_undecoded(tmp_path, huge_png):
+    root = small_folder(tmp_path / "d")
+    shutil.copy(huge_png, root / "train" / "a" / "00.png")
+    said, rss = load_limited(root, tmp_path / "cache")
+    assert said == (f"'{root / 'train' / 'a' / '00.png'}' is 13000x13000, more than the 16,777,216 pixels "
+                    "(4096x4096) an image may have")
+    assert rss < PEAK_RSS_KB
+
+
+def test_the_pixel_bound_is_overridable(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "d")  # 6x5 images
+    monkeypatch.setenv("ARCHDSL_MAX_IMAGE_PIXELS", "29")
+    err = load_error(str(root), data_dir=tmp_path / "cache")
+    assert err.message.endswith("is 6x5, more than the 29 pixels an image may have")
+    assert "ARCHDSL_MAX_IMAGE_PIXELS" in err.hint
+    monkeypatch.setenv("ARCHDSL_MAX_IMAGE_PIXELS", "30")
+    assert load_dataset(str(root), data_dir=tmp_path / "cache").image_shape == (6, 5, 3)
+    monkeypatch.setenv("ARCHDSL_MAX_IMAGE_PIXELS", "lots")
+    err = load_error(str(root), data_dir=tmp_path / "cache2")
+    assert err.message == "ARCHDSL_MAX_IMAGE_PIXELS must be a whole number of pixels, got 'lots'"
+
+
+def _damage_pixels(path: Path) -> None:
+    """Keep the header (size and mode still read), cut the pixel data: only decoding finds it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index(b"IDAT") + 8])
+
+
+def test_limit_decodes_only_the_images_it_selects(tmp_path):
+    root = make_folder(tmp_path / "d", counts={"a": 6, "b": 6}, test=3)
+    _damage_pixels(root / "train" / "a" / "05.png")   # the last of the stratified order
+    _damage_pixels(root / "test" / "b" / "02.png")
+    ds = load_dataset(str(root), data_dir=tmp_path / "cache", limit=10, test_limit=5)
+    assert ds.x_train.shape == (10, 6, 5, 3) and ds.x_test.shape == (5, 6, 5, 3)
+    assert ds.y_train.tolist() == [0, 1] * 5
+    for k, (label, img) in enumerate(zip(ds.y_train, ds.x_train)):
+        np.testing.assert_array_equal(img, pixel("train", label, k // 2))
+    err = load_error(str(root), data_dir=tmp_path / "cache")  # the whole split reaches the damaged file
+    assert err.message.startswith(f"'{root / 'train' / 'a' / '05.png'}' is a corrupt or truncated image")
+
+
+def test_a_limit_keeps_the_channels_and_refusals_of_the_whole_data(tmp_path):
+    """Headers of unselected images are read: a limit gives the same channels, and refuses the same sizes."""
+    root = tmp_path / "g"
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            for i in range(3):
+                write_png(root / split / cls / f"{i}.png", np.full((6, 5), 10 * i, np.uint8))
+    write_png(root / "train" / "b" / "2.png", pixel("train", 1, 2))  # the only RGB image, not selected
+    ds = load_dataset(str(root), data_dir=tmp_path / "cache", limit=2, test_limit=1)
+    assert ds.x_train.shape == (2, 6, 5, 3)
+    np.testing.assert_array_equal(ds.x_train[0], np.zeros((6, 5, 3), np.uint8))
+    write_png(root / "test" / "b" / "2.png", np.zeros((7, 5), np.uint8))
+    err = load_error(str(root), data_dir=tmp_path / "cache2", limit=2, test_limit=1)
+    assert err.message == (f"'{root / 'test' / 'b' / '2.png'}' is 7x5 but '{root / 'train' / 'a' / '0.png'}' is 6x5: "
+                           "all images must have the same size")
+
+
+def test_a_limited_load_is_cached_and_replaced_by_the_whole(tmp_path):
+    root = make_folder(tmp_path / "d", counts={"a": 6, "b": 6}, test=3)
+    cache = tmp_path / "cache"
+    small = load_dataset(str(root), data_dir=cache, limit=4)
+    assert len(list((cache / "decoded").glob("*.npz"))) == 1
+    again = load_dataset(str(root), data_dir=cache, limit=4)
+    np.testing.assert_array_equal(small.x_train, again.x_train)
+    whole = load_dataset(str(root), data_dir=cache)
+    np.testing.assert_array_equal(whole.x_train[:4], small.x_train)
+    assert len(list((cache / "decoded").glob("*.npz"))) == 1, "the whole split's cache supersedes the limited one"
+    assert len(load_dataset(str(root), data_dir=cache, limit=4).x_train) == 4

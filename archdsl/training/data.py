@@ -12,6 +12,7 @@ Everything is decoded once and cached as an `.npz` under the data dir
     <data dir>/decoded/cifar10-keras-v1.npz              the decoded arrays of the built-in cifar10,
     <data dir>/decoded/<archive stem>-<key>-v1.npz       of an archive,
     <data dir>/decoded/<folder>-<digest8>-<key>-v1.npz   of a folder (digest8: of its path)
+    <data dir>/decoded/...-<key>-first<N>-<M>-v1.npz      the first N train, M test images only
 
 Every cache entry is written under a temporary name and renamed into place, so a process
 killed half-way never leaves an entry that a later run trusts. A folder's `.npz` is keyed
@@ -22,7 +23,11 @@ Order, and what `limit` takes. Both splits are stored in *stratified order*: the
 interleaved in proportion to their size, each class keeping its file order (sorted by
 file name; the built-in cifar10 keeps keras' order). So `limit=N` takes the first N images
 of that order, a class-balanced sample (N=100 on 10 balanced classes gives 10 per class),
-and the same N always gives the same images. No random numbers are involved.
+and the same N always gives the same images. No random numbers are involved. Only the
+images a limit selects are decoded (and cached apart, until the whole splits are); the
+headers of all are read first, so a limit refuses what the whole data would (images of
+another size than the first, or larger than image_decode.max_image_pixels()) and gives the
+same channels. A damaged image a limit leaves out is not noticed.
 
 Channels. A grayscale image (mode L, 1, I, I;16, F, LA) decodes to one channel, anything
 else (RGB, RGBA, P, CMYK, ...) to RGB; alpha is dropped. If a dataset mixes the two, its
@@ -47,10 +52,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import image_folder
+from . import image_decode, image_folder
 from archdsl.errors import DataError, did_you_mean
 from archdsl.fileio import one_line, pid_alive, umask
-from .image_decode import decode_images
 
 CACHE_VERSION = 1  # bump when the .npz layout or the decoding changes
 
@@ -114,9 +118,9 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
             raise _missing(name_or_path)
         path = path.resolve()
         if path.is_dir():
-            arrays = _load_folder(path, cache)
+            arrays = _load_folder(path, cache, limit, test_limit)
         elif path.name.lower().endswith(ARCHIVE_SUFFIXES):
-            arrays = _load_archive(path, cache)
+            arrays = _load_archive(path, cache, limit, test_limit)
         else:
             raise DataError(f"'{name_or_path}' is not a folder or a .tar.gz archive",
                             hint=f"{image_folder.LAYOUT_HINT}; a .tar.gz of such a folder also works")
@@ -220,18 +224,23 @@ def _parse_cifar10(archive: Path) -> dict[str, np.ndarray]:
 
 # --- archives --------------------------------------------------------------------------------
 
-def _load_archive(archive: Path, cache: Path) -> dict[str, np.ndarray]:
+def _load_archive(archive: Path, cache: Path, limit: int | None, test_limit: int | None) -> dict[str, np.ndarray]:
     st = archive.stat()
     key = _digest(f"{archive.name}|{st.st_size}|{st.st_mtime_ns}")
     stem = _archive_stem(archive.name)
     npz = cache / "decoded" / f"{stem}-{key}-v{CACHE_VERSION}.npz"
+    arrays = _read_npz(npz)
+    if arrays is None and (limit, test_limit) != (None, None):
+        arrays = _read_npz(_limited(npz, limit, test_limit))
+    if arrays is not None:
+        return arrays
+    unpacked = _unpacked(archive, cache / "unpacked" / f"{stem}-{key}")
+    root = image_folder.root(unpacked, str(archive))
 
-    def decode() -> dict[str, np.ndarray]:
-        unpacked = _unpacked(archive, cache / "unpacked" / f"{stem}-{key}")
-        return _decode_folder(image_folder.root(unpacked, str(archive)),
-                              lambda p: image_folder.shown(f"{archive}:{p.relative_to(unpacked)}"))
+    def show(p: Path) -> str:
+        return image_folder.shown(f"{archive}:{p.relative_to(unpacked)}")
 
-    return _cached(npz, decode)
+    return _decode_cached(npz, root, show, image_folder.list_images(root, show), limit, test_limit)
 
 
 def _unpacked(archive: Path, target: Path) -> Path:
@@ -307,42 +316,77 @@ def _archive_stem(name: str) -> str:
 
 # --- image folders ---------------------------------------------------------------------------
 
-def _load_folder(path: Path, cache: Path) -> dict[str, np.ndarray]:
+def _load_folder(path: Path, cache: Path, limit: int | None, test_limit: int | None) -> dict[str, np.ndarray]:
     root = image_folder.root(path, image_folder.shown(path))
     files = image_folder.list_images(root, image_folder.shown)
     listing = "\n".join(f"{rel}|{size}|{mtime}" for rel, _, size, mtime in files)
     key = _digest(f"{CACHE_VERSION}\n{listing}")
     prefix = f"{root.name or 'data'}-{_digest(str(root))[:8]}-"
     npz = cache / "decoded" / f"{prefix}{key}-v{CACHE_VERSION}.npz"
-    arrays = _cached(npz, lambda: _decode_folder(root, image_folder.shown, files))
-    for stale in npz.parent.iterdir():
-        if stale.name.startswith(prefix) and stale.suffix == ".npz" and stale != npz:
+    arrays = _decode_cached(npz, root, image_folder.shown, files, limit, test_limit)
+    for stale in npz.parent.iterdir():  # the folder's entries of other contents
+        if stale.name.startswith(prefix) and stale.suffix == ".npz" and not stale.name.startswith(f"{prefix}{key}-"):
             stale.unlink(missing_ok=True)
     return arrays
 
 
-def _decode_folder(root: Path, show: Callable[[Path], str], files: list | None = None) -> dict[str, np.ndarray]:
+def _decode_cached(npz: Path, root: Path, show: Callable[[Path], str], files: list,
+                   limit: int | None, test_limit: int | None) -> dict[str, np.ndarray]:
+    """The arrays of `npz` (the whole splits), or of its limited twin when the limits cut a split:
+    read if cached, else decoded (only the images the limits select) and cached. A whole
+    decode supersedes the limited ones, which are then deleted."""
+    arrays = _read_npz(npz)
+    n_train = sum(rel.startswith("train/") for rel, _, _, _ in files)
+    cut = (limit or n_train) < n_train or (test_limit or len(files)) < len(files) - n_train
+    if arrays is None and cut:
+        return _cached(_limited(npz, limit, test_limit), lambda: _decode_folder(root, show, files, limit, test_limit))
+    arrays = arrays if arrays is not None else _cached(npz, lambda: _decode_folder(root, show, files))
+    for superseded in npz.parent.glob(f"{npz.name[:-len(f'-v{CACHE_VERSION}.npz')]}-first*.npz"):
+        superseded.unlink(missing_ok=True)
+    return arrays
+
+
+def _limited(npz: Path, limit: int | None, test_limit: int | None) -> Path:
+    """The cache entry of the first `limit` and `test_limit` images of `npz`'s splits."""
+    return npz.with_name(npz.name.replace(f"-v{CACHE_VERSION}.npz",
+                                          f"-first{limit or 'all'}-{test_limit or 'all'}-v{CACHE_VERSION}.npz"))
+
+
+def _decode_folder(root: Path, show: Callable[[Path], str], files: list | None = None,
+                   limit: int | None = None, test_limit: int | None = None) -> dict[str, np.ndarray]:
+    """The images of `files` (default: all of root's) in stratified order, the first `limit` of train/
+    and `test_limit` of test/ (default: all). Every image's size and mode are read from its header
+    first (a limit refuses what the whole would, and gives the same channels); only the selected
+    images are decoded."""
     files = image_folder.list_images(root, show) if files is None else files
     classes = sorted({cls for _, cls, _, _ in files})
     label = {c: i for i, c in enumerate(classes)}
-    images = decode_images([str(root / rel) for rel, _, _, _ in files], show)
     y = np.array([label[cls] for _, cls, _, _ in files], dtype=np.int64)
     n_train = sum(rel.startswith("train/") for rel, _, _, _ in files)  # listed first
-    slot = np.empty(len(files), dtype=np.int64)  # where each file goes in the stratified order
-    slot[stratified_order(y[:n_train])] = np.arange(n_train)
-    slot[n_train + stratified_order(y[n_train:])] = np.arange(n_train, len(files))
-    first = files[0][0]
-    h, w = images[0].shape[:2]
-    channels = 3 if any(im.ndim == 3 for im in images) else 1
-    x = np.empty((len(images), h, w, channels), dtype=np.uint8)
-    for i, im in enumerate(images):
-        if im.shape[:2] != (h, w):
+    rank = np.empty(len(files), dtype=np.int64)  # each file's place in its split's stratified order
+    rank[stratified_order(y[:n_train])] = np.arange(n_train)
+    rank[n_train + stratified_order(y[n_train:])] = np.arange(len(files) - n_train)
+    in_train = np.arange(len(files)) < n_train
+    keep_train, keep_test = min(limit or n_train, n_train), min(test_limit or len(files), len(files) - n_train)
+    chosen = np.flatnonzero(np.where(in_train, rank < keep_train, rank < keep_test))  # in file order
+    slot = rank[chosen]  # where each chosen file goes in its split
+    paths = [str(root / rel) for rel, _, _, _ in files]
+    h, w = image_decode.image_size(paths[0], show)
+    first = (paths[0], h, w)
+    gray = image_decode.read_headers(paths, show, first) if len(chosen) < len(files) else []
+    images = image_decode.decode_images([paths[i] for i in chosen], show, first)
+    channels = 3 if any(im.ndim == 3 for im in images) or not all(gray) else 1
+    x = [np.empty((n, h, w, channels), np.uint8) for n in (keep_train, keep_test)]  # train, test
+    labels = [np.empty(n, np.int64) for n in (keep_train, keep_test)]
+    for i, k, im in zip(chosen, slot, images):
+        if im.shape[:2] != (h, w):  # the header said otherwise: changed meanwhile
             raise DataError(f"'{show(root / files[i][0])}' is {im.shape[0]}x{im.shape[1]} but "
-                            f"'{show(root / first)}' is {h}x{w}: all images must have the same size",
+                            f"'{show(root / files[0][0])}' is {h}x{w}: all images must have the same size",
                             hint="resize the images to one size")
-        x[slot[i]] = im if im.ndim == 3 else im[..., None]
-    y[slot] = y.copy()
-    return {"x_train": x[:n_train], "y_train": y[:n_train], "x_test": x[n_train:], "y_test": y[n_train:],
+        split = 0 if in_train[i] else 1
+        x[split][k] = im if im.ndim == 3 else im[..., None]
+        labels[split][k] = y[i]
+    return {"x_train": x[0], "y_train": labels[0], "x_test": x[1], "y_test": labels[1],
             "class_names": np.array(classes, dtype=str)}
 
 
@@ -357,12 +401,9 @@ def _ordered(x_train, y_train, x_test, y_test, classes) -> dict[str, np.ndarray]
 
 def _cached(npz: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The arrays stored in `npz`, built and stored first if it is missing or unreadable."""
-    if npz.is_file():
-        try:
-            with np.load(npz, allow_pickle=False) as f:
-                return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test", "class_names")}
-        except Exception:  # a damaged cache is only a cache miss
-            npz.unlink(missing_ok=True)
+    arrays = _read_npz(npz)
+    if arrays is not None:
+        return arrays
     arrays = build()
     _mkdir(npz.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".partial-{npz.name}-", dir=npz.parent)
@@ -380,6 +421,18 @@ def _cached(npz: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, 
         if os.path.exists(tmp):
             os.unlink(tmp)
     return arrays
+
+
+def _read_npz(npz: Path) -> dict[str, np.ndarray] | None:
+    """The arrays stored in `npz`; None if it is missing or damaged (a damaged one is deleted)."""
+    if not npz.is_file():
+        return None
+    try:
+        with np.load(npz, allow_pickle=False) as f:
+            return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test", "class_names")}
+    except Exception:  # a damaged cache is only a cache miss
+        npz.unlink(missing_ok=True)
+        return None
 
 
 def _first(a: np.ndarray, n: int | None) -> np.ndarray:
