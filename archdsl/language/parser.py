@@ -18,7 +18,8 @@ MAX_SOURCE_BYTES = 1_000_000
 
 # how a terminal is called in messages
 TERMINAL_NAMES = {
-    "SIZE": "a size like 3x3", "NUMBER": "a number", "NUMBERS": "numbers like 1,2", "NAME": "a name",
+    "SIZE": "a size like 3x3", "NUMBER": "a number", "NUMBERS": "numbers like 1,2", "FACTOR": "a factor like 2x",
+    "NAME": "a name",
     "_NL": "end of line",
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
     "COMMA": "','", "STAR": "'*'", "EQUAL": "'='", "COMPARE": "a comparison (<=, >=, ==, ...)",
@@ -265,7 +266,7 @@ class _ToSpec(Transformer):
         self.file = file
 
     def _tok(self, t: LarkToken) -> Token:
-        kind = {"SIZE": "size", "NUMBER": "number", "NUMBERS": "numbers"}.get(t.type, "name")
+        kind = {"SIZE": "size", "NUMBER": "number", "NUMBERS": "numbers", "FACTOR": "factor"}.get(t.type, "name")
         return Token(kind, str(t), _span(self.file, t))
 
     def _args(self, items) -> list[Token]:
