@@ -205,20 +205,22 @@ def cmd_check(args) -> int:
 
 def cmd_fmt(args) -> int:
     from .language.formatter import format_spec
-    from .language.parser import parse_file
+    from .language.parser import BOM, parse, read_source
     from .language.resolve import resolve
-    spec = parse_file(args.file)
+    text = read_source(args.file, keep_bom=True)
+    bom = BOM if text.startswith(BOM) else ""  # kept by --write, so the user's editor keeps its own
+    spec = parse(text[len(bom):], args.file)
     resolve(spec)  # only valid specs are formatted: fmt must not bless a broken file
     formatted = format_spec(spec)
     if args.check:
-        if formatted != spec.text:
+        if bom + formatted != text:
             print(f"{args.file}: not formatted (run `archdsl fmt --write {args.file}`)", file=sys.stderr)
             return 1
         return 0
     if args.write:
-        if formatted != spec.text:
-            from .fileio import atomic_write_text
-            atomic_write_text(args.file, formatted)
+        if bom + formatted != text:
+            from .fileio import write_into
+            write_into(args.file, (bom + formatted).encode("utf-8"))
         return 0
     sys.stdout.write(formatted)
     return 0

@@ -2,11 +2,15 @@
 
 Every write goes to a temporary file in the target's folder and is moved into place
 with `os.replace`, so a kill mid-write leaves the previous file intact. Outputs that
-already exist are refused unless the caller allows replacing them.
+already exist are refused unless the caller allows replacing them. A file of the user's
+that is rewritten (`fmt --write`) is written into, through symlinks, keeping its mode,
+owner and hard links (`write_into`).
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -108,6 +112,92 @@ def replace_atomically(target: Path, write, suffix: str = ".tmp", overwrite: boo
                            "permissions", code="E501") from None
         raise
     _fsync_dir(target.parent)
+
+
+def write_into(path: str | os.PathLike, data: bytes) -> None:
+    """Make the file at `path` hold `data`, as an editor saving it would: through a symlink into the file it
+    names, keeping that file's mode, owner and hard links.
+
+    Atomic where a rename keeps all of that: `data` goes to a temporary file beside the *resolved* file,
+    which gets its mode and owner, and is renamed over it (a kill leaves the old text or the new, never
+    half). Where a new file cannot be the same file, the file is rewritten in place instead: when it has
+    other hard links (a new inode would leave them with the old text), when its owner cannot be given to
+    a new file (another user's file we may write), when it has extended attributes (ACLs, a label) a new
+    file would not have, or when its folder takes no new file. In place, the space is reserved first
+    (posix_fallocate), so a full disk fails before a byte changes; a kill mid-write can still leave a
+    mixture of the two texts. A file we may not write is refused either way, as an editor would."""
+    given = os.fspath(path)
+    target = Path(os.path.realpath(given))
+    name = given if str(target) == os.path.abspath(given) else f"{given} (a link to {target})"
+    try:
+        st = os.stat(target)
+        if not stat.S_ISREG(st.st_mode):
+            raise RunError(f"cannot write {name}: not a regular file", hint="name a spec file", code="E501")
+        if not os.access(target, os.W_OK):
+            raise PermissionError(13, os.strerror(13))
+        if st.st_nlink == 1 and not _extended_attributes(target) and _replace_keeping(target, st, data):
+            return
+        _rewrite_in_place(target, data)
+    except OSError as exc:
+        raise RunError(f"cannot write {name}: {os_reason(exc)}", hint="check free disk space and permissions",
+                       code="E501") from None
+
+
+def _replace_keeping(target: Path, st: os.stat_result, data: bytes) -> bool:
+    """Replace `target` by a new file with `data` and `st`'s mode and owner; False (nothing done) when
+    the new file cannot have them, or cannot be made in `target`'s folder. Other OSErrors are raised,
+    with `target` untouched."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except PermissionError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            made = os.fstat(fd)
+            if (made.st_uid, made.st_gid) != (st.st_uid, st.st_gid):
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                except OSError:  # not ours to give away
+                    _remove_quietly(tmp)
+                    return False
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))  # after fchown, which clears set-id bits
+            f.write(data)
+            f.flush()
+            os.fsync(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _fsync_dir(target.parent)
+    return True
+
+
+def _rewrite_in_place(target: Path, data: bytes) -> None:
+    fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if len(data) > os.fstat(fd).st_size and hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(fd, 0, len(data))
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):  # ENOSPC: nothing written yet
+                    raise
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _extended_attributes(path: Path) -> bool:
+    """Whether `path` has extended attributes (an ACL, user.*) that a new file beside it would not get.
+    An SELinux label is not counted: a new file gets its folder's, as an editor's saved copy does."""
+    try:
+        names = os.listxattr(path)
+    except (AttributeError, OSError):  # no xattrs on this platform or file system
+        return False
+    return any(n != "security.selinux" for n in names)
 
 
 def os_reason(exc: BaseException) -> str:

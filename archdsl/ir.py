@@ -35,6 +35,8 @@ class PostOp(Frozen):
     kind: Literal["drop", "bn", "act"]
     rate: Optional[float] = None        # drop
     activation: Optional[str] = None    # act
+    scale: bool = True                  # bn: a gamma (`noscale`: none, as TF-slim's Inception)
+    center: bool = True                 # bn: a beta (`nocenter`: none)
 
 
 class Layer(Frozen):
@@ -59,6 +61,8 @@ class Layer(Frozen):
     whiten: bool = False                # conv: kernel (and bias) frozen, set from the training images' patches
     rate: Optional[float] = None        # a `dropout` layer's rate
     activation: Optional[str] = None    # an activation layer's function (`relu`, `softmax`)
+    scale: bool = True                  # a `bn` layer's gamma (`bn noscale`: none)
+    center: bool = True                 # a `bn` layer's beta (`bn nocenter`: none)
     post: tuple[PostOp, ...] = ()
     input_shape: Shape
     output_shape: Shape

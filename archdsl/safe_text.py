@@ -1,13 +1,15 @@
-"""User text made safe for a report page: SVG from graphviz, and text in Markdown.
+"""User text made safe for a report page: SVG from graphviz, and text in Markdown; and for a terminal.
 
 User text (layer names, comments, file paths, a run's metrics) reaches reports in many
 places. The HTML template autoescapes, so what needs care is what it takes as `Markup`
 (graphviz' SVG: `sanitize_svg`) and the Markdown template, which has no escaping of its own
-(`md_text`, `md_code`, `md_fence`, registered as its filters).
+(`md_text`, `md_code`, `md_fence`, registered as its filters). A name printed on a terminal
+(a path, a class folder) goes through `terminal_text`.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 import xml.etree.ElementTree as ET
 
 from markupsafe import Markup
@@ -103,3 +105,17 @@ def md_fence(value) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}"
+
+
+def terminal_text(value) -> str:
+    """`value` for a terminal line: control characters (newline, escape, DEL, C1), format characters
+    (bidi overrides, zero-width), line and paragraph separators and surrogates (a file name's
+    undecodable bytes) are shown as Python escapes (`\\n`, `\\x1b`, `\\u202e`, `\\udcff`), so a path,
+    class or file name cannot move the cursor, clear the screen, reorder the line or end it. Other
+    text, non-ASCII letters included, is left as it is."""
+    text = str(value)
+    if text.isprintable():  # the common case; isprintable() is stricter (it refuses any space but " ")
+        return text
+    return "".join(ch.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp") else ch
+                   for ch in text)

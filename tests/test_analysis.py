@@ -147,3 +147,22 @@ def test_explicit_padding_and_groups_by_hand():
     assert model.layers[1].output_shape == (2, 2, 16)
     # rf 3 + 2 * 2 = 7, jump 4; centre rows 0 + (1 - 0) * 2 = 2, columns 1 + (1 - 1) * 2 = 1
     assert (pool.rf, pool.jump, pool.start) == ((7, 7), (4, 4), (2, 1))
+
+
+def test_bn_noscale_nocenter_params_by_hand():
+    """Keras' count: gamma only with scale, beta only with center, the moving mean and variance always
+    (non-trainable). TF-slim's Inception writes `bn noscale` after every conv."""
+    model, a = table("input 8x8x3\nconv 3x3 8 same bn noscale relu\nbn nocenter\nbn noscale nocenter\nbn\n"
+                     "conv 1x1 4 bn nocenter bn noscale\n")
+    conv, nocenter, neither, both, twice = a.rows
+    # conv 3*3*3*8 = 216 weights; its bn: beta 8 + moving mean 8 + variance 8 = 24 -> 240, of which 216 + 8 = 224 train
+    assert (conv.params, conv.trainable_params) == (240, 224)
+    assert (nocenter.params, nocenter.trainable_params) == (24, 8)    # gamma 8, mean 8, variance 8
+    assert (neither.params, neither.trainable_params) == (16, 0)      # only the statistics
+    assert (both.params, both.trainable_params) == (32, 16)           # Keras' default: all four
+    # 1x1 conv 8*4 = 32; gamma 4 + statistics 8; beta 4 + statistics 8 -> 32 + 12 + 12 = 56, 32 + 4 + 4 = 40 train
+    assert (twice.params, twice.trainable_params) == (56, 40)
+    layers = model.layers
+    assert [(p.scale, p.center) for p in layers[0].post if p.kind == "bn"] == [(False, True)]
+    assert [(l.scale, l.center) for l in layers[1:4]] == [(True, False), (False, False), (True, True)]
+    assert [(p.scale, p.center) for p in layers[4].post] == [(True, False), (False, True)]

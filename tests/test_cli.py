@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -185,6 +186,136 @@ def test_fmt_write_is_atomic(tmp_path, capsys, monkeypatch):
     assert "cannot write" in err
     assert path.read_text() == MESSY
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.arch"]
+
+
+FORMATTED = MESSY.replace("model  tiny", "model tiny").replace(".05", "0.05").replace("relu   #", "relu  #")
+
+
+def test_fmt_write_through_a_symlink_formats_its_target_and_keeps_the_link(tmp_path, capsys):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "spec.arch"
+    target.write_text(MESSY)
+    link = tmp_path / "link.arch"
+    link.symlink_to("real/spec.arch")
+    assert run(capsys, "fmt", str(link), "--write")[0] == 0
+    assert link.is_symlink() and os.readlink(link) == "real/spec.arch"
+    assert target.read_text() == FORMATTED
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["link.arch", "real", "spec.arch"]  # no temporary files
+
+
+def test_fmt_write_keeps_the_mode_and_the_hard_links(tmp_path, capsys):
+    path, other = tmp_path / "spec.arch", tmp_path / "other-name.arch"
+    path.write_text(MESSY)
+    path.chmod(0o750)
+    os.link(path, other)
+    inode = path.stat().st_ino
+    assert run(capsys, "fmt", str(path), "--write")[0] == 0
+    st = path.stat()
+    assert (st.st_mode & 0o7777, st.st_nlink, st.st_ino) == (0o750, 2, inode)
+    assert other.read_text() == FORMATTED
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other-name.arch", "spec.arch"]
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o755], ids=oct)
+def test_fmt_write_keeps_the_mode_of_a_file(tmp_path, capsys, mode):
+    path = tmp_path / "spec.arch"
+    path.write_text(MESSY)
+    path.chmod(mode)
+    assert run(capsys, "fmt", str(path), "--write")[0] == 0
+    assert path.read_text() == FORMATTED and path.stat().st_mode & 0o7777 == mode
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file away needs root")
+@pytest.mark.parametrize("chown_fails", [False, True], ids=["root", "not-allowed"])
+def test_fmt_write_keeps_the_owner(tmp_path, capsys, monkeypatch, chown_fails):
+    """Another user's file, which we may write: root gives the new file back to its owner; a user who may not
+    (simulated: fchown refused) rewrites the file in place instead, which keeps its owner too."""
+    path = tmp_path / "spec.arch"
+    path.write_text(MESSY)
+    os.chown(path, 12345, 54321)
+    path.chmod(0o664)
+    inode = path.stat().st_ino
+    if chown_fails:
+        def refuse(*_):
+            raise PermissionError(1, "Operation not permitted")
+        monkeypatch.setattr(os, "fchown", refuse)
+    assert run(capsys, "fmt", str(path), "--write")[0] == 0
+    st = path.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (12345, 54321, 0o664)
+    assert path.read_text() == FORMATTED
+    assert (st.st_ino == inode) == chown_fails  # in place only when it had to be
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.arch"]
+
+
+def test_fmt_write_keeps_extended_attributes(tmp_path, capsys):
+    """An ACL or a user.* attribute belongs to the file: a new file would not have it, so it is rewritten in place."""
+    path = tmp_path / "spec.arch"
+    path.write_text(MESSY)
+    try:
+        os.setxattr(path, "user.archdsl-test", b"kept")
+    except (AttributeError, OSError):
+        pytest.skip("no user extended attributes on this file system")
+    inode = path.stat().st_ino
+    assert run(capsys, "fmt", str(path), "--write")[0] == 0
+    assert path.read_text() == FORMATTED and path.stat().st_ino == inode
+    assert os.getxattr(path, "user.archdsl-test") == b"kept"
+
+
+def test_fmt_write_into_a_hard_linked_file_on_a_full_disk_changes_nothing(tmp_path, capsys, monkeypatch):
+    """In place, the space for a longer text is reserved before a byte is written: a full disk leaves the file
+    as it was, and the message names it."""
+    path = tmp_path / "spec.arch"
+    path.write_text("input 8x8x1\nconv 3x3 2 same drop .05\n")  # fmt writes `0.05`: one byte longer
+    os.link(path, tmp_path / "other.arch")
+
+    def full(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    status, _, err = run(capsys, "fmt", str(path), "--write")
+    assert status == 1 and "Traceback" not in err
+    assert f"cannot write {path}: No space left on device" in err
+    assert path.read_text() == "input 8x8x1\nconv 3x3 2 same drop .05\n"
+
+
+def test_fmt_write_in_a_folder_that_takes_no_new_file_writes_in_place(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "spec.arch"
+    path.write_text(MESSY)
+    inode = path.stat().st_ino
+
+    def refuse(*_, **__):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert run(capsys, "fmt", str(path), "--write")[0] == 0
+    assert path.read_text() == FORMATTED and path.stat().st_ino == inode
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write any file")
+def test_fmt_write_refuses_a_read_only_file(tmp_path, capsys):
+    path = tmp_path / "spec.arch"
+    path.write_text(MESSY)
+    path.chmod(0o444)
+    status, _, err = run(capsys, "fmt", str(path), "--write")
+    assert status == 1 and f"cannot write {path}: Permission denied" in err
+    assert path.read_text() == MESSY
+
+
+def test_fmt_keeps_a_files_byte_order_mark(tmp_path, capsys):
+    """A spec saved by a Windows editor starts with a UTF-8 BOM: `fmt --write` formats the text after it and
+    keeps it (the editor keeps writing one), `fmt --check` does not count it, plain `fmt` prints the text
+    without it."""
+    bom = b"\xef\xbb\xbf"
+    path = tmp_path / "spec.arch"
+    path.write_bytes(bom + MESSY.encode())
+    status, formatted, _ = run(capsys, "fmt", str(path))
+    assert status == 0 and formatted.startswith("model tiny\n")
+    assert run(capsys, "fmt", str(path), "--check")[0] == 1
+    assert run(capsys, "fmt", str(path), "--write")[0] == 0
+    assert path.read_bytes() == bom + formatted.encode()
+    assert run(capsys, "fmt", str(path), "--check")[0] == 0
+    path.write_bytes(formatted.encode())  # and a file without one does not get one
+    assert run(capsys, "fmt", str(path), "--write")[0] == 0 and path.read_bytes() == formatted.encode()
 
 
 def test_fmt_refuses_a_bad_spec(capsys):

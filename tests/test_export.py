@@ -130,9 +130,10 @@ def _reference(spec: str | None, model: Model | None = None):
     rng = np.random.default_rng(0)
     for layer in km.layers:
         if type(layer).__name__ == "BatchNormalization":
-            c = layer.get_weights()[0].shape
-            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.uniform(-0.5, 0.5, c), rng.uniform(-0.5, 0.5, c),
-                               rng.uniform(0.1, 1.5, c)])
+            c = layer.moving_mean.shape  # no gamma after `noscale`, no beta after `nocenter`
+            values = dict(gamma=rng.uniform(0.5, 1.5, c), beta=rng.uniform(-0.5, 0.5, c),
+                          moving_mean=rng.uniform(-0.5, 0.5, c), moving_variance=rng.uniform(0.1, 1.5, c))
+            layer.set_weights([values[w.name] for w in layer.weights])
     x = rng.uniform(-1.0, 2.0, (2, *model.input_shape)).astype("float32")  # signed, not zero-mean
     names = [layer.name for layer in km.layers if layer.name != "input"]
     probe = keras.Model(km.input, [km.get_layer(n).output for n in names])
@@ -237,8 +238,10 @@ def _copy_keras_weights(km, tm) -> None:
             put(f"{name}.weight", weights[0].T)                             # (in, out) -> (out, in)
             if layer.use_bias:
                 put(f"{name}.bias", weights[1])
-        elif kind == "BatchNormalization":
-            for key, value in zip(("weight", "bias", "running_mean", "running_var"), weights):
+        elif kind == "BatchNormalization":  # [gamma (unless scale=False), beta (unless center=False), mean, var]
+            keys = ("weight",) * layer.scale + ("bias",) * layer.center + ("running_mean", "running_var")
+            assert len(keys) == len(weights), (name, [w.name for w in layer.weights])
+            for key, value in zip(keys, weights):
                 put(f"{name}.{key}", value)
         else:
             raise AssertionError(f"no rule to copy the weights of a {kind}")
@@ -480,3 +483,14 @@ def test_bad_spec_writes_nothing(tmp_path, capsys):
     status, err = _run(["export", "tests/bad/unknown_op_sepp.arch", "--to", "keras", "-o", str(out)], capsys)
     assert status == 2 and "unknown op 'sepp'" in err
     assert not out.exists()
+
+
+def test_printed_output_name_is_escaped(tmp_path, capsys):
+    """A control character in -o reaches the terminal escaped (issue 27): `o<ESC>[31m<newline>.py` must not turn
+    the terminal red or split the line; the file itself keeps its name."""
+    out = tmp_path / "o\x1b[31m\n.py"
+    assert main(["export", "specs/best.arch", "--to", "keras", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and printed.count("\n") == 1
+    assert printed.startswith(f"wrote {tmp_path}/o\\x1b[31m\\n.py (keras code for model best, ")
+    assert out.is_file()

@@ -40,6 +40,7 @@ def random_pair(shape, **options):
     ((2, 3, 3, 4), {}),                       # 18 values a channel: the variance's n/(n-1) shows
     ((4, 6, 6, 3), {"scale": False}),
     ((4, 6, 6, 3), {"center": False, "momentum": 0.9, "epsilon": 1e-5}),
+    ((4, 6, 6, 3), {"scale": False, "center": False}),   # `bn noscale nocenter`: no trainable weight at all
 ])
 def test_training_step_equals_keras(shape, options):
     import tensorflow as tf
@@ -120,6 +121,48 @@ def test_compiled_model_gradients_are_as_accurate_as_keras():
         losses.append([float(m.train_on_batch(x[i].astype("float32"), y[i].astype("float32"))) for i in range(3)])
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-3)
     assert losses[0][2] != losses[0][0]  # it did train
+
+
+def test_compiled_noscale_nocenter_train_as_keras():
+    """`bn noscale` / `bn nocenter` (TF-slim's Inception), as layers and post-ops, built both ways: the fused
+    layers get Keras' options and weights (no gamma / no beta), and one training step (outputs, gradients,
+    moving statistics) equals Keras' own layers'."""
+    import keras
+    import tensorflow as tf
+
+    from archdsl.keras_backend.batchnorm import BatchNormalization as Fused
+    from archdsl.keras_backend.compile import compile
+
+    model = archdsl.loads("model slim\ninput 8x8x3\nconv 3x3 6 same bn noscale relu\nbn nocenter\n"
+                          "conv 3x3 5 s2 same bn nocenter noscale\nbn noscale\ngap\ndense 4 bn nocenter\n", "<slim>")
+    keras.utils.set_random_seed(1)
+    theirs = compile(model)
+    ours = compile(model, batchnorm="fused")
+    options = [(k.scale, k.center, [w.name for w in k.weights]) for k in ours.layers if isinstance(k, Fused)]
+    assert options == [(False, True, ["beta", "moving_mean", "moving_variance"]),
+                       (True, False, ["gamma", "moving_mean", "moving_variance"]),
+                       (False, False, ["moving_mean", "moving_variance"]),
+                       (False, True, ["beta", "moving_mean", "moving_variance"]),
+                       (True, False, ["gamma", "moving_mean", "moving_variance"])]
+    assert ours.count_params() == theirs.count_params() == archdsl.analyze(model).params
+    rng = np.random.default_rng(2)
+    ours.set_weights([w + rng.uniform(-0.3, 0.3, w.shape).astype("float32") for w in theirs.get_weights()])
+    theirs.set_weights(ours.get_weights())  # not Keras' initial ones and ones: gamma and beta must matter
+    x = tf.constant(rng.normal(1, 2, (5, 8, 8, 3)).astype("float32"))
+    results = []
+    for m in (theirs, ours):
+        with tf.GradientTape() as tape:
+            y = m(x, training=True)
+            loss = tf.reduce_sum(y ** 3)
+        results.append((y.numpy(), [g.numpy() for g in tape.gradient(loss, m.trainable_weights)],
+                        [w.numpy() for w in m.non_trainable_weights]))
+    (y_k, g_k, s_k), (y_f, g_f, s_f) = results
+    np.testing.assert_allclose(y_f, y_k, rtol=1e-4, atol=1e-5)
+    scale = max(np.abs(b).max() for b in g_k)  # a bias before a bn has a gradient of 0 plus rounding: none relative
+    for a, b in zip(g_f, g_k):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * scale)
+    for a, b in zip(s_f, s_k):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_saved_model_loads_with_keras_alone(tmp_path):

@@ -93,9 +93,9 @@ def test_same_seed_same_history(setup, reference):
     assert keras_arrays(again / "last.keras") == keras_arrays(reference / "last.keras")
 
 
-def test_killed_run_resumes_to_the_uninterrupted_result(killed, reference):
+def test_killed_run_resumes_to_the_uninterrupted_result(killed, reference, data_cache):
     run, _ = killed
-    proc = run_cli("train", "--resume", run)
+    proc = run_cli("train", "--resume", run, "--data-dir", data_cache)
     assert proc.returncode == 0, proc.stderr
     assert f"resuming {run} after epoch 1 of {EPOCHS}" in proc.stdout
     assert [row[0] for row in history_values(run)] == ["1", "2", "3"]  # every epoch exactly once
@@ -145,7 +145,7 @@ def batch_norm_classes(keras_file) -> set[str]:
             if layer["class_name"] == "BatchNormalization"}
 
 
-def test_new_runs_train_fused_and_runs_from_before_keep_keras(killed, tmp_path):
+def test_new_runs_train_fused_and_runs_from_before_keep_keras(killed, tmp_path, data_cache):
     _, pristine = killed
     state = json.loads((pristine / "checkpoint/state.json").read_text())
     assert state["settings"]["batchnorm"] == "fused"
@@ -155,17 +155,17 @@ def test_new_runs_train_fused_and_runs_from_before_keep_keras(killed, tmp_path):
     shutil.copytree(pristine, old)
     del state["settings"]["batchnorm"]
     (old / "checkpoint/state.json").write_text(json.dumps(state))
-    proc = run_cli("train", "--resume", old)
+    proc = run_cli("train", "--resume", old, "--data-dir", data_cache)
     assert proc.returncode == 0, proc.stderr
     assert "batch norm keras" in proc.stdout and "--batchnorm" not in proc.stderr
     assert batch_norm_classes(old / "last.keras") == {"BatchNormalization"}
 
 
-def test_resume_may_switch_batch_norm_with_a_warning(killed, tmp_path):
+def test_resume_may_switch_batch_norm_with_a_warning(killed, tmp_path, data_cache):
     _, pristine = killed
     run = tmp_path / pristine.name
     shutil.copytree(pristine, run)
-    proc = run_cli("train", "--resume", run, "--batchnorm", "keras")
+    proc = run_cli("train", "--resume", run, "--batchnorm", "keras", "--data-dir", data_cache)
     assert proc.returncode == 0, proc.stderr
     assert "the run trained with fused batch norm so far" in proc.stderr and "batch norm keras" in proc.stdout
     assert batch_norm_classes(run / "last.keras") == {"BatchNormalization"}

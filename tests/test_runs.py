@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from archdsl import runs
 
 
@@ -189,3 +191,150 @@ def test_nested_metrics_and_state_are_notes_in_a_report(tmp_path):
     assert status == 0, err
     page = (tmp_path / "report.md").read_text()
     assert "metrics.json could not be read (" in page and "nested too deeply" in page
+
+
+# hand-edited values of state.json: (key, value, what the error must name); in every state file of the run,
+# so that no intact one is left to fall back on
+HAND_EDITS = [
+    ("checkpoint", 5, "checkpoint is 5"),
+    ("checkpoint", ["a"], "checkpoint is a list"),
+    ("history", [1, 2], "history.0 is 1"),
+    ("epochs", "3", "epochs is '3'"),
+    ("settings", {}, "it has no 'settings.data'"),
+    ("settings", [], "settings is a list"),
+    ("data", None, "data is None"),
+    ("best", {"epoch": 1}, "it has no 'best.val_accuracy'"),
+    ("rng", {"seed": 0, "seed_generators": [["x"]]}, "rng.seed_generators.0.0 is 'x'"),
+    ("lr", float("inf"), "lr is inf"),
+    ("complete", 1, "complete is 1"),
+]
+
+
+def edit_states(run: runs.RunDir, key, value) -> None:
+    for path in [run.state] + [p for _, p in runs._epoch_states(run)]:
+        state = json.loads(path.read_text())
+        state[key] = value
+        path.write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("key, value, named", HAND_EDITS, ids=[f"{k}={v!r}" for k, v, _ in HAND_EDITS])
+def test_a_hand_edited_state_is_e523_naming_the_field_before_any_training(tmp_path, key, value, named):
+    run = hand_made_run(tmp_path / "run")
+    (tmp_path / "no-such-data").mkdir()  # a resume that got past the state would load it (E4xx), or train
+    edit_states(run, key, value)
+    before = sorted((str(p), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    status, out, err = cli("train", "--resume", run.path, "--data-dir", tmp_path / "cache")
+    line = error_line(status, err)
+    assert f"error[E523]: corrupt checkpoint {run.state}: " in line and named in line, line
+    assert sorted((str(p), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
+    assert not (tmp_path / "cache").exists() and "resuming" not in out
+    status, out, err = cli("eval", run.path, "--data-dir", tmp_path / "cache")
+    line = error_line(status, err)
+    assert f"error[E523]: corrupt checkpoint {run.state}: " in line and named in line, line
+
+
+def test_a_hand_edited_state_json_falls_back_to_the_epochs_own_state(tmp_path):
+    run = hand_made_run(tmp_path / "run")
+    state = json.loads(run.state.read_text())
+    run.state.write_text(json.dumps({**state, "epochs": "3"}))
+    warnings: list[str] = []
+    assert runs.load_state(run, warn=warnings.append)["epochs"] == 3
+    assert warnings == [f"corrupt checkpoint {run.state}: epochs is '3': input should be a valid integer; "
+                        "resuming from the checkpoint of epoch 2 instead"]
+
+
+@pytest.mark.parametrize("edit, named", [
+    ({"epoch": 3}, "history has 2 epochs, epoch is 3"),
+    ({"epoch": 4, "history": [row(e) for e in range(1, 5)]}, "epoch is 4, more than epochs (3)"),
+    ({"complete": True}, "complete is True, and epoch 2 of 3"),
+    ({"history": [row(2), row(1)]}, "history.0 is epoch 2, not 1"),
+])
+def test_states_that_contradict_themselves_are_e523(tmp_path, edit, named):
+    run = hand_made_run(tmp_path / "run")
+    for path in [run.state] + [p for _, p in runs._epoch_states(run)]:
+        path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    with pytest.raises(runs.RunError) as info:
+        runs.load_state(run)
+    assert info.value.code == "E523" and named in info.value.message, info.value.message
+
+
+# --- a resume reads only its own run folder's files, by names it derives (issue 27, item 7) -------------------
+
+def test_a_checkpoint_named_outside_the_run_is_refused(tmp_path):
+    """state.json naming another file, with that file's checksum: never loaded, whatever path it gives."""
+    run = hand_made_run(tmp_path / "run")
+    foreign = tmp_path / "foreign.keras"
+    foreign.write_bytes(b"someone else's weights")
+    run.epoch_state(1).unlink()  # only epoch 2's states are left: each names a file that is not epoch 2's
+    for name in (str(foreign), "../../foreign.keras", "epoch-0001.keras"):
+        for path in [run.state] + [p for _, p in runs._epoch_states(run)]:
+            state = json.loads(path.read_text())
+            source = foreign if "foreign" in name else run.epoch_model(1)
+            state.update(checkpoint=name, sha256=__import__("hashlib").sha256(source.read_bytes()).hexdigest())
+            path.write_text(json.dumps(state))
+        with pytest.raises(runs.RunError) as info:
+            runs.load_state(run)
+        assert info.value.code == "E523", info.value.message
+        assert f"checkpoint is {name!r}: not epoch-" in info.value.message, info.value.message
+
+
+def test_a_checkpoint_path_written_into_the_state_is_not_used(tmp_path):
+    foreign = tmp_path / "foreign.keras"
+    foreign.write_bytes(b"someone else's weights")
+    for done in (0, 2):  # a run before its first epoch has no checkpoint to load at all
+        run = hand_made_run(tmp_path / f"run{done}", epochs_done=done)
+        state = json.loads(run.state.read_text())
+        run.state.write_text(json.dumps({**state, "checkpoint_path": str(foreign)}))
+        loaded = runs.load_state(run)
+        assert loaded.get("checkpoint_path") == (str(run.epoch_model(2)) if done else None)
+
+
+def test_checkpoint_files_linked_outside_the_run_are_not_read(tmp_path):
+    run = hand_made_run(tmp_path / "run")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # the model of epoch 2, moved out and linked back: same bytes, same checksum, but not the run's file
+    run.epoch_model(2).rename(outside / "epoch-0002.keras")
+    run.epoch_model(2).symlink_to(outside / "epoch-0002.keras")
+    warnings: list[str] = []
+    assert runs.load_state(run, warn=warnings.append)["epoch"] == 1
+    assert f"{run.epoch_model(2)} is a link to a file outside the run folder" in warnings[0], warnings
+    # a state file linked out (state.json, then every epoch file): not read either
+    run.state.rename(outside / "state.json")
+    run.state.symlink_to(outside / "state.json")
+    for e in (1, 2):
+        run.epoch_state(e).rename(outside / run.epoch_state(e).name)
+        run.epoch_state(e).symlink_to(outside / run.epoch_state(e).name)
+    with pytest.raises(runs.RunError) as info:
+        runs.load_state(run)
+    assert info.value.code == "E523" and f"{run.state} is a link to a file outside the run folder" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["checkpoint", "tb", "tb/train", "spec.arch", "resolved.json"])
+def test_a_run_whose_folders_or_files_link_outside_it_is_not_resumed(tmp_path, name):
+    """Everything a resume writes goes into the run folder: checkpoint/ or tb/ linked elsewhere is refused."""
+    run = hand_made_run(tmp_path / "run")
+    (run.tb / "train").mkdir(parents=True)
+    target = tmp_path / "outside" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (run.path / name).rename(target)
+    (run.path / name).symlink_to(target)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    status, _, err = cli("train", "--resume", run.path, "--data-dir", tmp_path / "cache")
+    line = error_line(status, err)
+    assert f"error[E521]: {run.path / name} is a link to " in line and "outside the run folder" in line, line
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_history_linked_outside_the_run_is_not_read_nor_written(tmp_path):
+    outside = tmp_path / "outside.csv"
+    outside.write_text("epoch\n1\n")
+    run = runs.RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.history.symlink_to(outside)
+    warnings: list[str] = []
+    runs.check_history(run, state(2), warnings.append)
+    assert warnings == [f"{run.history} is damaged (it is a link to a file outside the run folder); kept as "
+                        "history.csv.damaged and rewritten from the checkpoint of epoch 2"]
+    assert outside.read_text() == "epoch\n1\n" and not run.history.is_symlink()
+    assert (run.path / "history.csv.damaged").is_symlink()

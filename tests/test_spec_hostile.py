@@ -3,11 +3,16 @@
 - a device (`/dev/zero`), a named pipe, a file far larger than a spec: refused by type or size after
   reading at most the size limit plus one byte, never waiting for a writer. These run `archdsl` in a
   child process whose address space is limited (RLIMIT_AS), so a regression that reads a whole file
-  fails with a MemoryError instead of swapping the machine, and a hang fails by the timeout.
+  fails with a MemoryError instead of swapping the machine, and a hang fails by the timeout;
+- a UTF-8 byte order mark at the start (Windows editors write one): accepted and ignored (`fmt --write`
+  keeps it: tests/test_cli.py);
+- a model cut short at an expansion limit: only the limit is reported, not errors the missing part
+  would have answered.
 """
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -15,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from archdsl.cli import main
 from archdsl.errors import ArchError
 from archdsl.language.parser import MAX_SOURCE_BYTES, read_source
 
@@ -106,3 +112,55 @@ def test_the_size_limit_is_exact(tmp_path):
     with pytest.raises(ArchError, match=f"is {MAX_SOURCE_BYTES + 1:,} bytes") as caught:
         read_source(str(over))
     assert caught.value.code == "E102"
+
+
+# ---------------------------------------------------------------- a byte order mark
+
+BOM = b"\xef\xbb\xbf"
+SPEC = b"model tiny\ninput 8x8x1\nconv 3x3 2 same\ngap\n"
+
+
+def test_a_leading_byte_order_mark_is_ignored(tmp_path, capsys):
+    path = tmp_path / "bom.arch"
+    path.write_bytes(BOM + SPEC)
+    assert read_source(str(path)) == SPEC.decode()
+    assert main(["check", str(path)]) == 0
+    assert main(["rf", str(path)]) == 0
+    assert "error" not in capsys.readouterr().err
+
+
+def test_columns_of_the_first_line_do_not_count_the_byte_order_mark(tmp_path, capsys):
+    path = tmp_path / "bom.arch"
+    path.write_bytes(BOM + b"input 8x8x1 ;\nconv 3x3 2 same\n")
+    assert main(["check", str(path)]) == 2
+    assert f"{path}:1:13: error[E103]: unexpected character ';'\n  1 | input 8x8x1 ;\n    |             ^\n" \
+        in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_elsewhere_is_still_an_error(tmp_path, capsys):
+    path = tmp_path / "bom.arch"
+    path.write_bytes(BOM + BOM + SPEC)
+    assert main(["check", str(path)]) == 2
+    assert "1:1: error[E103]: unexpected character '\\ufeff'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- expansion limits
+
+LAYER_LIMIT = "1000 * residual {\n  1000 * residual {\n    relu\n  }\n}\n"
+LAYER_LIMIT_NESTED = "1000 * residual {\n  1000 * residual {\n    residual {\n      relu\n    }\n  }\n}\n"
+# statements that add no layer (uses of a block defined wrongly) stop at the 100,000-statement limit instead
+STEP_LIMIT = ("block b(n, n) {\n  relu\n}\nconv 3x3 8 same\n"
+              "residual {\n  1000 * residual {\n    1000 * residual {\n      b(1, 2)\n    }\n  }\n}\n")
+
+
+@pytest.mark.parametrize("body, codes", [(LAYER_LIMIT, ["E228"]), (LAYER_LIMIT_NESTED, ["E228"]),
+                                         (STEP_LIMIT, ["E222", "E228"])], ids=["layers", "nested", "steps"])
+def test_a_model_cut_short_at_a_limit_reports_nothing_that_depends_on_the_missing_part(tmp_path, capsys, body,
+                                                                                       codes):
+    """The expansion stops at 10,000 layers or 100,000 statements: what the model would end with is unknown,
+    so `classes` is not compared with it (it used to say `E208: the model ends with 3 outputs` first)."""
+    path = tmp_path / "big.arch"
+    path.write_text("input 32x32x3\nclasses 10\n" + body + "gap\ndense classes\nsoftmax\n")
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.findall(r"error\[(E\d+)\]", err) == codes, err

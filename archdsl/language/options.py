@@ -67,6 +67,8 @@ class Options:
     interpolation: str | None = None
     use_bias: bool | None = None
     whiten: Token | None = None    # where `whiten` was written, for the errors resolve may raise about it
+    scale: bool = True             # a `bn` layer's own `noscale` / `nocenter`
+    center: bool = True
     post: list[PostOp] = field(default_factory=list)
 
 
@@ -93,6 +95,10 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
     i = 0
     given: set[str] = set()  # slots written, even with a bad value: no "needs a kernel" on top of its error
     first: dict[str, str] = {}  # option -> as first written: a second one is a contradiction, not a last-wins
+    # the bn a `noscale`/`nocenter` here would modify: "layer" (a `bn` line's own), an index into opts.post, or
+    # None (the token before was no bn nor a flag of one); bn_flags: the flags each bn was given
+    bn_target: str | int | None = "layer" if sig.scale_center else None
+    bn_flags: dict[str | int, set[str]] = {"layer": set()}
 
     def fail(tok: Token, message: str, hint: str | None = None, code: str = "E210"):
         errors.append(SpecSemanticError(message, tok.span, hint, code))
@@ -121,9 +127,36 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
         i += 1
         return tokens[i]
 
+    def bn_flag(tok: Token, word: str):
+        """`noscale` / `nocenter`: the bn written just before loses its gamma / beta."""
+        nonlocal i
+        if bn_target is None:  # misplaced, with the flags that follow it: one error, one fix
+            last = i
+            while last + 1 < len(tokens) and tokens[last + 1].text.lower() in _BN_FLAGS:
+                last += 1
+            end = tokens[last].span
+            span = Span(tok.span.file, tok.span.line, tok.span.column, end.end_column) \
+                if end.line == tok.span.line else tok.span
+            text = " ".join(t.text for t in tokens[i:last + 1])
+            errors.append(SpecSemanticError(f"'{text}' must come right after a `bn`", span,
+                                            _bn_flag_hint(written_op, tokens, i, last, sig), "E210"))
+            i = last
+        elif word in bn_flags[bn_target]:
+            whose = written_op if bn_target == "layer" else f"{written_op}'s bn"
+            fail(tok, f"'{tok.text}' is written twice for {whose}", "remove one")
+        else:
+            bn_flags[bn_target].add(word)
+            field = _BN_FLAGS[word]
+            if bn_target == "layer":
+                setattr(opts, field, False)
+            else:
+                opts.post[bn_target] = opts.post[bn_target].model_copy(update={field: False})
+
     while i < len(tokens):
         tok = tokens[i]
         word = tok.text.lower()
+        if word not in _BN_FLAGS:
+            bn_target = None  # a flag modifies the bn just before it, or the flags that follow that bn
         if tok.kind in ("size", "factor", "number") and sig.factor and "factor" not in given:
             given.add("factor")  # `upsample 2x`, `upsample 2`, `upsample 2x1`
             opts.factor = pair(tok, errors, "factor") if tok.kind == "size" else \
@@ -201,6 +234,10 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
                 opts.post.append(PostOp(kind="drop", rate=rate))
         elif word == "bn" and sig.post:
             opts.post.append(PostOp(kind="bn"))
+            bn_target = len(opts.post) - 1
+            bn_flags[bn_target] = set()
+        elif word in _BN_FLAGS and (sig.post or sig.scale_center):
+            bn_flag(tok, word)
         elif word in ACTIVATIONS and sig.post:
             if word != "linear":
                 opts.post.append(PostOp(kind="act", activation=word))
@@ -241,6 +278,35 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
     if sig.rate and "rate" not in given:
         errors.append(SpecSemanticError(f"{written_op} needs a rate", None, "write e.g. `dropout .1`", "E212"))
     return opts
+
+
+_BN_FLAGS = {"noscale": "scale", "nocenter": "center"}   # word -> the field of the bn it turns off
+
+
+def _bn_flag_hint(written_op: str, tokens: list[Token], first: int, last: int, sig: OpSignature) -> str:
+    """How to write the misplaced flags tokens[first:last + 1] so that the line is accepted: right after the
+    nearest `bn` (less those it has already), or after a `bn` added for them."""
+    flags = list(dict.fromkeys(t.text.lower() for t in tokens[first:last + 1]))   # each once, in written order
+    words = [written_op] + [t.text for t in tokens]   # words[k + 1] is tokens[k]; -1 is the op itself
+    bns = ([-1] if sig.scale_center else []) + [k for k, t in enumerate(tokens) if t.text.lower() == "bn" and sig.post]
+    before, after = [k for k in bns if k < first], [k for k in bns if k > last]
+    if not before and not after:
+        line = " ".join(words[:first + 1] + ["bn", *flags] + words[last + 2:])
+        return f"{'it turns' if len(flags) == 1 else 'they turn'} off the gamma or beta of a batch norm: " \
+               f"write `bn {' '.join(flags)}`, e.g. `{line}`"
+    bn = before[-1] if before else after[0]
+    end = bn + 1
+    while end < len(tokens) and tokens[end].text.lower() in _BN_FLAGS:
+        end += 1
+    has = {t.text.lower() for t in tokens[bn + 1:end]}   # (the misplaced ones are not among them)
+    moved = [f for f in flags if f not in has]
+    without = words[:first + 1] + words[last + 2:]
+    if not moved:
+        return f"that `bn` has {'it' if last == first else 'them'} already; remove " \
+               f"{'this one' if last == first else 'these'}: `{' '.join(without)}`"
+    at = bn + 2 if bn < first else bn + 1 - (last - first)   # in `without`, right after the bn
+    what = "it right after the `bn` it modifies" if last == first else "them right after the `bn` they modify"
+    return f"write {what}: `{' '.join(without[:at] + moved + without[at:])}`"
 
 
 def _close(word: str, choices: list[str]) -> str | None:
@@ -284,8 +350,8 @@ def _allowed_words(sig: OpSignature) -> list[str]:
         words += ["bias", "nobias"]
     if sig.whiten:
         words += ["whiten"]
-    if sig.post:
-        words += ["drop", "bn", "none", *ACTIVATIONS]
+    if sig.post or sig.scale_center:
+        words += ["drop", "bn", "noscale", "nocenter", "none", *ACTIVATIONS] if sig.post else ["noscale", "nocenter"]
     return words
 
 

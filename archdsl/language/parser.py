@@ -15,6 +15,7 @@ from .spec import (AssertStmt, BlockDef, Body, Branch, CallArg, Comment, HeaderS
                    ResidualStmt, Spec, Token, TrainItem, TrainSection)
 
 MAX_SOURCE_BYTES = 1_000_000
+BOM = "\ufeff"  # a UTF-8 byte order mark (EF BB BF), which Windows editors write at the start of a file
 
 # how a terminal is called in messages
 TERMINAL_NAMES = {
@@ -157,8 +158,11 @@ def _write_cached(parser: Lark, directory: Path, key: str) -> None:
                 pass
 
 
-def read_source(path: str) -> str:
+def read_source(path: str, keep_bom: bool = False) -> str:
     """The text of a spec file, or a clear error for what is not one.
+
+    A byte order mark at the start is dropped (columns of the first line do not count it), unless
+    `keep_bom` (fmt, to write it back).
 
     Only a regular file is read, and at most MAX_SOURCE_BYTES + 1 bytes of it: a device (`/dev/zero`), a
     named pipe or a socket is refused by its type before it is opened, and opened without blocking, so a
@@ -186,8 +190,10 @@ def read_source(path: str) -> str:
     if b"\x00" in data:
         raise SpecSyntaxError(f"{path} is a binary file, not a spec", code="E102",
                               hint="a .arch spec is plain UTF-8 text")
+    bom = data.startswith(BOM.encode("utf-8"))
+    data = data[len(BOM.encode("utf-8")):] if bom else data
     try:
-        return data.decode("utf-8")
+        return (BOM if bom and keep_bom else "") + data.decode("utf-8")
     except UnicodeDecodeError as exc:
         before = data[:exc.start]
         line_start = before.rfind(b"\n") + 1

@@ -41,6 +41,7 @@ class OpSignature:
     bias: bool | None = None       # default use_bias; None = no bias option
     post: bool = True              # accepts `drop P`, `bn`, activations after the op
     whiten: bool = False           # accepts `whiten` (a frozen kernel set from the data)
+    scale_center: bool = False     # a batch norm itself: `noscale`/`nocenter` right after the op apply to it
 
 
 class Op:

@@ -14,8 +14,13 @@ from .base import MODULE_CALL, Op, OpSignature, register
 TORCH_ACTIVATIONS = {"relu": "ReLU()", "relu6": "ReLU6()", "swish": "SiLU()", "gelu": "GELU()",
                      "sigmoid": "Sigmoid()", "tanh": "Tanh()", "elu": "ELU(alpha=1.0)", "softmax": "Softmax(dim=1)",
                      "linear": "Identity()"}
-_BN_TORCH = ("nn.BatchNorm{{ 2 if l.output_shape|length == 3 else 1 }}d({{ l.output_shape[-1]|py }}, "
-             "eps=1e-3, momentum=0.01)")
+# a batch norm's options, read from `p`: its PostOp, or for a `bn` layer the layer itself
+_BN_KERAS = "{% if not p.scale %}scale=False, {% endif %}{% if not p.center %}center=False, {% endif %}"
+_BN_TORCH = ("{% if p.scale == p.center %}"
+             "nn.BatchNorm{{ 2 if l.output_shape|length == 3 else 1 }}d({{ l.output_shape[-1]|py }}, "
+             "eps=1e-3, momentum=0.01{% if not p.scale %}, affine=False{% endif %})"
+             "{% else %}BatchNormScaleCenter({{ l.output_shape[-1]|py }}, scale={{ p.scale|py }}, "
+             "center={{ p.center|py }}, eps=1e-3, momentum=0.01){% endif %}")
 
 
 class ElementwiseOp(Op):
@@ -30,6 +35,10 @@ class ElementwiseOp(Op):
 
     def post_params(self, post, channels: int) -> tuple[int, int]:
         return 0, 0
+
+    def post_torch_needs(self, post) -> tuple[str, ...]:
+        """The helper definitions the PyTorch export of this post-op step needs (see Op.torch_helpers)."""
+        return ()
 
     # export of a post-op step: variables v (the layer's view), l (its IR layer), p (the PostOp), name, attr
     post_keras_source = ""
@@ -63,29 +72,45 @@ class Dropout(ElementwiseOp):
 class BatchNorm(ElementwiseOp):
     name = "bn"
     spellings = ("bn",)
-    doc = "batch normalization (Keras' defaults: momentum 0.99, epsilon 1e-3)"
-    sample = "bn"
+    doc = ("batch normalization (Keras' defaults: momentum 0.99, epsilon 1e-3); `bn noscale` / `bn nocenter`: "
+           "without gamma / beta")
+    sample = ("bn\nbn noscale\nbn nocenter\nbn noscale nocenter\nconv 3x3 4 same bn noscale relu\n"
+              "conv 3x3 4 same bn nocenter relu bn nocenter noscale")
+    signature = OpSignature(scale_center=True)
     keras_class = "BatchNormalization"
     example = "bn"
     post_kinds = ("bn",)
 
+    def resolve_fields(self, opts, written):
+        return {"scale": opts.scale, "center": opts.center}
+
     def params(self, layer):
-        return self.post_params(None, layer.output_shape[-1])
+        return self.post_params(layer, layer.output_shape[-1])
 
     def post_params(self, post, channels):
-        # gamma and beta train; the moving mean and variance do not
-        return 4 * channels, 2 * channels
+        # as Keras counts them: gamma (unless noscale) and beta (unless nocenter) train; the moving mean and
+        # variance, always there, do not
+        trainable = (post.scale + post.center) * channels
+        return trainable + 2 * channels, trainable
 
     def keras_layer(self, layer, L, bn_class, **window):
-        return bn_class(name=layer.name)
+        return bn_class(scale=layer.scale, center=layer.center, name=layer.name)
 
     def post_keras_layer(self, post, name, L, bn_class):
-        return bn_class(name=name)
+        return bn_class(scale=post.scale, center=post.center, name=name)
 
-    keras_source = "{{ v.var|ident }} = layers.BatchNormalization(name={{ l.name|py }})({{ v.src }})"
-    torch_init = "self.{{ v.attr|ident }} = " + _BN_TORCH
-    post_keras_source = ("{{ v.var|ident }} = layers.BatchNormalization(name={{ name|py }})"
-                         "({{ v.var|ident }})")
+    def torch_needs(self, view):
+        return self.torch_helpers + self.post_torch_needs(view.layer)
+
+    def post_torch_needs(self, post):
+        # torch's BatchNorm has gamma and beta both (affine) or neither: one without the other is a helper
+        return ("BatchNormScaleCenter", "F") if post.scale != post.center else ()
+
+    keras_source = ("{% set p = l %}{{ v.var|ident }} = layers.BatchNormalization(" + _BN_KERAS
+                    + "name={{ l.name|py }})({{ v.src }})")
+    torch_init = "{% set p = l %}self.{{ v.attr|ident }} = " + _BN_TORCH
+    post_keras_source = ("{{ v.var|ident }} = layers.BatchNormalization(" + _BN_KERAS
+                         + "name={{ name|py }})({{ v.var|ident }})")
     post_torch_init = "self.{{ attr|ident }} = " + _BN_TORCH
 
 

@@ -5,6 +5,9 @@ text that reaches a chart (titles, series names, tick labels) goes through
 `markupsafe.escape`, so a chart is `Markup` that a template can inline as is; numbers
 are formatted by this module. Each chart is a complete SVG document (it has the
 `xmlns`), so the same text can be inlined in HTML or written to a `.svg` file.
+
+A chart costs time linear in its points, and a long series is downsampled to at most
+`MAX_POINTS` points (`downsample`: every extreme kept), which the chart says under its title.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
 TEXT, MUTED, GRID, AXIS = "#111827", "#6b7280", "#e5e7eb", "#9ca3af"
 # train / val / a third series: blue and orange stay apart for colour-blind readers
 COLOURS = ("#2563eb", "#ea580c", "#7c3aed", "#059669")
+MAX_POINTS = 600  # points a line of a chart keeps at most; a longer series is downsampled
 
 
 @dataclass
@@ -68,18 +72,23 @@ def _fraction(value: float, bounds: tuple[float, float]) -> float:
 def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", y_label: str = "",
                y_format: Callable[[float], str] | None = None, value_format: Callable[[float], str] | None = None,
                markers: Sequence[Marker] = (), width: int = 380, height: int = 250,
-               y_zero: bool = False) -> Markup:
+               y_zero: bool = False, max_points: int = MAX_POINTS) -> Markup:
     """A line chart of `series` over a shared x axis (integer ticks when x is an epoch).
 
     `y_format` formats tick labels, `value_format` the values in each point's tooltip.
     `y_zero` keeps 0 on the y axis (for accuracy; a loss reads better zoomed in).
+    A series longer than `max_points` is drawn downsampled (`downsample`), and the chart says so.
     """
+    longest = max((len(s.points) for s in series), default=0)
+    series = [Series(s.name, downsample(s.points, max_points), s.colour, s.dashed) for s in series]
     xs = [x for s in series for x, _ in s.points]
     ys = [y for s in series for _, y in s.points if _finite(y)]
     y_format = y_format or _plain
     value_format = value_format or y_format
     f = _Frame(width, height)
     f.parts.append(_text(12, 22, title, size=14, weight="600"))
+    if longest > max_points:
+        f.parts.append(_text(12, 35, f"downsampled from {longest:,} {x_label}s", colour=MUTED, size=10))
     if not xs or not ys:
         f.parts.append(_text(width / 2, height / 2, "no values", anchor="middle", colour=MUTED))
         return _svg(f, title)
@@ -133,11 +142,12 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", 
             dash = ' stroke-dasharray="6 4"' if s.dashed else ""
             f.parts.append(f'<path d="{path}" fill="none" stroke="{s.colour}" stroke-width="2" '
                            f'stroke-linejoin="round" stroke-linecap="round"{dash}/>')
-        for x, y in s.points:  # a dot a point (few points) or an invisible target, both with a tooltip
+        # a dot a point (few points) or an invisible target, both with a tooltip
+        visible = n_points <= 40 or sum(1 for _, y in s.points if _finite(y)) == 1
+        for x, y in s.points:
             if not _finite(y):
                 continue
             tip = f"{s.name}, {x_label} {_plain(x)}: {value_format(y)}"
-            visible = n_points <= 40 or len([p for p in s.points if _finite(p[1])]) == 1
             style = f'fill="{s.colour}"' if visible else 'fill="transparent"'
             f.parts.append(f'<circle cx="{f.x(x):.1f}" cy="{f.y(y):.1f}" r="{2.6 if visible else 4}" {style}>'
                            f'<title>{escape(tip)}</title></circle>')
@@ -169,6 +179,38 @@ def _runs(points):
             run = []
     if run:
         yield run
+
+
+def downsample(points: Sequence[tuple[float, float | None]], limit: int = MAX_POINTS) -> list:
+    """At most `limit` of `points`, in order, keeping the shape of the line: the points are cut into
+    `limit // 6` buckets of consecutive points, and each bucket keeps its first, last, lowest and
+    highest finite point (so every extreme of the series survives: the best epoch is still on the
+    chart) and its first and last gap (None), so a gap still breaks the line. Linear in the points;
+    a series of at most `limit` points is returned as it is."""
+    n = len(points)
+    if n <= limit:
+        return list(points)
+    buckets = max(1, limit // 6)
+    out = []
+    for b in range(buckets):
+        start, stop = b * n // buckets, (b + 1) * n // buckets
+        first = last = low = high = gap = gap_last = None
+        for i in range(start, stop):
+            y = points[i][1]
+            if _finite(y):
+                if first is None:
+                    first = low = high = i
+                last = i
+                if y < points[low][1]:
+                    low = i
+                if y > points[high][1]:
+                    high = i
+            else:
+                if gap is None:
+                    gap = i
+                gap_last = i
+        out.extend(points[i] for i in sorted({i for i in (first, last, low, high, gap, gap_last) if i is not None}))
+    return out
 
 
 def _svg(f: _Frame, title: str) -> Markup:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ArchError, UsageError
+from ..safe_text import terminal_text
 
 EXTENSIONS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".txt": "ascii"}
 BINARY = ("png", "pdf")
@@ -28,11 +29,10 @@ def run_draw(args) -> int:
 
     if fmt == "ascii":
         from .ascii import draw
-        text = draw(model, analysis)
         if args.output:
-            _write(args.output, (text + "\n").encode("utf-8"))
-        else:
-            _print_text(text)
+            _write(args.output, (draw(model, analysis) + "\n").encode("utf-8"))
+        else:  # the drawing names the spec's file: escaped for the terminal
+            _print_text(draw(model.model_copy(update={"file": terminal_text(model.file)}), analysis))
         return 0
 
     from . import graphviz as gv
@@ -60,13 +60,14 @@ def choose_format(output: str | None, fmt: str | None) -> str:
     by_extension = EXTENSIONS.get(suffix)
     if fmt is None:
         if by_extension is None:
-            what = f"extension '{suffix}'" if suffix else "no extension"
-            raise UsageError(f"cannot tell the format of {output}: it has {what}",
+            what = f"extension '{terminal_text(suffix)}'" if suffix else "no extension"
+            raise UsageError(f"cannot tell the format of {terminal_text(output)}: it has {what}",
                              hint=f"end the file name in one of {allowed}, or give --format", code="E650")
         return by_extension
     if by_extension is not None and by_extension != fmt:
-        raise UsageError(f"--format {fmt} does not match {output}, a {by_extension} file name",
-                         hint=f"write -o {Path(output).with_suffix('.' + (fmt if fmt != 'ascii' else 'txt'))}, "
+        other = Path(output).with_suffix("." + (fmt if fmt != "ascii" else "txt"))
+        raise UsageError(f"--format {fmt} does not match {terminal_text(output)}, a {by_extension} file name",
+                         hint=f"write -o {terminal_text(other)}, "
                               "or drop --format", code="E650")
     return fmt
 
@@ -74,7 +75,7 @@ def choose_format(output: str | None, fmt: str | None) -> str:
 def _write(path: str, data: bytes) -> None:
     from ..fileio import atomic_write_bytes
     atomic_write_bytes(path, data, overwrite=False)
-    print(f"wrote {path}")
+    print(f"wrote {terminal_text(path)}")
 
 
 def _dot_missing(source: str, output: str | None, fmt: str) -> ArchError:
@@ -87,11 +88,12 @@ def _dot_missing(source: str, output: str | None, fmt: str) -> ArchError:
     try:
         from ..fileio import atomic_write_text
         atomic_write_text(dot_path, source, overwrite=False)
-        wrote = f"its graphviz source was written to {dot_path}"
-        hint += f", or `dot -T{fmt} {shlex.quote(str(dot_path))} -o {shlex.quote(output)}`"
+        wrote = f"its graphviz source was written to {terminal_text(dot_path)}"
+        hint += terminal_text(f", or `dot -T{fmt} {shlex.quote(str(dot_path))} -o {shlex.quote(output)}`")
     except ArchError as exc:
-        wrote = f"its graphviz source could not be written either ({exc.message})"
-    return DotNotFound(f"the graphviz program `dot` is not installed, so {output} was not drawn; {wrote}",
+        wrote = f"its graphviz source could not be written either ({terminal_text(exc.message)})"
+    return DotNotFound(f"the graphviz program `dot` is not installed, so {terminal_text(output)} was not drawn; "
+                       f"{wrote}",
                        hint=hint)
 
 

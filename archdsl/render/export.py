@@ -43,7 +43,8 @@ _REQUIRED_SNIPPET = {"keras": "keras_source", "pytorch": "torch_forward"}
 # other names people use for the targets: only for the hint, `--to` takes the names above
 _HINT_ALIASES = {"torch": "pytorch", "pt": "pytorch", "tf": "keras", "tensorflow": "keras", "tf.keras": "keras"}
 # names the generated files define or import; a model's class must not shadow them
-_RESERVED = {"SeparableConv2d", "AvgPool2dSame", "build_model", "torch", "nn", "F", "keras", "layers"}
+_RESERVED = {"SeparableConv2d", "AvgPool2dSame", "BatchNormScaleCenter", "build_model", "torch", "nn", "F", "keras",
+             "layers"}
 
 
 def run_export(args) -> int:
@@ -59,7 +60,9 @@ def run_export(args) -> int:
     except OSError as exc:  # e.g. the "folder" is a file: fileio's temporary file cannot be made
         raise RunError(f"cannot write {_one_line(str(output))}: {exc.strerror or exc}",
                        hint="check the output folder and its permissions", code="E501") from None
-    print(f"wrote {output} ({target} code for model {_one_line(model.name)}, {len(model.layers)} layers)")
+    from ..safe_text import terminal_text
+    print(f"wrote {terminal_text(output)} ({target} code for model {_one_line(model.name)}, "
+          f"{len(model.layers)} layers)")
     return 0
 
 
@@ -202,7 +205,8 @@ def _context(model: Model, analysis: Analysis, env) -> dict:
         class_name=_class_name(model.name),
         spec=model.file,
         summary=_summary(model, analysis, final),
-        helpers={need for v in views for need in op_of(v.layer).torch_needs(v)},
+        helpers={need for v in views for need in op_of(v.layer).torch_needs(v)}
+        | {need for v in views for _, _, p in v.post for need in post_step(p).post_torch_needs(p)},
         nchw_shape=_nchw,
     )
 

@@ -38,7 +38,7 @@ from ..analysis import Analysis, AssertionResult, check_assertions
 from ..errors import ArchError, RunError, UsageError
 from ..ir import Model
 from ..runs.reader import Run, read_run, read_text
-from ..safe_text import md_code, md_fence, md_text, sanitize_svg
+from ..safe_text import md_code, md_fence, md_text, sanitize_svg, terminal_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
@@ -55,13 +55,13 @@ def run_report(args) -> int:
     run = read_run(args.run_dir) if args.run_dir is not None else None  # "" is an error, not "no run"
     report = build(model, analysis, run, fmt)
     for message in report.stderr:
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {terminal_text(message)}", file=sys.stderr)
     if fmt == "html":
         from ..fileio import atomic_write_text
         atomic_write_text(out, render_html(report), overwrite=False)
     else:
         write_markdown(report, out)
-    print(f"wrote {out}")
+    print(f"wrote {terminal_text(out)}")
     return 0
 
 
@@ -69,12 +69,13 @@ def report_format(out: Path) -> str:
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
         if out.name.startswith(".") and not out.suffix:  # Path(".html") has no suffix: a name with no stem
-            raise UsageError(f"cannot tell the report format of {out}: the name is only an extension, "
+            raise UsageError(f"cannot tell the report format of {terminal_text(out)}: the name is only an extension, "
                              "with nothing before the dot", hint="write e.g. -o report.html or -o report.md",
                              code="E640")
-        what = f"extension '{out.suffix}'" if out.suffix else "no extension"
-        raise UsageError(f"cannot tell the report format of {out}: it has {what}",
-                         hint=f"write -o {out.with_suffix('.html').name} or -o {out.with_suffix('.md').name}",
+        what = f"extension '{terminal_text(out.suffix)}'" if out.suffix else "no extension"
+        raise UsageError(f"cannot tell the report format of {terminal_text(out)}: it has {what}",
+                         hint=f"write -o {terminal_text(out.with_suffix('.html').name)} or "
+                              f"-o {terminal_text(out.with_suffix('.md').name)}",
                          code="E640")
     return fmt
 
@@ -244,12 +245,16 @@ def render_markdown(report: Report, files_dir: str) -> tuple[str, dict[str, str]
 
 def write_markdown(report: Report, out: Path) -> None:
     """The companion pictures first, into `<stem>_files/`, then the report: a reader never finds a report
-    whose pictures are missing. Nothing existing is replaced; on failure what was written is removed."""
+    whose pictures are missing. Nothing existing is replaced, no link is written through; on failure
+    what was written is removed."""
     from ..fileio import atomic_write_text, check_target
     folder = out.parent / f"{out.stem}_files"
     text, files = render_markdown(report, folder.name)
+    if folder.is_symlink():  # refused as a link at the output file is: nothing is written where it points
+        raise UsageError(f"{terminal_text(folder)} is a symbolic link; archdsl does not write through it",
+                         hint="choose another report name, or remove the link first", code="E641")
     if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{folder} is not a folder; the report's pictures go there",
+        raise UsageError(f"{terminal_text(folder)} is not a folder; the report's pictures go there",
                          hint="choose another report name", code="E641")
     if folder.is_dir():
         for name in files:  # refuse before writing anything
@@ -262,9 +267,10 @@ def write_markdown(report: Report, out: Path) -> None:
                 try:
                     folder.mkdir()
                 except OSError as exc:
-                    hint = (f"{out.parent} is not a folder; write the report into one" if exc.errno == errno.ENOTDIR
-                            else "check free disk space and permissions")
-                    raise RunError(f"cannot create {folder}: {exc.strerror or exc}", hint=hint, code="E501") from None
+                    hint = (f"{terminal_text(out.parent)} is not a folder; write the report into one"
+                            if exc.errno == errno.ENOTDIR else "check free disk space and permissions")
+                    raise RunError(f"cannot create {terminal_text(folder)}: {exc.strerror or exc}", hint=hint,
+                                   code="E501") from None
                 made_folder = True
             for name, data in files.items():
                 atomic_write_text(folder / name, data, overwrite=False)

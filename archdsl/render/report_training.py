@@ -21,26 +21,30 @@ def training(run: Run, model: Model) -> dict:
     h, m = run.history, run.metrics
     notes = list(run.notes)
     number = _metric_reader(m, notes)
+    # history.csv went on past what the reader reads: its count and its last epochs are not known
+    cut = getattr(h, "cut", False)
 
     done = len(h)
     last = h[-1]["epoch"] if h else None
     done_metrics = positive_int_or_none(m.get("epochs_done"))
     # a kill between the history.csv and metrics.json writes leaves history an epoch ahead: trust the newer
-    ahead = last is not None and done_metrics is not None and last > done_metrics
-    if done_metrics is not None and done_metrics != done:
+    ahead = not cut and last is not None and done_metrics is not None and last > done_metrics
+    if done_metrics is not None and done_metrics != done and not cut:
         source = HISTORY if ahead else METRICS
         notes.append(f"{METRICS} covers {done_metrics} epochs, {HISTORY} {done}; the best and final accuracy "
                      f"are from {source}")
     best_acc, best_epoch = (None, None) if ahead else (number("best_val_accuracy"),
                                                        positive_int_or_none(m.get("best_epoch")))
     vals = [(r["epoch"], r["val_accuracy"]) for r in h if r["val_accuracy"] is not None]
+    best_of_part = False
     if best_acc is None and vals:
         best_epoch, best_acc = max(vals, key=lambda ev: (ev[1], -ev[0]))
+        best_of_part = cut
     final_acc, final_epoch = (None, None) if ahead else (number("final_val_accuracy"), done_metrics or last)
-    if final_acc is None and h:
+    if final_acc is None and h and not cut:
         final_acc, final_epoch = h[-1]["val_accuracy"], last
     wall = number("wall_seconds")
-    if wall is None and h and any(r["seconds"] is not None for r in h):
+    if wall is None and h and not cut and any(r["seconds"] is not None for r in h):
         wall = sum(r["seconds"] or 0.0 for r in h)
         if not math.isfinite(wall):
             notes.append(f"{HISTORY}: the seconds add up to more than a number can hold; the wall time is not shown")
@@ -48,29 +52,37 @@ def training(run: Run, model: Model) -> dict:
     ips, ips_later = number("images_per_second"), number("images_per_second_after_epoch_1")
 
     planned = run.planned_epochs
+    if cut:  # the count is metrics.json's, or unknown (more than was read)
+        done = done_metrics
+    shown_done = f"{done}" if done is not None else f"{len(h)}+"
     incomplete = None
     if not h:
         incomplete = f"{HISTORY} has no epochs yet"
-    elif planned and done < planned:
-        incomplete = f"incomplete run: {done} of {planned} planned epochs in {HISTORY}"
+    elif planned and done is not None and done < planned:
+        incomplete = f"incomplete run: {done} of {planned} planned epochs in {METRICS if cut else HISTORY}"
     elif run.complete is False:
-        incomplete = f"the run is not marked complete ({done} epochs in {HISTORY})"
+        incomplete = f"the run is not marked complete ({shown_done} epochs in {HISTORY})"
     # "complete" needs evidence: the run says so, or it reached the epochs it planned
-    status = "incomplete" if incomplete else "complete" if run.complete or planned else "plan unknown"
+    status = ("incomplete" if incomplete else "complete" if run.complete or (planned and done is not None)
+              else "count unknown" if planned else "plan unknown")
     if isinstance(m.get("spec"), str) and m["spec"] != model.name:
         notes.append(f"this run trained model '{m['spec']}', and the spec is model '{model.name}'")
     elif run.spec_text is not None and read_text(model.file) not in (None, run.spec_text):
         notes.append(f"the run's spec.arch differs from {model.file}: the curves are of the run's version")
 
     summary = [
-        ("best val accuracy", _pct(best_acc), f"epoch {best_epoch}" if best_epoch else ""),
+        ("best val accuracy", _pct(best_acc), (f"epoch {best_epoch}" + (" (the best of the epochs read)"
+                                                                         if best_of_part else "")) if best_epoch else ""),
         ("final val accuracy", _pct(final_acc), f"epoch {final_epoch}" if final_epoch is not None else ""),
-        ("epochs", f"{done}" + (f" of {planned}" if planned else ""), status),
+        ("epochs", shown_done + (f" of {planned}" if planned else ""), status),
         ("wall time", _seconds(wall), _duration(wall)),
         ("training images/s", _rate(ips), f"{_rate(ips_later)} after epoch 1" if ips_later is not None else ""),
     ]
     details = _run_details(m)
     curves = _curves(h, best_epoch)
+    if len(h) > charts.MAX_POINTS:
+        notes.append(f"the curves are downsampled from {len(h):,} epochs to at most {charts.MAX_POINTS} points a "
+                     "line (of each stretch of epochs its first, last, lowest and highest)")
     if not any(r["lr"] is not None for r in h) and h:
         notes.append(f"{HISTORY} records no learning rate, so there is no lr curve")
     table = [{"epoch": r["epoch"], "lr": _fmt(r["lr"], ".3g"), "loss": _fmt(r["loss"], ".4f"),

@@ -84,20 +84,47 @@ def _planned_by_spec(root: Path, spec_text: str | None, notes: list[str]) -> int
     return planned
 
 
+# how much of history.csv is read (about 150,000 epochs as `archdsl train` writes them): the rest is
+# left out, and a note says so
+MAX_HISTORY_BYTES = 16 * 2 ** 20
+MAX_HISTORY_ROWS = 100_000
+
+
+class History(list):
+    """read_history's epochs; `cut` is True when history.csv went on past what was read."""
+    cut = False
+
+
 def read_history(path: Path, notes: list[str]) -> tuple[list[dict], list[str]]:
-    """history.csv as numbers; a cell that is not a number becomes a gap and a note, not a failure."""
+    """history.csv as numbers; a cell that is not a number becomes a gap and a note, not a failure.
+    At most MAX_HISTORY_BYTES (whole lines) and MAX_HISTORY_ROWS rows are read: the rest of a longer
+    file is left out, with a note, and the epochs returned (a `History`) have `cut` set."""
+    import io
+    import itertools
     try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_HISTORY_BYTES + 1)
+        cut = len(data) > MAX_HISTORY_BYTES
+        if cut:  # whole lines only
+            data = data[:max(data.rfind(b"\n", 0, MAX_HISTORY_BYTES), data.rfind(b"\r", 0, MAX_HISTORY_BYTES)) + 1]
         # utf-8-sig: a byte-order mark (a file saved from Excel) is not part of the first column's name
-        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
-            reader = csv.DictReader(f)
-            raw = list(reader)
-            columns = [c for c in (reader.fieldnames or []) if c is not None]
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=""))
+        del data
+        raw = list(itertools.islice(reader, MAX_HISTORY_ROWS + 1))
+        columns = [c for c in (reader.fieldnames or []) if c is not None]
     except (OSError, csv.Error) as exc:
         raise RunError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}", hint=RUN_HINT,
                        code="E542") from None
+    if len(raw) > MAX_HISTORY_ROWS:
+        raw.pop()
+        cut = True
+    left_out = (f"{HISTORY} is longer than a report reads ({MAX_HISTORY_ROWS:,} rows or "
+                f"{MAX_HISTORY_BYTES // 2 ** 20} MiB): only its first {len(raw):,} rows were read")
     if raw and not any(c in HISTORY_COLUMNS for c in columns):
         notes.append(f"{HISTORY} has none of the columns {', '.join(HISTORY_COLUMNS)}: "
                      f"its {len(raw)} row{'s' if len(raw) > 1 else ''} are not read as epochs")
+        if cut:
+            notes.append(f"{left_out}; the rest is left out")
         return [], columns
     unknown = [c for c in columns if c not in HISTORY_COLUMNS]
     if unknown:
@@ -134,7 +161,12 @@ def read_history(path: Path, notes: list[str]) -> tuple[list[dict], list[str]]:
         more = f" and {len(set(twice)) - MAX_NOTES} more" if len(set(twice)) > MAX_NOTES else ""
         notes.append(f"{HISTORY} has more than one row for epoch {epochs}{more}; each epoch is counted once, "
                      "from its last row")
-    return [by_epoch[e] for e in sorted(by_epoch)], columns
+    history = History(by_epoch[e] for e in sorted(by_epoch))
+    if cut:
+        history.cut = True
+        to = f" (to epoch {history[-1]['epoch']:,})" if history else ""
+        notes.append(f"{left_out}{to}; the rest is left out")
+    return history, columns
 
 
 def _read_json(path: Path, notes: list[str], note_missing: bool) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import runs
 from ..errors import RunError, UsageError
 from ..ir import Model
+from ..safe_text import terminal_text
 
 
 def run_eval(args) -> int:
@@ -30,7 +31,7 @@ def run_eval(args) -> int:
         run = runs.open_run(target)
         path = run.best
         if not path.is_file():
-            raise RunError(f"{run} has no best.keras yet (no epoch has finished)",
+            raise RunError(f"{terminal_text(run)} has no best.keras yet (no epoch has finished)",
                            hint="train it for an epoch first, or give a .keras file", code="E530")
         try:  # the run's data is named in its state (the newest intact one, with a warning if that is not state.json)
             settings = runs.load_state(run, warn=_warn, check_model=False)["settings"]
@@ -43,20 +44,20 @@ def run_eval(args) -> int:
             tta = tta or Model.model_validate_json(run.resolved.read_text()).train.tta_flip
         except (OSError, ValueError):
             pass
-        data = data or settings.get("data")
-        data_dir = data_dir or settings.get("data_dir")
+        data = data or settings.get("data")  # the cache stays the command line's (or the default): see `train`
     elif target.is_file() and target.suffix == ".keras":
         path = target
     else:
-        raise UsageError(f"{target} is neither a run directory nor a .keras file" if target.exists()
-                         else f"{target} does not exist", hint="e.g. archdsl eval runs/best/<timestamp>",
+        shown = terminal_text(target)
+        raise UsageError(f"{shown} is neither a run directory nor a .keras file" if target.exists()
+                         else f"{shown} does not exist", hint="e.g. archdsl eval runs/best/<timestamp>",
                          code="E613")
     # a run's own file that fails to load was damaged; any other may simply not be a model
     hint = ("the run's best.keras is damaged: evaluate a checkpoint instead (checkpoint/epoch-NNNN.keras)"
             if target.is_dir() else "give a .keras file written by `archdsl train` or `archdsl build`")
     if not zipfile.is_zipfile(path):  # Keras would say "file not found" of a file that exists
-        raise RunError(f"cannot load {path}: not a Keras .keras file (those are zip archives)", hint=hint,
-                       code="E531")
+        raise RunError(f"cannot load {terminal_text(path)}: not a Keras .keras file (those are zip archives)",
+                       hint=hint, code="E531")
     dataset = load_dataset(data or "cifar10", data_dir, limit=1, test_limit=test_limit)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -69,7 +70,8 @@ def run_eval(args) -> int:
         kmodel = keras.models.load_model(path, compile=False,
                                          custom_objects={"archdsl>BatchNormalization": BatchNormalization})
     except Exception as exc:  # a damaged or foreign file
-        raise RunError(f"cannot load {path}: {' '.join(str(exc).split())[:160]}", hint=hint, code="E531") from None
+        raise RunError(f"cannot load {terminal_text(path)}: {terminal_text(' '.join(str(exc).split())[:160])}",
+                       hint=hint, code="E531") from None
     out = tuple(kmodel.output_shape[1:])
     if len(out) != 1:  # np.add.at below needs one predicted class per image
         raise RunError(f"the model's output is {'x'.join(map(str, out))}, not one score per class",
@@ -86,18 +88,20 @@ def run_eval(args) -> int:
     pred, true = probs.argmax(axis=1), dataset.y_test
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (true, pred), 1)
-    print(f"{path}: test accuracy {np.mean(pred == true):.4f} on {len(true):,} images of {dataset.source}"
+    print(f"{terminal_text(path)}: test accuracy {np.mean(pred == true):.4f} on {len(true):,} images of "
+          f"{terminal_text(dataset.source)}"
           + (" (flip TTA)" if tta else ""))
     print(format_confusion(confusion, dataset.class_names))
     return 0
 
 
 def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {terminal_text(message)}", file=sys.stderr)
 
 
 def format_confusion(confusion, names) -> str:
     """Per-class accuracy and the confusion matrix (rows: true class, columns: predicted)."""
+    names = [terminal_text(n) for n in names]  # class folders' names: a terminal shows them, never obeys them
     k = len(names)
     width = max(5, len(str(int(confusion.max(initial=0)))))
     label = max(len(n) for n in names)

@@ -135,8 +135,9 @@ def _resume(args) -> int:
             _warn(f"{args.file} differs from the run's spec.arch; resuming with the run's copy")
     if state.get("complete"):  # after the checks above: `--epochs 5` on a finished run is refused, not ignored
         best = state["best"]
-        print(f"run {run} is complete: {state['epoch']}/{state['epochs']} epochs, best val accuracy "
-              f"{best['val_accuracy']:.4f} at epoch {best['epoch']}; nothing to do")
+        said = (f"best val accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}" if best["epoch"]
+                else "no val accuracy")  # the state is checked (runs._State): both or neither
+        print(f"run {run} is complete: {state['epoch']}/{state['epochs']} epochs, {said}; nothing to do")
         return 0
     try:
         model = Model.model_validate_json(run.resolved.read_text())
@@ -147,8 +148,9 @@ def _resume(args) -> int:
         model = with_overrides(model, strategy=_strategy_flag(args))
     plan = _plan(args, model, settings.get("precision", "fp32"), settings.get("scale_lr", False))
     plan.connect()
-    data_dir = args.data_dir or settings["data_dir"]
-    dataset = load_dataset(settings["data"], data_dir, settings["limit"], settings["test_limit"])
+    # the cache is the command line's or the default one, never a folder named by the run's files (state.json
+    # records the first --data-dir only as a note): a run folder from elsewhere must not write outside itself
+    dataset = load_dataset(settings["data"], args.data_dir, settings["limit"], settings["test_limit"])
     check_data(model, dataset)
     if state["data"].get("fingerprint") not in (None, runs.data_fingerprint(dataset)):
         _warn(f"the data of {settings['data']} differs from what the run trained on; "
