@@ -55,6 +55,8 @@ class Layer(Frozen):
     filters: Optional[int] = None       # conv/sep output channels, dense units
     depth_multiplier: Optional[int] = None
     groups: int = 1                     # conv: a grouped convolution's groups
+    factor: Optional[Pair] = None       # upsample: rows and columns become factor times as many
+    interpolation: Optional[Literal["nearest", "bilinear"]] = None
     use_bias: bool = False
     whiten: bool = False                # conv: kernel (and bias) frozen, set from the training images' patches
     rate: Optional[float] = None        # a `dropout` layer's rate

@@ -9,12 +9,14 @@ the union of its inputs' RF intervals.
 from __future__ import annotations
 
 import operator
+from fractions import Fraction
 from dataclasses import dataclass, field
 
 from ..display import num, pair
 from ..errors import ConstraintError, Span, SpecSemanticError, raise_collected
 from ..ir import Assertion, Layer, Model
 from ..ops import op_of, post_step
+from ..ops.geometry import INPUT_AXIS, Axis
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,16 @@ class LayerStats:
     params: int
     trainable_params: int
     macs: int
+    axes: tuple[Axis, Axis] = (INPUT_AXIS, INPUT_AXIS)   # which input pixels each unit sees (rows, columns)
+
+    def interval(self, i: int, axis: int) -> tuple[int, int]:
+        """The input pixels unit i sees along an axis, unclipped: [first, last]."""
+        return self.axes[axis].interval(i)
+
+
+def stats(index: int, axes, params: int, trainable: int, macs: int) -> LayerStats:
+    return LayerStats(index, tuple(a.rf for a in axes), tuple(a.jump for a in axes), tuple(a.start for a in axes),
+                      params, trainable, macs, tuple(axes))
 
 
 @dataclass
@@ -53,14 +65,14 @@ class Analysis:
                    if layer.spatial and not op_of(layer).is_global]
         pooled = _after_whole_map_pools(self.model)
         maps = [r for r, layer in spatial if layer.index not in pooled] or [r for r, _ in spatial]
-        return maps[-1] if maps else LayerStats(0, (1, 1), (1, 1), (0.0, 0.0), 0, 0, 0)
+        return maps[-1] if maps else stats(0, (INPUT_AXIS, INPUT_AXIS), 0, 0, 0)
 
     def metric(self, name: str):
         final = self.final
         return {
             "params": self.params, "trainable_params": self.trainable_params,
             "non_trainable_params": self.params - self.trainable_params, "macs": self.macs,
-            "rf": min(final.rf), "rf_h": final.rf[0], "rf_w": final.rf[1], "jump": max(final.jump),
+            "rf": min(final.rf), "rf_h": final.rf[0], "rf_w": final.rf[1], "jump": float(max(final.jump)) if isinstance(max(final.jump), Fraction) else max(final.jump),
             "layers": len(self.model.layers), "output": self.model.output.output_shape[-1],
             "ops": sorted({op_of(layer).assert_name(layer) for layer in self.model.layers}),
         }[name]
@@ -77,7 +89,7 @@ def _after_whole_map_pools(model: Model) -> set[int]:
 
 
 def analyze(model: Model) -> Analysis:
-    geo: dict[int, tuple] = {0: ((1, 1), (1, 1), (0.0, 0.0))}
+    geo: dict[int, tuple] = {0: (INPUT_AXIS, INPUT_AXIS)}
     rows = []
     merge_warnings, errors = [], []
     for layer in model.layers:
@@ -86,8 +98,7 @@ def analyze(model: Model) -> Analysis:
             _check_merge(model, layer, inputs, merge_warnings, errors)
         geo[layer.index] = op_of(layer).geometry(layer, inputs)
         params, trainable = _params(layer)
-        rf, jump, start = geo[layer.index]
-        rows.append(LayerStats(layer.index, rf, jump, start, params, trainable, _macs(layer)))
+        rows.append(stats(layer.index, geo[layer.index], params, trainable, _macs(layer)))
     raise_collected(errors)
     result = Analysis(model, rows)
     result.warnings = _warnings(model, result) + merge_warnings
@@ -98,18 +109,18 @@ def _check_merge(model: Model, layer: Layer, inputs: list[tuple], warnings: list
     """A merge's inputs must step through the image alike; say where their centres differ."""
     if not layer.spatial:  # vectors (after gap/flatten): each unit sees its whole map, nothing to line up
         return
-    jumps = {j for _, j, _ in inputs}
+    jumps = [tuple(a.jump for a in axes) for axes in inputs]
     names = [f"layer {i}" if i else "the input" for i in layer.inputs]
-    if len(jumps) > 1:
-        described = ", ".join(f"{n} jump {_axes(j)}" for n, (_, j, _) in zip(names, inputs))
+    if len(set(jumps)) > 1:
+        described = ", ".join(f"{n} jump {_axes(j)}" for n, j in zip(names, jumps))
         errors.append(SpecSemanticError(
             f"{layer.text} merges paths that step through the image differently ({described})",
             Span(layer.where.file, layer.where.line, layer.where.column, layer.where.end_column),
             "downsample every path by the same strides (e.g. `same` padding with equal strides)", "E264"))
         return
-    starts = {s for _, _, s in inputs}
-    if len(starts) > 1:
-        described = ", ".join(f"{n} at {_axes(s)}" for n, (_, _, s) in zip(names, inputs))
+    starts = [tuple(a.start for a in axes) for axes in inputs]
+    if len(set(starts)) > 1:
+        described = ", ".join(f"{n} at {_axes(s)}" for n, s in zip(names, starts))
         causes = [c for i in sorted(_own_layers(model, layer)) if (c := _offset_cause(model.layer(i)))]
         warnings.append(f"{layer.where.file}:{layer.where.line}: layer {layer.index} ({layer.text}): the merged "
                         f"paths' receptive fields are centred on different pixels ({described}): "

@@ -33,6 +33,7 @@ TensorFlow itself, exactly (no threshold, no estimate):
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from dataclasses import dataclass
 
 from . import linear_twin
@@ -128,7 +129,7 @@ def verify_rf(model: Model, analysis: Analysis | None = None) -> VerifyReport:
             problems += _check_image(unit, analytic, m.image[unit], n, edges[index])
             for a in (0, 1):
                 problems += _check_canvas(unit, a, analytic[a], m.canvas[unit][a])
-        rf, jump, start = _measured_geometry(units)
+        rf, jump, start = _measured_geometry(units, tuple(axis.period for axis in row.axes))
         rows.append(VerifyRow(index, layer.name, layer.output_shape, row.rf, row.jump, row.start,
                               rf, jump, start, tuple(units), tuple(problems)))
     return VerifyReport(rows)
@@ -223,30 +224,37 @@ def _measured(layer: Layer) -> bool:
 
 
 def _units(shape) -> list[Unit]:
+    """The first, second, middle and last units: after an upsampling, the fields of neighbours differ."""
     h, w = shape[0], shape[1]
-    return sorted({(0, 0), (h // 2, w // 2), (h - 1, w - 1)})
+    return sorted({(0, 0), (min(1, h - 1), min(1, w - 1)), (h // 2, w // 2), (h - 1, w - 1)})
 
 
 def _canvas_margin(model: Model) -> tuple[int, int]:
-    """Margin per axis: a multiple of every layer's jump, at least as far as any RF reaches past the image.
+    """Margin per axis: a multiple of every layer's period in pixels, at least as far as any RF reaches past the
+    image.
 
-    Computed from the IR's windows, not from the analysis under test. Only SAME layers let an
-    RF reach past the image, each by at most ceil((k_eff-1)/2) * jump_in pixels a side.
+    Computed from the IR's windows, not from the analysis under test. Only padded windows let an RF reach past
+    the image, each by its padding times its input's jump; a bilinear upsampling by one of its input's units.
+    Shifting the image by the margin must shift every layer's units by whole periods of their fields: a
+    multiple of every jump's numerator on the way (an upsampled layer's jump is a fraction) does that.
     """
-    jump = {0: (1, 1)}
-    reach, period = [0, 0], [1, 1]
+    jump = {0: (Fraction(1), Fraction(1))}
+    reach, period = [Fraction(0), Fraction(0)], [1, 1]
     for layer in model.layers:
-        j_in = tuple(math.lcm(*(jump[i][a] for i in layer.inputs)) for a in (0, 1))
-        windows = [op_of(layer).window(layer, a) for a in (0, 1)]
-        if None not in windows:
-            for a, (_, _, stride, _, before, after) in enumerate(windows):
+        j_in = tuple(max(jump[i][a] for i in layer.inputs) for a in (0, 1))  # equal on every path (E264)
+        out = []
+        for a in (0, 1):
+            window = op_of(layer).window(layer, a)
+            if window is not None:
+                _, _, stride, _, before, after = window
                 reach[a] += max(before, after) * j_in[a]
-            jump[layer.index] = (j_in[0] * windows[0][2], j_in[1] * windows[1][2])
-        else:
-            jump[layer.index] = j_in
-        if _measured(layer):
-            period = [math.lcm(period[a], jump[layer.index][a]) for a in (0, 1)]
-    return tuple(-(-reach[a] // period[a]) * period[a] for a in (0, 1))
+                out.append(j_in[a] * stride)
+            else:
+                reach[a] += op_of(layer).canvas_reach(layer, a) * j_in[a]
+                out.append(j_in[a] / (layer.factor[a] if layer.factor else 1))
+            period[a] = math.lcm(period[a], out[a].numerator)
+        jump[layer.index] = tuple(out)
+    return tuple(math.ceil(reach[a] / period[a]) * period[a] for a in (0, 1))
 
 
 def _edges(model: Model) -> dict[int, tuple[tuple[bool, bool], tuple[bool, bool], bool]]:
@@ -287,10 +295,8 @@ def _has_a_padding_only_window(window) -> bool:
 _AXES = ("rows", "cols")
 
 
-def _analytic(row: LayerStats, i: int, a: int) -> tuple[float, float]:
-    centre = row.start[a] + i * row.jump[a]
-    half = (row.rf[a] - 1) / 2
-    return centre - half, centre + half
+def _analytic(row: LayerStats, i: int, a: int) -> tuple[int, int]:
+    return row.interval(i, a)
 
 
 def _check_canvas(unit: Unit, a: int, analytic, measured) -> list[str]:
@@ -328,18 +334,22 @@ def _check_image(unit: Unit, analytic, measured, n: tuple[int, int], flags) -> l
     return problems
 
 
-def _measured_geometry(units: list[UnitCheck]):
-    """rf, jump and start as the canvas measurement shows them (None where it cannot tell)."""
+def _measured_geometry(units: list[UnitCheck], periods: tuple[int, int]):
+    """rf (the widest field measured), jump and start as the canvas measurement shows them (None where it cannot
+    tell). The jump is read between the two farthest measured units a whole number of `periods` apart (after an
+    upsampling, neighbours' fields do not step evenly; this only chooses which measurements to show)."""
     rf, jump, start = [None, None], [None, None], [None, None]
     for a in (0, 1):
         seen = sorted({(u.unit[a], u.canvas[a]) for u in units if u.canvas[a] is not None})
         if not seen:
             continue
-        (i0, (lo0, hi0)), (i1, (lo1, hi1)) = seen[0], seen[-1]
-        rf[a] = hi0 - lo0 + 1
+        rf[a] = max(hi - lo + 1 for _, (lo, hi) in seen)
+        (i0, (lo0, hi0)) = seen[0]
         start[a] = (lo0 + hi0) / 2  # the first unit measured is unit 0
-        if i1 > i0:
-            jump[a] = ((lo1 + hi1) / 2 - (lo0 + hi0) / 2) / (i1 - i0)
+        apart = [(i, (lo + hi) / 2) for i, (lo, hi) in seen[1:] if (i - i0) % periods[a] == 0]
+        if apart:
+            i1, centre = apart[-1]
+            jump[a] = (centre - (lo0 + hi0) / 2) / (i1 - i0)
     return tuple(rf), tuple(jump), tuple(start)
 
 

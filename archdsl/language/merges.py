@@ -117,7 +117,9 @@ def _projection(target, body: int, layers, entry) -> str | None:
     geo = relative_geometry(layers, start)
     if body == start or body not in geo:
         return None
-    _, jump, centre = geo[body]
+    jump, centre = tuple(a.jump for a in geo[body]), tuple(a.start for a in geo[body])
+    if not all(isinstance(j, int) for j in jump):  # an upsampled path: no single conv lands on it
+        return None
     kernel = []
     for n, m, s, c in zip(shape[:2], target[:2], jump, centre):
         # `valid` gives (n - k) // s + 1 outputs: m of them for k in [lo, hi]; a window k is centred at (k - 1) / 2
@@ -131,7 +133,7 @@ def _projection(target, body: int, layers, entry) -> str | None:
     shortcut = Layer(index=len(layers) + 1, name="shortcut", op="conv", inputs=(start,), text="shortcut",
                      where=layers[body - 1].where, kernel=tuple(kernel), stride=jump, dilation=(1, 1),
                      padding=padding, filters=target[-1], input_shape=shape, output_shape=out + target[-1:])
-    if out != target[:2] or relative_geometry([shortcut], start)[shortcut.index][1] != jump:
+    if out != target[:2] or tuple(a.jump for a in relative_geometry([shortcut], start)[shortcut.index]) != jump:
         return None
     stride = "" if jump == (1, 1) else f" s{pair(jump)}"
     return f"conv {kernel[0]}x{kernel[1]} {target[-1]}{stride} {padding}"

@@ -43,7 +43,8 @@ def written_ops() -> list[str]:
 WRITTEN_OPS = written_ops()  # importing ops.base has registered every op
 
 
-OPTION_WORDS = ["same", "valid", "pad", "stride", "dilation", "dm", "groups", "bias", "nobias", "whiten", "drop",
+INTERPOLATIONS = ("nearest", "bilinear")
+OPTION_WORDS = [*INTERPOLATIONS, "same", "valid", "pad", "stride", "dilation", "dm", "groups", "bias", "nobias", "whiten", "drop",
                 "bn", "noscale", "nocenter", "none", *ACTIVATIONS]
 _PADDING_LIKE = {"full", "causal", "zero", "zeros", "reflect", "symmetric"}
 _TAKES_VALUE = {"drop", "stride", "dilation", "dm", "groups", "pad", "padding"}
@@ -62,6 +63,8 @@ class Options:
     pad: tuple[int, int, int, int] | None = None   # explicit: top, bottom, left, right
     depth_multiplier: int | None = None
     groups: int | None = None
+    factor: tuple[int, int] | None = None          # upsample: per axis
+    interpolation: str | None = None
     use_bias: bool | None = None
     whiten: Token | None = None    # where `whiten` was written, for the errors resolve may raise about it
     scale: bool = True             # a `bn` layer's own `noscale` / `nocenter`
@@ -154,7 +157,14 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
         word = tok.text.lower()
         if word not in _BN_FLAGS:
             bn_target = None  # a flag modifies the bn just before it, or the flags that follow that bn
-        if tok.kind == "size":
+        if tok.kind in ("size", "factor", "number") and sig.factor and "factor" not in given:
+            given.add("factor")  # `upsample 2x`, `upsample 2`, `upsample 2x1`
+            opts.factor = pair(tok, errors, "factor") if tok.kind == "size" else \
+                _square(positive_int(tok if tok.kind == "number" else _as_number(tok), errors, "factor"))
+        elif tok.kind == "factor":
+            fail(tok, f"unexpected factor '{tok.text}' for {written_op}",
+                 f"{written_op} takes no factor" if not sig.factor else "the factor is already given")
+        elif tok.kind == "size":
             if sig.kernel and "kernel" not in given:
                 given.add("kernel")
                 opts.kernel = pair(tok, errors, "kernel")
@@ -178,6 +188,9 @@ def read_options(op: str, written_op: str, tokens: list[Token], errors: list) ->
             fail(tok, f"unexpected numbers '{tok.text}' for {written_op}",
                  f"numbers joined by commas are a padding: write `pad {tok.text}`" if sig.window
                  else f"{written_op} takes no padding")
+        elif word in INTERPOLATIONS and sig.factor:
+            if once("interpolation", tok):
+                opts.interpolation = word
         elif word in ("same", "valid") and sig.window:
             if once("padding", tok):
                 opts.padding = word
@@ -305,7 +318,7 @@ def _example(op: str) -> str:
     return _registry()[op].example
 
 
-_SLOT_NAMES = {"padding": "padding", "stride": "stride", "dilation": "dilation", "dm": "depth multiplier",
+_SLOT_NAMES = {"interpolation": "interpolation", "padding": "padding", "stride": "stride", "dilation": "dilation", "dm": "depth multiplier",
                "groups": "groups count", "bias": "bias option", "whiten": "whitening"}
 
 
@@ -323,6 +336,8 @@ def _number_hint(written_op: str, sig: OpSignature) -> str:
 
 def _allowed_words(sig: OpSignature) -> list[str]:
     words = []
+    if sig.factor:
+        words += [*INTERPOLATIONS]
     if sig.window:
         words += ["same", "valid", "pad", "s2", "stride"]
     if sig.dilation:
@@ -385,6 +400,15 @@ def pair(tok: Token, errors: list, what: str) -> tuple[int, int] | None:
                                         tok.span, f"write each side from 1 to {MAX_DIM:,}, e.g. 3x3", "E214"))
         return None
     return dims
+
+
+def _square(n: int | None) -> tuple[int, int] | None:
+    return (n, n) if n else None
+
+
+def _as_number(tok: Token) -> Token:
+    """`2x` as the number 2, to check like any other."""
+    return Token("number", tok.text[:-1], tok.span)
 
 
 def explicit_padding(tok: Token, errors: list) -> tuple[int, int, int, int] | None:

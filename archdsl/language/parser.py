@@ -20,7 +20,8 @@ BOM = "\ufeff"  # a UTF-8 byte order mark (EF BB BF), which Windows editors writ
 
 # how a terminal is called in messages
 TERMINAL_NAMES = {
-    "SIZE": "a size like 3x3", "NUMBER": "a number", "NUMBERS": "numbers like 1,2", "NAME": "a name",
+    "SIZE": "a size like 3x3", "NUMBER": "a number", "NUMBERS": "numbers like 1,2", "FACTOR": "a factor like 2x",
+    "NAME": "a name",
     "_NL": "end of line",
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
     "COMMA": "','", "STAR": "'*'", "EQUAL": "'='", "COMPARE": "a comparison (<=, >=, ==, ...)",
@@ -275,7 +276,7 @@ class _ToSpec(Transformer):
         self.file = file
 
     def _tok(self, t: LarkToken) -> Token:
-        kind = {"SIZE": "size", "NUMBER": "number", "NUMBERS": "numbers"}.get(t.type, "name")
+        kind = {"SIZE": "size", "NUMBER": "number", "NUMBERS": "numbers", "FACTOR": "factor"}.get(t.type, "name")
         return Token(kind, str(t), _span(self.file, t))
 
     def _args(self, items) -> list[Token]:

@@ -19,7 +19,7 @@ SUFFIXES = {"k": 1_000, "m": 1_000_000}
 @dataclass(frozen=True)
 class Token:
     """One argument as written: a size (`3x3`), a number (`.05`, `80k`) or a name (`relu`)."""
-    kind: str   # "size" | "number" | "numbers" (`1,2`) | "name"
+    kind: str   # "size" | "number" | "numbers" (`1,2`) | "factor" (`2x`) | "name"
     text: str
     span: Span
 
@@ -43,7 +43,7 @@ class Token:
     @property
     def dims(self) -> tuple[int, ...]:
         """The whole numbers of a size (`3x1`) or of numbers (`1,2`)."""
-        return tuple(whole(part) for part in self.text.replace(",", "x").split("x"))
+        return tuple(whole(part) for part in self.text.replace(",", "x").rstrip("x").split("x"))
 
     def canonical(self) -> str:
         """How `fmt` prints it: names as written, sizes as AxB, numbers without redundant zeros."""
@@ -53,6 +53,8 @@ class Token:
             return "x".join(str(d) for d in self.dims)
         if self.kind == "numbers":
             return ",".join(str(d) for d in self.dims)
+        if self.kind == "factor":
+            return f"{self.dims[0]}x"
         return canonical_number(self.text)
 
 

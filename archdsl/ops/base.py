@@ -23,7 +23,7 @@ from . import geometry
 REQUIRED, OPTIONAL = "required", "optional"
 MAX_DIM = 100_000   # the most filters, units, channels or pixels a side a layer may have
 
-Geo = tuple  # (rf, jump, start): three (h, w) pairs
+Geo = tuple  # (rows, columns): a geometry.Axis each, which input pixels each unit sees
 Fail = Callable[..., None]   # fail(message, hint, code="E230")
 
 
@@ -37,6 +37,7 @@ class OpSignature:
     dilation: bool = False
     depth_multiplier: bool = False
     groups: bool = False           # `groups N`: a grouped convolution
+    factor: bool = False           # `upsample 2x [nearest|bilinear]`
     bias: bool | None = None       # default use_bias; None = no bias option
     post: bool = True              # accepts `drop P`, `bn`, activations after the op
     whiten: bool = False           # accepts `whiten` (a frozen kernel set from the data)
@@ -84,13 +85,18 @@ class Op:
 
     # --- analysis --------------------------------------------------------------------------
     def geometry(self, layer, inputs: list[Geo]) -> Geo:
-        """(rf, jump, start) after the layer; an element-wise op carries its input's over."""
+        """Which input pixels the layer's units see (a `geometry.Axis` an axis); an element-wise op's are its
+        input's."""
         (geo,) = inputs
         return geo
 
     def window(self, layer, axis: int) -> tuple[int, int, int, int, int, int] | None:
         """(n, k, s, d, pad_before, pad_after) of a windowed op along an axis; None for other ops."""
         return None
+
+    def canvas_reach(self, layer, axis: int) -> int:
+        """How many of its input's units past the edge a non-window op reads (`rf --verify`'s canvas margin)."""
+        return 0
 
     def covers_whole_map(self, layer) -> bool:
         """A pool whose one window covers the whole map (`avgpool 8` on 8x8): a global op in disguise."""
@@ -166,9 +172,9 @@ def post_step(post) -> Op:
 
 
 def relative_geometry(layers, origin: int) -> dict[int, Geo]:
-    """(rf, jump, start) of the layers that read from layer `origin`, in units of origin's map (there rf 1,
-    jump 1, start 0): what a path from origin, such as a shortcut, must match."""
-    geo = {origin: ((1, 1), (1, 1), (0.0, 0.0))}
+    """The geometry of the layers that read from layer `origin`, in units of origin's map (there rf 1, jump 1,
+    start 0): what a path from origin, such as a shortcut, must match."""
+    geo = {origin: (geometry.INPUT_AXIS, geometry.INPUT_AXIS)}
     for layer in layers:
         if layer.index > origin and layer.inputs and all(i in geo for i in layer.inputs):
             geo[layer.index] = op_of(layer).geometry(layer, [geo[i] for i in layer.inputs])
@@ -199,12 +205,8 @@ class WindowOp(Op):
         return (n, k, s, d, *geometry.pads(n, k, s, d, layer.padding))
 
     def geometry(self, layer, inputs):
-        (rf, jump, start), = inputs
-        axes = []
-        for a in (0, 1):
-            n, k, s, d, before, _ = self.window(layer, a)
-            axes.append(geometry.window_axis(k, s, d, before, rf[a], jump[a], start[a]))
-        return tuple(tuple(axis[i] for axis in axes) for i in range(3))
+        (axes,) = inputs
+        return tuple(geometry.window(axes[a], *self.window(layer, a)[1:5]) for a in (0, 1))
 
     def default_stride(self, kernel):
         return (1, 1)

@@ -23,7 +23,7 @@ class MergeOp(Op):
         raise NotImplementedError
 
     def geometry(self, layer, inputs):
-        return geometry.union(inputs)
+        return tuple(geometry.union([axes[a] for axes in inputs]) for a in (0, 1))
 
     def keras_call(self, layer, x, L, bn_class):
         return self.keras_layer(layer, L, bn_class)(x)

@@ -108,12 +108,11 @@ class GlobalOp(Op):
     draw_kind = "head"
 
     def geometry(self, layer, inputs):
-        (rf, jump, start), = inputs
+        (axes,) = inputs
         in_shape = layer.input_shape
         if len(in_shape) != 3:  # flatten of a vector: nothing changes
-            return rf, jump, start
-        axes = [geometry.window_axis(in_shape[a], 1, 1, 0, rf[a], jump[a], start[a]) for a in (0, 1)]
-        return tuple(tuple(axis[i] for axis in axes) for i in range(3))
+            return axes
+        return tuple(geometry.window(axes[a], in_shape[a], 1, 1, 0) for a in (0, 1))
 
     torch_init = None
 

@@ -360,6 +360,11 @@ def py_size(value) -> Code:
     return py_literal(a) if a == b else py_literal((a, b))
 
 
+def py_float_pair(value) -> Code:
+    """A pair of whole numbers as floats, as torch's scale factors are written: `(2.0, 1.0)`."""
+    return py_literal(tuple(float(v) for v in value))
+
+
 def identifier(value) -> Code:
     if not isinstance(value, str) or not value.isidentifier() or keyword.iskeyword(value) or not value.isascii():
         raise ValueError(f"{value!r} is not a safe Python identifier")
@@ -389,6 +394,6 @@ def _environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(py=py_literal, size=py_size, ident=identifier, comment=comment_text)
+    env.filters.update(py=py_literal, size=py_size, ident=identifier, comment=comment_text, float_pair=py_float_pair)
     return env
 

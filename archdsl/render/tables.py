@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from fractions import Fraction
 
 from ..analysis import Analysis, AssertionResult, LayerStats
 from ..ir import Layer
@@ -55,7 +56,9 @@ def _layer_dict(layer: Layer, row: LayerStats) -> dict:
 
 
 def to_json(analysis: Analysis, results: list[AssertionResult]) -> str:
-    return json.dumps(to_dict(analysis, results), indent=2)
+    # a jump below a pixel (after an upsampling) is a fraction: JSON writes it as its decimal
+    return json.dumps(to_dict(analysis, results), indent=2, default=lambda x: float(x) if isinstance(x, Fraction)
+                      else json.JSONEncoder().default(x))
 
 
 def to_csv(analysis: Analysis, results: list[AssertionResult]) -> str:
@@ -127,10 +130,24 @@ def _summary(analysis: Analysis, results: list[AssertionResult]) -> list[str]:
              f"non-trainable {non_trainable:,})",
              f"total MACs:   {analysis.macs:,}",
              f"final receptive field: {_pair(final.rf)} (jump {_pair(final.jump)}) at layer {final.index}"]
+    periodic = [row.index for row in analysis.rows if any(axis.period > 1 for axis in row.axes)]
+    if periodic:  # after an upsampling, neighbours' fields do not step evenly
+        lines.append(f"layers {_ranges(periodic)}: after an upsampling, neighbouring units' fields differ; "
+                     "rf is the widest, jump the average step, start unit 0's centre")
     for r in results:
         actual = ", ".join(r.actual) if isinstance(r.actual, list) else f"{r.actual:,}"
         lines.append(f"{'ok  ' if r.ok else 'FAIL'} {r.assertion.text}   (line {r.assertion.where.line}: {actual})")
     return lines
+
+
+def _ranges(indices: list[int]) -> str:
+    """`3-5, 9` for [3, 4, 5, 9]."""
+    parts, first = [], indices[0]
+    for prev, cur in zip(indices, indices[1:] + [None]):
+        if cur != prev + 1:
+            parts.append(f"{first}" if first == prev else f"{first}-{prev}")
+            first = cur
+    return ", ".join(parts)
 
 
 def markdown_table(analysis: Analysis, results: list[AssertionResult]) -> str:
