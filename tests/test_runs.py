@@ -338,3 +338,43 @@ def test_a_history_linked_outside_the_run_is_not_read_nor_written(tmp_path):
                         "history.csv.damaged and rewritten from the checkpoint of epoch 2"]
     assert outside.read_text() == "epoch\n1\n" and not run.history.is_symlink()
     assert (run.path / "history.csv.damaged").is_symlink()
+
+
+# --- the run's spec.arch edited after the run started (issue 27, item 10) --------------------------------------
+
+def resume_warnings(run: runs.RunDir, tmp_path) -> list[str]:
+    """The warnings of `train --resume` on the hand-made run (which then stops: its data folder does not exist)."""
+    status, _, err = cli("train", "--resume", run.path, "--data-dir", tmp_path / "cache")
+    assert "E400" in error_line(status, err)
+    return [line for line in err.splitlines() if line.startswith("warning:")]
+
+
+def record_first_command(run: runs.RunDir, command: str) -> None:
+    for path in [run.state] + [p for _, p in runs._epoch_states(run)]:
+        path.write_text(json.dumps({**json.loads(path.read_text()), "commands": [{"command": command,
+                                                                                  "from_epoch": 0}]}))
+
+
+@pytest.mark.parametrize("edit, why", [
+    (("conv 3x3 4 same", "conv 3x3 6 same"), "it describes another model or recipe"),
+    (("epochs 3", "epochs 5"), "it describes another model or recipe"),  # no --epochs on the first command line
+    (("gap", "gapp"), "it is not a valid spec any more"),
+])
+def test_an_edited_spec_copy_is_named_on_resume(tmp_path, edit, why):
+    run = hand_made_run(tmp_path / "run")
+    record_first_command(run, "archdsl train tiny.arch --limit 16 --test-limit 8")
+    run.spec.write_text(SPEC.replace(*edit))
+    assert resume_warnings(run, tmp_path) == [
+        f"warning: {run.spec} differs from {run.resolved} ({why}): resuming with resolved.json, the model the run "
+        f"has trained so far; the edit is not applied (to train the edited spec, start a new run: archdsl train "
+        f"{run.spec})"]
+
+
+def test_a_spec_copy_that_means_the_same_resumes_without_a_word(tmp_path):
+    run = hand_made_run(tmp_path / "run")
+    run.spec.write_text("# a comment added\n" + SPEC.replace("conv 3x3 4 same", "conv   3x3  4  same  "))
+    assert resume_warnings(run, tmp_path) == []
+    # an override given when the run started is part of resolved.json: the spec's own value never counted
+    record_first_command(run, "archdsl train tiny.arch --epo 3")  # argparse takes a unique prefix of a flag
+    run.spec.write_text(SPEC.replace("epochs 3", "epochs 7"))
+    assert resume_warnings(run, tmp_path) == []

@@ -124,3 +124,20 @@ def test_resume_and_eval_never_write_the_cache_folder_the_state_names(setup, run
     status, out, err = cli("eval", run)
     assert status == 0, err
     assert not elsewhere.exists() and (default / "decoded").is_dir()
+
+
+# --- item 10: an edited spec.arch is named, and the run goes on with resolved.json ----------------------------
+
+def test_an_edited_spec_copy_is_named_and_the_run_resumes_with_resolved_json(setup, run):
+    folder, _, spec, _, cache = setup
+    (run / "spec.arch").write_text(SPEC.replace("sep 3x3 8", "sep 3x3 12"))  # weights of 8 filters would not load
+    status, out, err = cli("train", "--resume", run, "--data-dir", cache, "--verbose", 0)
+    assert status == 0, err
+    assert (f"warning: {run / 'spec.arch'} differs from {run / 'resolved.json'} (it describes another model or "
+            "recipe): resuming with resolved.json") in err
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 2
+    # untouched, it resumes without a word (the copy is the spec the run was started with)
+    copy = run.parent / "untouched"
+    shutil.copytree(setup[1], copy)
+    status, out, err = cli("train", "--resume", copy, "--data-dir", cache, "--verbose", 0)
+    assert status == 0 and "warning" not in err, err

@@ -144,6 +144,7 @@ def _resume(args) -> int:
     except (OSError, ValueError) as exc:
         raise RunError(f"corrupt run file {run.resolved}: {' '.join(str(exc).split())[:160]}",
                        hint="the run cannot be resumed; start a new run", code="E523") from None
+    check_spec_copy(run, model, state)
     if _strategy_flag(args):
         model = with_overrides(model, strategy=_strategy_flag(args))
     plan = _plan(args, model, settings.get("precision", "fp32"), settings.get("scale_lr", False))
@@ -158,6 +159,68 @@ def _resume(args) -> int:
     print(f"resuming {run} after epoch {state['epoch']} of {state['epochs']}")
     return _train_and_report(model, dataset, run, settings, resume=True, verbose=args.verbose, plan=plan,
                              command=getattr(args, "command_line", None))
+
+
+OVERRIDES = {"epochs": "--epochs", "batch": "--batch-size", "lr": "--lr", "strategy": "--strategy"}
+
+
+def check_spec_copy(run: runs.RunDir, model: Model, state: dict) -> None:
+    """Warn when the run's spec.arch no longer means its resolved.json: a resume trains resolved.json (the model
+    the run's checkpoints hold), so an edit of spec.arch is not applied, and the user is told so.
+
+    The two are compared as resolved models, leaving out positions (a comment or a reformatted line is no
+    change) and asserts (they do not train); the train section's values that the first command line gave as
+    flags (state "commands"; all four when it is not recorded) are taken from resolved.json.
+    """
+    from ..errors import ArchError
+    from ..fileio import os_reason
+    from ..language.parser import parse
+    from ..language.resolve import resolve
+
+    try:
+        text = run.spec.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = f"it cannot be read: {os_reason(exc)}"
+    else:
+        if not text.strip():  # `train()` given a model without a file writes an empty copy
+            return
+        commands = state.get("commands") or []
+        given = _flags_of(commands[0]["command"]) if commands and commands[0]["from_epoch"] == 0 else set(OVERRIDES)
+        try:
+            written = resolve(parse(text, str(run.spec)))
+            written = with_overrides(written, **{k: getattr(model.train, k) for k in given})
+        except (ArchError, ValueError):
+            why = "it is not a valid spec any more"
+        else:
+            if _meaning(written) == _meaning(model):
+                return
+            why = "it describes another model or recipe"
+    _warn(f"{run.spec} differs from {run.resolved} ({why}): resuming with resolved.json, the model the run has "
+          f"trained so far; the edit is not applied (to train the edited spec, start a new run: archdsl train "
+          f"{run.spec})")
+
+
+def _flags_of(command: str) -> set[str]:
+    """Which of OVERRIDES' settings a recorded command line gave (argparse also takes a flag's unique prefix)."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return set(OVERRIDES)
+    prefixes = [w.split("=")[0] for w in words if w.startswith("--") and len(w.split("=")[0]) > 2]
+    return {key for key, flag in OVERRIDES.items() if any(flag.startswith(p) for p in prefixes)}
+
+
+def _meaning(model: Model):
+    """What a model trains: its dump without the file, positions and asserts."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "where"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return strip(model.model_dump(mode="json", exclude={"file", "assertions"}))
 
 
 def _train_and_report(model: Model, dataset, run: runs.RunDir | None, settings: dict, *, resume: bool,
