@@ -141,3 +141,18 @@ def test_an_edited_spec_copy_is_named_and_the_run_resumes_with_resolved_json(set
     shutil.copytree(setup[1], copy)
     status, out, err = cli("train", "--resume", copy, "--data-dir", cache, "--verbose", 0)
     assert status == 0 and "warning" not in err, err
+
+
+# --- item 16 (part): a resolved.json edited after the checkpoint was written is E525, naming the file -----------
+
+def test_an_edited_resolved_json_is_e525_naming_it(setup, run):
+    cache = setup[4]
+    resolved = json.loads((run / "resolved.json").read_text())
+    resolved["layers"][0]["filters"] = 6  # the checkpoint holds 4 filters
+    (run / "resolved.json").write_text(json.dumps(resolved))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    status, out, err = cli("train", "--resume", run, "--data-dir", cache, "--verbose", 0)
+    line = error_line(status, err)
+    assert line.startswith(f"error[E525]: checkpoint {run / 'checkpoint' / 'epoch-0001.keras'} does not fit the "
+                           f"model of {run / 'resolved.json'}"), line
+    assert "Traceback" not in err and {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

@@ -13,6 +13,7 @@ the functions: importing this module imports neither.
 from __future__ import annotations
 
 import time
+import zipfile
 from pathlib import Path
 
 from .. import runs
@@ -109,20 +110,26 @@ def restore(kmodel, state: dict, iterations: int) -> None:
     import numpy as np
 
     path = state["checkpoint_path"]
+    resolved = Path(path).parent.parent / "resolved.json"  # the run's model, as the checkpoint's run describes it
+    misfit = (f"checkpoint {path} does not fit the model of {resolved}", "if resolved.json was edited since the "
+              "run started, restore it; otherwise the run cannot be resumed: start a new run")
     kmodel.optimizer.build(kmodel.trainable_variables)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             kmodel.load_weights(path)
         except Exception as exc:  # keras/h5py raise many kinds on a damaged file
-            raise RunError(f"corrupt checkpoint {path}: {' '.join(str(exc).split())[:160]}",
-                           hint="the run cannot be resumed from it; start a new run", code="E523") from None
+            reason = " ".join(str(exc).split())[:160]
+            if not zipfile.is_zipfile(path):  # not a Keras file at all (its checksum matched: it was written so)
+                raise RunError(f"corrupt checkpoint {path}: {reason}",
+                               hint="the run cannot be resumed from it; start a new run", code="E523") from None
+            # an intact file (its checksum matched) whose weights the model built from resolved.json cannot take
+            raise RunError(f"{misfit[0]} ({reason})", hint=misfit[1], code="E525") from None
     skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
     gens, saved = _seed_states(kmodel), state["rng"]["seed_generators"]
     if skipped or len(gens) != len(saved) or int(kmodel.optimizer.iterations.numpy()) != iterations:
-        raise RunError(f"checkpoint {path} does not fit the run's model"
-                       + (f" ({skipped[0].splitlines()[0][:120]})" if skipped else ""),
-                       hint="the run cannot be resumed; start a new run", code="E525")
+        raise RunError(misfit[0] + (f" ({skipped[0].splitlines()[0][:120]})" if skipped else ""), hint=misfit[1],
+                       code="E525")
     for var, value in zip(gens, saved):
         var.assign(np.asarray(value, dtype=var.dtype))
 
