@@ -378,3 +378,24 @@ def test_a_spec_copy_that_means_the_same_resumes_without_a_word(tmp_path):
     record_first_command(run, "archdsl train tiny.arch --epo 3")  # argparse takes a unique prefix of a flag
     run.spec.write_text(SPEC.replace("epochs 3", "epochs 7"))
     assert resume_warnings(run, tmp_path) == []
+
+
+# --- report: an accuracy that is no fraction is not shown as "inf %" (issue 27, item 16 part) ----------------
+
+def test_accuracies_that_are_not_fractions_are_refused_in_a_report(tmp_path):
+    run = hand_made_run(tmp_path / "run")
+    metrics = {"epochs": 3, "epochs_done": 2, "best_epoch": 1, "best_val_accuracy": 1e308,
+               "final_val_accuracy": -0.5}
+    run.metrics.write_text(json.dumps(metrics))
+    rows = state(2)["history"]
+    rows[1]["accuracy"] = 1e308
+    run.history.write_text(runs.history_csv(rows))
+    status, _, err = cli("report", run.spec, run.path, "-o", tmp_path / "report.md")
+    assert status == 0, err
+    page = (tmp_path / "report.md").read_text().replace("\\_", "_")  # Markdown escapes the underscores
+    assert "inf" not in page and "1e+308 %" not in page
+    assert "metrics.json: best_val_accuracy is 1e+308, not a fraction (0 to 1)" in page
+    assert "metrics.json: final_val_accuracy is -0.5, not a fraction (0 to 1)" in page
+    assert "history.csv: accuracies that are not fractions (0 to 1) were left out: line 3 accuracy '1e+308'" in page
+    # the summary falls back on history.csv, as for a value that is not a number
+    assert "| best val accuracy | 18.00 % | epoch 2 |" in page, page

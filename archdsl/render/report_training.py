@@ -33,14 +33,15 @@ def training(run: Run, model: Model) -> dict:
         source = HISTORY if ahead else METRICS
         notes.append(f"{METRICS} covers {done_metrics} epochs, {HISTORY} {done}; the best and final accuracy "
                      f"are from {source}")
-    best_acc, best_epoch = (None, None) if ahead else (number("best_val_accuracy"),
+    best_acc, best_epoch = (None, None) if ahead else (number("best_val_accuracy", fraction=True),
                                                        positive_int_or_none(m.get("best_epoch")))
     vals = [(r["epoch"], r["val_accuracy"]) for r in h if r["val_accuracy"] is not None]
     best_of_part = False
     if best_acc is None and vals:
         best_epoch, best_acc = max(vals, key=lambda ev: (ev[1], -ev[0]))
         best_of_part = cut
-    final_acc, final_epoch = (None, None) if ahead else (number("final_val_accuracy"), done_metrics or last)
+    final_acc, final_epoch = (None, None) if ahead else (number("final_val_accuracy", fraction=True),
+                                                         done_metrics or last)
     if final_acc is None and h and not cut:
         final_acc, final_epoch = h[-1]["val_accuracy"], last
     wall = number("wall_seconds")
@@ -94,7 +95,9 @@ def training(run: Run, model: Model) -> dict:
 
 
 def _metric_reader(m: dict, notes: list[str]):
-    def number(key: str) -> float | None:
+    def number(key: str, fraction: bool = False) -> float | None:
+        """metrics.json's `key` as a float; None (and a note) if it is not a finite number, or for an
+        accuracy (`fraction`) not one from 0 to 1: 1e308 is no accuracy, and as a percentage it is inf."""
         value = m.get(key)
         if value is None:
             return None
@@ -104,6 +107,9 @@ def _metric_reader(m: dict, notes: list[str]):
             ok = False
         if not ok:
             notes.append(f"{METRICS}: {key} is {clip(repr(value))}, not a number")
+            return None
+        if fraction and not 0 <= value <= 1:
+            notes.append(f"{METRICS}: {key} is {clip(repr(value))}, not a fraction (0 to 1)")
             return None
         return float(value)
     return number
@@ -161,7 +167,9 @@ def _tick(v: float) -> str:
 
 
 def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{v * 100:.2f} %"
+    if v is None:
+        return "—"
+    return f"{v * 100:.2f} %" if 0 <= v <= 1 else f"{v:g}"  # no fraction (read leniently): shown as given
 
 
 def _fmt(v: float | None, spec: str) -> str:

@@ -20,6 +20,7 @@ from . import HISTORY_COLUMNS, RUN_HINT, read_json
 
 HISTORY = "history.csv"
 METRICS = "metrics.json"
+FRACTIONS = ("accuracy", "val_accuracy")  # columns that must be from 0 to 1
 MAX_NOTES = 5  # of one kind (e.g. bad cells of history.csv); the rest are counted
 
 
@@ -132,7 +133,7 @@ def read_history(path: Path, notes: list[str]) -> tuple[list[dict], list[str]]:
     missing = [c for c in HISTORY_COLUMNS if c not in columns]
     if missing and raw:
         notes.append(f"{HISTORY} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''}")
-    bad, empty, twice = [], 0, []
+    bad, empty, twice, not_fractions = [], 0, [], []
     by_epoch: dict[int, dict] = {}
     for n, r in enumerate(raw, start=1):
         row = {}
@@ -141,6 +142,9 @@ def read_history(path: Path, notes: list[str]) -> tuple[list[dict], list[str]]:
             value = _parse_number(text)
             if text and value is None:
                 bad.append(f"line {n + 1} {c} {clip(text)!r}")
+            elif value is not None and c in FRACTIONS and not 0 <= value <= 1:  # 1e308 would show as "inf %"
+                not_fractions.append(f"line {n + 1} {c} {clip(text)!r}")
+                value = None
             row[c] = value
         if all(v is None for v in row.values()):  # a blank or foreign line is not an epoch
             empty += 1
@@ -153,6 +157,10 @@ def read_history(path: Path, notes: list[str]) -> tuple[list[dict], list[str]]:
         more = f" and {len(bad) - MAX_NOTES} more" if len(bad) > MAX_NOTES else ""
         notes.append(f"{HISTORY}: values that are not numbers were left out: "
                      f"{'; '.join(bad[:MAX_NOTES])}{more}")
+    if not_fractions:
+        more = f" and {len(not_fractions) - MAX_NOTES} more" if len(not_fractions) > MAX_NOTES else ""
+        notes.append(f"{HISTORY}: accuracies that are not fractions (0 to 1) were left out: "
+                     f"{'; '.join(not_fractions[:MAX_NOTES])}{more}")
     if empty:
         notes.append(f"{HISTORY}: {empty} row{'s' if empty > 1 else ''} without a number in any column "
                      f"{'are' if empty > 1 else 'is'} not counted as epochs")
