@@ -18,6 +18,7 @@ import functools
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from .display import terminal_text
 from .error_codes import CODES
 
 
@@ -70,12 +71,14 @@ class ArchError(Exception):
         source = source if source is not None else self.source
         if source is None and self.span is not None:
             source = _read_quietly(self.span.file)
-        where = f"{self.span}: " if self.span else ""
-        lines = [f"{where}error[{self.code}]: {self.message}"]
+        # names in messages and hints come from files, folders and command lines: escaped, they cannot
+        # colour the terminal, move its cursor or forge a line
+        where = f"{terminal_text(str(self.span))}: " if self.span else ""
+        lines = [f"{where}error[{self.code}]: {terminal_text(self.message)}"]
         if self.span and source is not None:
             lines.extend(_caret_lines(source, self.span))
         if self.hint:
-            lines.append(f"  hint: {self.hint}")
+            lines.append(f"  hint: {terminal_text(self.hint)}")
         return "\n".join(lines)
 
     def __str__(self) -> str:

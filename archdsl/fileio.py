@@ -12,9 +12,9 @@ import errno
 import os
 import stat
 import tempfile
-import unicodedata
 from pathlib import Path
 
+from .display import terminal_text
 from .errors import RunError, UsageError
 
 
@@ -214,12 +214,7 @@ def shown_path(path: str | os.PathLike) -> str:
     (bidi overrides, zero-width), line and paragraph separators and surrogates (undecodable bytes of the
     name) as Python escapes (`\\n`, `\\x1b`, `\\u202e`, `\\udcff`), so a name cannot colour the terminal,
     move the cursor, reorder a line or forge one. Other text, non-ASCII letters included, is kept."""
-    text = os.fsdecode(path)
-    if text.isprintable():  # the common case (isprintable() is stricter: it also refuses spaces but " ")
-        return text
-    return "".join(ch.encode("unicode_escape").decode("ascii")
-                   if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp") else ch
-                   for ch in text)
+    return terminal_text(os.fsdecode(path))
 
 
 def one_line(exc: BaseException, limit: int = 200) -> str:

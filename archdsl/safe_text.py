@@ -9,11 +9,11 @@ places. The HTML template autoescapes, so what needs care is what it takes as `M
 from __future__ import annotations
 
 import re
-import unicodedata
 import xml.etree.ElementTree as ET
 
 from markupsafe import Markup
 
+from .display import terminal_text  # noqa: F401  (callers print through it from here)
 from .errors import RunError
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -107,15 +107,3 @@ def md_fence(value) -> str:
     return f"{fence}text\n{text}\n{fence}"
 
 
-def terminal_text(value) -> str:
-    """`value` for a terminal line: control characters (newline, escape, DEL, C1), format characters
-    (bidi overrides, zero-width), line and paragraph separators and surrogates (a file name's
-    undecodable bytes) are shown as Python escapes (`\\n`, `\\x1b`, `\\u202e`, `\\udcff`), so a path,
-    class or file name cannot move the cursor, clear the screen, reorder the line or end it. Other
-    text, non-ASCII letters included, is left as it is."""
-    text = str(value)
-    if text.isprintable():  # the common case; isprintable() is stricter (it refuses any space but " ")
-        return text
-    return "".join(ch.encode("unicode_escape").decode("ascii")
-                   if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp") else ch
-                   for ch in text)
