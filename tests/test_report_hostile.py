@@ -362,3 +362,14 @@ def test_eval_prints_class_and_path_names_escaped(tmp_path, capsys):
     _assert_escaped(out)
     assert f"m{ESCAPED}.keras: test accuracy" in out
     assert re.search(rf"^{re.escape(ESCAPED)} +\d\.\d{{4}} +3$", out, re.M)
+
+
+def test_a_run_folder_name_in_an_error_cannot_drive_the_terminal(tmp_path, capsys, monkeypatch):
+    """Every error is printed through one escaper (display.terminal_text), whatever module raised it."""
+    monkeypatch.chdir(ROOT)
+    run = tmp_path / "run\x1b[2J\nforged: ok"
+    run.mkdir()
+    assert main(["report", "specs/best.arch", str(run), "-o", str(tmp_path / "r.html")]) != 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "run\\x1b[2J\\nforged: ok" in err
+    assert not any(line.startswith("forged") for line in err.splitlines())
