@@ -76,8 +76,9 @@ CODES: dict[str, Code] = _table(
         "The default code of a syntax error; every message today has a more precise code.",
         "—", reserved=True),
     Code("E101",
-        "The spec file cannot be read: it does not exist, or it is a directory.",
-        "Check the path; name a `.arch` file."),
+        "The spec file cannot be read: it does not exist, it is a directory, a pipe, a device or a socket "
+        "(only regular files are read, and at most the size limit), or it may not be read.",
+        "Check the path and its permissions; name a `.arch` file."),
     Code("E102",
         "The file is not a spec: it is binary, not UTF-8 text, or larger than a spec can be.",
         "Save the spec as plain UTF-8 text; check that you named the right file."),
@@ -326,8 +327,9 @@ CODES: dict[str, Code] = _table(
         "`archdsl report -o` has an extension other than .html or .md.",
         "Write `-o report.html` or `-o report.md`."),
     Code("E641",
-        "`archdsl report -o NAME.md`: NAME_files, where the pictures go, exists and is not a folder.",
-        "Choose another report name."),
+        "`archdsl report -o NAME.md`: NAME_files, where the pictures go, exists and is not a folder, or is a "
+        "symbolic link (archdsl does not write through one).",
+        "Choose another report name, or remove the file or link first."),
     Code("E650",
         "`archdsl draw`: the picture format cannot be told or does not match the file name.",
         "Name the file with its format's extension (.svg, .png, .pdf, .dot, .txt), or give `--format`."),
