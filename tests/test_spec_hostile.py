@@ -32,13 +32,17 @@ ROOT = Path(__file__).resolve().parent.parent
 # 256 MB leaves room for a cold grammar cache, and is far below what reading /dev/zero or a 4 GiB file takes.
 ADDRESS_SPACE = 256 * 2**20
 PEAK_RSS_KB = 100 * 1024  # what a refused or a normal spec may cost a whole `archdsl` process
-# `archdsl ARGS` in a fresh interpreter; its own peak RSS (kB) on the last line of stderr
+# `archdsl ARGS` in a fresh interpreter; its own peak RSS (kB) on the last line of stderr. VmHWM, not
+# getrusage's ru_maxrss: Linux keeps ru_maxrss across fork and exec, so a child of a large pytest process
+# would report its parent's peak (1.1 GB beside the TensorFlow tests), while VmHWM is the new image's own.
 RUN = """
-import resource, sys
+import re, sys
 from archdsl.cli import main
 status = main(sys.argv[1:])
 sys.stdout.flush()
-sys.stderr.write("peak_rss_kb %d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+with open("/proc/self/status") as status_file:
+    peak = re.search(r"^VmHWM:\\s+(\\d+) kB", status_file.read(), re.M).group(1)
+sys.stderr.write("peak_rss_kb %s\\n" % peak)
 sys.exit(status)
 """
 
