@@ -29,6 +29,49 @@ def test_rf_table_matches_golden(spec, fmt, capsys, monkeypatch):
     assert text == golden.read_text()
 
 
+# JSON and CSV of a few specs that cover the cases: a head after gap/flatten (`global`, no rf/jump/start of its
+# own: the table's rule), dense layers after flatten, a graph, an upsampling's fractional jump, odd strides
+DATA_SPECS = [Path(p) for p in ("specs/best.arch", "examples/mnist_lenet.arch", "examples/resnet8.arch",
+                                "examples/unet_tiny.arch", "examples/strided_odd.arch")]
+
+
+@pytest.mark.parametrize("spec", DATA_SPECS, ids=str)
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_rf_json_and_csv_match_golden(spec, fmt, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    status = main(["rf", str(spec), "--format", fmt])
+    out = capsys.readouterr()
+    text = f"exit {status}\n{out.out}" + (f"--- stderr\n{out.err}" if out.err else "")
+    golden = GOLDEN / f"{spec.parent.name}_{spec.stem}.{fmt}"
+    if os.environ.get("ARCHDSL_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert golden.exists(), f"no golden file {golden}: run with ARCHDSL_UPDATE_GOLDEN=1 and check it by eye"
+    assert text == golden.read_text()
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_json_and_csv_say_global_where_the_table_does(spec, capsys, monkeypatch):
+    """The three formats agree on which layers are global, and give those no rf, jump or start."""
+    import csv
+    import io
+    import json
+    monkeypatch.chdir(ROOT)
+    tables = {}
+    for fmt in ("table", "json", "csv"):
+        main(["rf", str(spec), "--format", fmt])
+        tables[fmt] = capsys.readouterr().out
+    rows = [line.split() for line in tables["table"].split("\n\n")[1].splitlines()[2:]]
+    in_table = [int(cells[0]) for cells in rows if "global" in cells]
+    layers = json.loads(tables["json"])["layers"]
+    assert [layer["index"] for layer in layers if layer["global"]] == in_table
+    assert all(layer[k] is None for layer in layers if layer["global"] for k in ("rf", "jump", "start"))
+    assert all(layer[k] is not None for layer in layers if not layer["global"] for k in ("rf", "jump", "start"))
+    records = list(csv.DictReader(io.StringIO(tables["csv"])))
+    assert [int(r["index"]) for r in records if r["rf_h"] == "global"] == in_table
+    assert all(r["rf_w"] == "global" and r["jump_h"] == r["jump_w"] == r["start_h"] == r["start_w"] == ""
+               for r in records if r["rf_h"] == "global")
+
+
 def test_every_spec_has_a_golden_table():
     names = {f"{s.parent.name}_{s.stem}.txt" for s in SPECS}
     assert names <= {p.name for p in GOLDEN.glob("*.txt")}

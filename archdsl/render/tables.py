@@ -2,6 +2,14 @@
 
 Formatting (thousands separators, `3x3` for non-square values, column widths) lives
 here, not in the analysis, as in Keras' summary_utils.
+
+Every format says the same thing of a layer: a layer whose output is a vector (after gap or
+flatten, `is_global`) sees the whole image, so it has no rf, jump or start of its own. The
+table prints `global` there, JSON gives `"global": true` and nulls, CSV `global` in the rf
+cells and empty jump and start cells.
+
+Each presenter shows the spec's asserts with their results: pass `results` to show others
+(`[]` for none); left out, they are the model's own asserts, checked here.
 """
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ import io
 import json
 from fractions import Fraction
 
-from ..analysis import Analysis, AssertionResult, LayerStats
+from ..analysis import Analysis, AssertionResult, LayerStats, check_assertions
 from ..ir import Layer
 from ..display import num as _num, pair as _pair, shape as _shape
 
@@ -18,11 +26,23 @@ COLUMNS = ("#", "line", "layer", "output", "rf", "jump", "start", "params", "MAC
 
 
 def render(analysis: Analysis, fmt: str = "table", results: list[AssertionResult] | None = None) -> str:
-    return {"table": text_table, "json": to_json, "csv": to_csv, "markdown": markdown_table}[fmt](
-        analysis, results or [])
+    """The analysis as `fmt` (table, json, csv or markdown); `results`: the asserts' results, by default the
+    model's own asserts checked now (`[]` shows none)."""
+    return FORMATS[fmt](analysis, results)
 
 
-def to_dict(analysis: Analysis, results: list[AssertionResult]) -> dict:
+def is_global(layer: Layer) -> bool:
+    """A vector layer (after gap/flatten, on its own path): each unit sees the whole image, so rf, jump and start
+    are not its own. The one rule of every format."""
+    return not layer.spatial
+
+
+def _results(analysis: Analysis, results: list[AssertionResult] | None) -> list[AssertionResult]:
+    return check_assertions(analysis) if results is None else results
+
+
+def to_dict(analysis: Analysis, results: list[AssertionResult] | None = None) -> dict:
+    results = _results(analysis, results)
     m = analysis.model
     final = analysis.final
     return {
@@ -50,26 +70,30 @@ def _layer_dict(layer: Layer, row: LayerStats) -> dict:
         "dilation": list(layer.dilation) if layer.dilation else None,
         "padding": layer.padding,
         "output_shape": list(layer.output_shape),
-        "rf": list(row.rf), "jump": list(row.jump), "start": [_num(s) for s in row.start],
+        "global": is_global(layer),
+        **({"rf": None, "jump": None, "start": None} if is_global(layer) else
+           {"rf": list(row.rf), "jump": list(row.jump), "start": [_num(s) for s in row.start]}),
         "params": row.params, "trainable_params": row.trainable_params, "macs": row.macs,
     }
 
 
-def to_json(analysis: Analysis, results: list[AssertionResult]) -> str:
+def to_json(analysis: Analysis, results: list[AssertionResult] | None = None) -> str:
     # a jump below a pixel (after an upsampling) is a fraction: JSON writes it as its decimal
-    return json.dumps(to_dict(analysis, results), indent=2, default=lambda x: float(x) if isinstance(x, Fraction)
+    return json.dumps(to_dict(analysis, _results(analysis, results)), indent=2, default=lambda x: float(x) if isinstance(x, Fraction)
                       else json.JSONEncoder().default(x))
 
 
-def to_csv(analysis: Analysis, results: list[AssertionResult]) -> str:
+def to_csv(analysis: Analysis, results: list[AssertionResult] | None = None) -> str:
+    """One row a layer (the asserts are not rows: `results` is taken for a uniform signature)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["index", "line", "name", "op", "text", "output_shape", "rf_h", "rf_w", "jump_h", "jump_w",
                      "start_h", "start_w", "params", "trainable_params", "macs"])
     for layer, row in zip(analysis.model.layers, analysis.rows):
+        geometry = ["global", "global", "", "", "", ""] if is_global(layer) else \
+            [*row.rf, *row.jump, *(_num(s) for s in row.start)]
         writer.writerow([layer.index, layer.where.line, layer.name, layer.op, layer.text, _shape(layer.output_shape),
-                         *row.rf, *row.jump, *(_num(s) for s in row.start), row.params, row.trainable_params,
-                         row.macs])
+                         *geometry, row.params, row.trainable_params, row.macs])
     return out.getvalue().rstrip("\n")
 
 
@@ -77,7 +101,7 @@ def layer_cells(analysis: Analysis) -> list[list[str]]:
     """The table's cells, a list a layer, as every format shows them (report's table too)."""
     rows = []
     for layer, row in zip(analysis.model.layers, analysis.rows):
-        if not layer.spatial:  # a vector (after gap/flatten, on its own path): each unit sees the whole image
+        if is_global(layer):
             geometry = ["global", "", ""]
         else:
             geometry = [_pair(row.rf), _pair(row.jump), _pair(tuple(_num(s) for s in row.start))]
@@ -104,7 +128,8 @@ def _has_blocks(analysis: Analysis) -> bool:
     return any(layer.block for layer in analysis.model.layers)
 
 
-def text_table(analysis: Analysis, results: list[AssertionResult]) -> str:
+def text_table(analysis: Analysis, results: list[AssertionResult] | None = None) -> str:
+    results = _results(analysis, results)
     m = analysis.model
     head = f"model {m.name}   input {_shape(m.input_shape)}" + (f"   classes {m.classes}" if m.classes else "") \
         + f"   ({m.file})"
@@ -150,7 +175,8 @@ def _ranges(indices: list[int]) -> str:
     return ", ".join(parts)
 
 
-def markdown_table(analysis: Analysis, results: list[AssertionResult]) -> str:
+def markdown_table(analysis: Analysis, results: list[AssertionResult] | None = None) -> str:
+    results = _results(analysis, results)
     from ..safe_text import md_text  # names such as `__net__` would otherwise render as emphasis
     m = analysis.model
     out = [f"**{md_text(m.name)}** — input {_shape(m.input_shape)}", "",
@@ -168,3 +194,4 @@ def markdown_table(analysis: Analysis, results: list[AssertionResult]) -> str:
     return "\n".join(out)
 
 
+FORMATS = {"table": text_table, "json": to_json, "csv": to_csv, "markdown": markdown_table}
