@@ -8,6 +8,10 @@
   headers are still checked). These run in a child process whose address space is limited
   (RLIMIT_AS), so a regression fails with a MemoryError instead of swapping, and whose peak RSS is
   bounded;
+- archive bombs: a small .tar.gz that unpacks to far more than it holds (2 MB of gzip held 2 GB of
+  zeros), or to a great many members: unpacking stops at the bound (ARCHDSL_MAX_UNPACKED_BYTES,
+  ARCHDSL_MAX_MEMBERS), and an archive refused at any point (by the bounds, or later by its
+  contents) leaves nothing in the cache;
 - an archive member with an absolute path: refused as unsafe like `../`, naming the member (tarfile's
   data filter alone would strip the `/` and unpack it); control characters in names are escaped;
 """
@@ -28,8 +32,9 @@ import numpy as np
 import pytest
 from PIL import EpsImagePlugin, Image
 
-from test_data import load_error, make_folder, pixel, write_png
+from test_data import load_error, make_folder, make_targz, pixel, write_png
 
+from archdsl.training import data
 from archdsl.training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +112,7 @@ PEAK_RSS_KB = 120 * 1024
 LOAD = """
 import resource, sys
 from archdsl.errors import DataError
+from archdsl.training import data
 from archdsl.training.data import load_dataset
 try:
     ds = load_dataset(sys.argv[1], data_dir=sys.argv[2], limit=int(sys.argv[3]) if sys.argv[3:] else None)
@@ -240,3 +246,88 @@ def test_a_limited_load_is_cached_and_replaced_by_the_whole(tmp_path):
     np.testing.assert_array_equal(whole.x_train[:4], small.x_train)
     assert len(list((cache / "decoded").glob("*.npz"))) == 1, "the whole split's cache supersedes the limited one"
     assert len(load_dataset(str(root), data_dir=cache, limit=4).x_train) == 4
+
+
+# --- archive bombs: bounded unpacking, nothing left behind --------------------------------------
+
+class Zeros(io.RawIOBase):
+    """`n` zero bytes, read without holding them."""
+
+    def __init__(self, n: int):
+        self.left = n
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        k = min(len(buffer), self.left)
+        buffer[:k] = bytes(k)
+        self.left -= k
+        return k
+
+
+def zeros_archive(archive: Path, folder: Path, sizes: dict[str, int]) -> Path:
+    """`folder` as pets/ in a .tar.gz, then members of zeros: {name under pets/: size}."""
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname="pets")
+        for name, size in sizes.items():
+            info = tarfile.TarInfo(f"pets/{name}")
+            info.size = size
+            tar.addfile(info, io.BufferedReader(Zeros(size), 1 << 20))
+    return archive
+
+
+def cache_leftovers(cache: Path) -> list[str]:
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) if cache.exists() else []
+
+
+def test_a_zip_bomb_stops_at_the_default_bound_and_leaves_nothing(tmp_path):
+    """300 MB of zeros in 300 KB of gzip: over the default (20 times the archive, at least 256 MiB);
+    refused at that member, before a byte of it is written."""
+    folder = make_folder(tmp_path / "src")
+    archive = zeros_archive(tmp_path / "bomb.tar.gz", folder, {"train/ant/zeros.png": 300 * 10**6})
+    assert archive.stat().st_size < 10**6
+    cache = tmp_path / "cache"
+    err = load_error(str(archive), data_dir=cache)
+    assert err.message == (f"'{archive}' unpacks to more than 256 MiB (20 times its size, at least 256 MiB): "
+                           "stopped at 'pets/train/ant/zeros.png'")
+    assert "ARCHDSL_MAX_UNPACKED_BYTES" in err.hint
+    assert [p for p in cache_leftovers(cache) if not p.startswith("archives")] == ["unpacked"]
+
+
+def test_the_unpacked_bound_is_overridable_and_counts_every_member(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "src")
+    archive = zeros_archive(tmp_path / "pets.tar.gz", folder, {f"train/ant/z{i}.png": 400_000 for i in range(4)})
+    monkeypatch.setenv("ARCHDSL_MAX_UNPACKED_BYTES", "1M")
+    err = load_error(str(archive), data_dir=tmp_path / "cache")
+    assert err.message == f"'{archive}' unpacks to more than 1 MiB (ARCHDSL_MAX_UNPACKED_BYTES): stopped at 'pets/train/ant/z2.png'"
+    assert [p for p in cache_leftovers(tmp_path / "cache") if not p.startswith("archives")] == ["unpacked"]
+    monkeypatch.setenv("ARCHDSL_MAX_UNPACKED_BYTES", "2000000")  # now it unpacks, and fails on its zeros
+    err = load_error(str(archive), data_dir=tmp_path / "cache")
+    assert err.message == f"'{archive}:pets/train/ant/z0.png' is not an image file (PNG or JPEG)"
+    monkeypatch.setenv("ARCHDSL_MAX_UNPACKED_BYTES", "a lot")
+    err = load_error(str(archive), data_dir=tmp_path / "cache")
+    assert err.message == "ARCHDSL_MAX_UNPACKED_BYTES must be a number of bytes (K, M, G or T for KiB ...), got 'a lot'"
+
+
+def test_too_many_members_stop_the_unpacking(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "src")  # 18 images in 6 class folders, train/, test/ and pets/: 27 members
+    archive = make_targz(tmp_path / "pets.tar.gz", folder, "pets")
+    monkeypatch.setenv("ARCHDSL_MAX_MEMBERS", "26")
+    err = load_error(str(archive), data_dir=tmp_path / "cache")
+    assert err.message == f"'{archive}' has more than 26 members (ARCHDSL_MAX_MEMBERS): stopped at 'pets/train/cat/03.png'"
+    assert "ARCHDSL_MAX_MEMBERS" in err.hint
+    assert [p for p in cache_leftovers(tmp_path / "cache") if not p.startswith("archives")] == ["unpacked"]
+    monkeypatch.setenv("ARCHDSL_MAX_MEMBERS", "27")
+    assert len(load_dataset(str(archive), data_dir=tmp_path / "cache").x_train) == 12
+    assert data.MAX_MEMBERS == 250_000
+
+
+def test_an_archive_refused_for_its_contents_leaves_no_unpacked_copy(tmp_path):
+    folder = make_folder(tmp_path / "src")
+    (folder / "train" / "bee" / "notes.txt").write_text("not a picture")
+    archive = make_targz(tmp_path / "pets.tar.gz", folder, "pets")
+    cache = tmp_path / "cache"
+    err = load_error(str(archive), data_dir=cache)
+    assert err.message == f"'{archive}:pets/train/bee/notes.txt' is not an image file (PNG or JPEG)"
+    assert list((cache / "unpacked").iterdir()) == []

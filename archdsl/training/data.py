@@ -14,6 +14,12 @@ Everything is decoded once and cached as an `.npz` under the data dir
     <data dir>/decoded/<folder>-<digest8>-<key>-v1.npz   of a folder (digest8: of its path)
     <data dir>/decoded/...-<key>-first<N>-<M>-v1.npz      the first N train, M test images only
 
+An archive unpacks to at most UNPACK_RATIO (20) times its own size, at least UNPACK_FLOOR
+(256 MiB), and to at most MAX_MEMBERS (250,000) files and folders; $ARCHDSL_MAX_UNPACKED_BYTES
+(a number of bytes, or with K, M, G, T: `8G`) and $ARCHDSL_MAX_MEMBERS replace these bounds.
+Unpacking stops before the member that would pass one. An archive refused at any point (a
+bound, an unsafe member, a bad image) leaves nothing in the cache.
+
 Every cache entry is written under a temporary name and renamed into place, so a process
 killed half-way never leaves an entry that a later run trusts. A folder's `.npz` is keyed
 by the names, sizes and modification times of all its files: edit the folder and it is
@@ -65,6 +71,14 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 BUILTIN = ("cifar10",)
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+# What an archive may unpack to. PNG and JPEG hardly compress further: only tar headers and
+# padding and the tables every JPEG repeats do (CIFAR-10's .tar.gz unpacks to 2.8 times its
+# size), so a larger ratio is filler, or a bomb (2 MB of gzip can hold 2 GB of zeros).
+# $ARCHDSL_MAX_UNPACKED_BYTES (bytes, or with K, M, G, T) replaces the ratio rule by a fixed bound,
+# $ARCHDSL_MAX_MEMBERS the member count (files and folders).
+UNPACK_RATIO = 20
+UNPACK_FLOOR = 256 * 2**20
+MAX_MEMBERS = 250_000  # 4 times CIFAR-10's 60,023; tarfile keeps about 1 KB a member in memory
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -235,12 +249,16 @@ def _load_archive(archive: Path, cache: Path, limit: int | None, test_limit: int
     if arrays is not None:
         return arrays
     unpacked = _unpacked(archive, cache / "unpacked" / f"{stem}-{key}")
-    root = image_folder.root(unpacked, str(archive))
 
     def show(p: Path) -> str:
         return image_folder.shown(f"{archive}:{p.relative_to(unpacked)}")
 
-    return _decode_cached(npz, root, show, image_folder.list_images(root, show), limit, test_limit)
+    try:
+        root = image_folder.root(unpacked, str(archive))
+        return _decode_cached(npz, root, show, image_folder.list_images(root, show), limit, test_limit)
+    except DataError:  # an archive refused for what it holds keeps no copy in the cache
+        _discard(unpacked)
+        raise
 
 
 def _unpacked(archive: Path, target: Path) -> Path:
@@ -250,13 +268,14 @@ def _unpacked(archive: Path, target: Path) -> Path:
     if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4
         raise DataError(f"cannot safely unpack '{archive}' with this Python (its tarfile has no data filter)",
                         hint="use Python >= 3.11.4 (or 3.10.12), or unpack the archive yourself and pass the folder")
+    bounds = _unpack_bounds(archive)
     _mkdir(target.parent)
     _remove_abandoned(target.parent, f".partial-{target.name}-")
     tmp = Path(tempfile.mkdtemp(prefix=f".partial-{target.name}-{os.getpid()}-", dir=target.parent))
     try:
         try:
             with tarfile.open(archive) as tar:
-                tar.extractall(tmp, filter=_member_filter(archive))
+                tar.extractall(tmp, filter=_member_filter(archive, *bounds))
         except tarfile.FilterError as e:
             raise DataError(f"'{archive}' has an unsafe member: {image_folder.shown(one_line(e))}",
                             hint=UNSAFE_HINT) from e
@@ -283,15 +302,78 @@ UNSAFE_HINT = ("an archive may hold only files and folders inside itself; "
                "rebuild it without absolute paths, '..' or links out of it")
 
 
-def _member_filter(archive: Path) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo]:
-    """tarfile's data filter, which also refuses an absolute member: the filter alone strips the '/'
-    and unpacks it inside, where it at best misses the layout and at worst shadows a real file."""
+def _member_filter(archive: Path, max_bytes: int, max_members: int, bound_is: str
+                   ) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo]:
+    """tarfile's data filter, called before each member is extracted, which also refuses an absolute
+    member (the filter alone strips the '/' and unpacks it inside, where it at best misses the layout
+    and at worst shadows a real file) and stops at the bounds, before the member that would pass one."""
+    seen = {"members": 0, "bytes": 0}
+
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+        name = image_folder.shown(member.name)
         if member.name.startswith(("/", os.sep)) or os.path.isabs(member.name):
-            raise DataError(f"'{archive}' has an unsafe member: '{image_folder.shown(member.name)}' is an "
-                            "absolute path", hint=UNSAFE_HINT)
+            raise DataError(f"'{archive}' has an unsafe member: '{name}' is an absolute path", hint=UNSAFE_HINT)
+        seen["members"] += 1
+        seen["bytes"] += max(member.size, 0)
+        if seen["members"] > max_members:
+            raise DataError(f"'{archive}' has more than {max_members:,} members ({_members_rule()}): stopped at "
+                            f"'{name}'", hint="an image archive needs a member for each image and folder; if it is "
+                            "right, raise the bound, e.g. ARCHDSL_MAX_MEMBERS=" + str(2 * max_members))
+        if seen["bytes"] > max_bytes:
+            raise DataError(f"'{archive}' unpacks to more than {_size(max_bytes)} ({bound_is}): stopped at '{name}'",
+                            hint="PNG and JPEG images hardly compress: rebuild the archive without what fills it, "
+                                 f"or if it is right, raise the bound, e.g. ARCHDSL_MAX_UNPACKED_BYTES={_size(4 * max_bytes, '')}")
         return tarfile.data_filter(member, dest)
     return check
+
+
+def _unpack_bounds(archive: Path) -> tuple[int, int, str]:
+    """(most bytes, most members, how the byte bound was set) `archive` may unpack to."""
+    if os.environ.get("ARCHDSL_MAX_UNPACKED_BYTES", "").strip():
+        max_bytes, bound_is = _env_number("ARCHDSL_MAX_UNPACKED_BYTES", units=True), "ARCHDSL_MAX_UNPACKED_BYTES"
+    else:
+        max_bytes = max(UNPACK_FLOOR, UNPACK_RATIO * archive.stat().st_size)
+        bound_is = f"{UNPACK_RATIO} times its size, at least {_size(UNPACK_FLOOR)}"
+    members = _env_number("ARCHDSL_MAX_MEMBERS") if os.environ.get("ARCHDSL_MAX_MEMBERS", "").strip() else MAX_MEMBERS
+    return max_bytes, members, bound_is
+
+
+def _members_rule() -> str:
+    return "ARCHDSL_MAX_MEMBERS" if os.environ.get("ARCHDSL_MAX_MEMBERS", "").strip() else "the default"
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _env_number(name: str, units: bool = False) -> int:
+    """The positive whole number in $name; with `units`, a K, M, G or T after it multiplies it by 2**10 ..."""
+    text = os.environ[name].strip()
+    digits, unit = (text[:-1], text[-1].upper()) if units and text[-1:].upper() in "KMGT" else (text, "")
+    if not digits.isdigit() or int(digits) < 1:
+        what, example = (("a number of bytes (K, M, G or T for KiB ...)", "8G") if units
+                         else ("a whole number", str(2 * MAX_MEMBERS)))
+        raise DataError(f"{name} must be {what}, got {text!r}", hint=f"e.g. {name}={example}, or unset it for the default")
+    return int(digits) * _UNITS[unit]
+
+
+def _size(n: int, space: str = " ") -> str:
+    """Bytes in the largest binary unit that divides them: 268435456 -> '256 MiB' (with space='': '256M',
+    what $ARCHDSL_MAX_UNPACKED_BYTES takes)."""
+    for unit in "TGMK":
+        if n % _UNITS[unit] == 0:
+            return f"{n // _UNITS[unit]}{space}{unit}" + ("iB" if space else "")
+    return f"{n:,} bytes" if space else str(n)
+
+
+def _discard(folder: Path) -> None:
+    """Delete a cache folder: first renamed to a partial name (never trusted, and cleaned up after a
+    kill), so no other process takes a half-deleted folder for a whole one."""
+    doomed = folder.parent / f".partial-{folder.name}-{os.getpid()}-discarded"
+    try:
+        os.rename(folder, doomed)
+    except OSError:
+        return  # gone already (another process), or not ours to move
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _remove_abandoned(parent: Path, prefix: str) -> None:
