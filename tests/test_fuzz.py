@@ -16,17 +16,19 @@ from archdsl.cli import main
 from archdsl.errors import ArchError
 from archdsl.language.parser import parse, read_source
 from archdsl.language.resolve import resolve
+from spec_files import spec_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("ARCHDSL_FUZZ_EXAMPLES", "700"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("ARCHDSL_FUZZ_RANDOM"),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-SEEDS = [p.read_text() for d in ("specs", "examples") for p in sorted((ROOT / d).glob("*.arch"))]
+SEEDS = spec_texts()
 VOCAB = ["sep", "conv", "dw", "maxpool", "avgpool", "gap", "flatten", "dense", "softmax", "relu", "bn", "drop",
          "same", "valid", "s2", "stride", "dilation", "d2", "dm", "bias", "3x3", "1x1", "3x1", "32x32x3", "64",
          "0", "-1", ".05", "1e9", "80k", "classes", "input", "model", "block", "assert", "train", "residual",
          "shortcut", "parallel", "branch", "add", "concat", "{", "}", "(", ")", ",", "=", "*", "[", "]", "<=",
-         "in", "not", "params", "rf", "ops", "#", "\n", "\n", "\n", "  ", "é", "\t", "999999999999", "x"]
+         "in", "not", "params", "rf", "ops", "#", "\n", "\n", "\n", "  ", "é", "\t", "999999999999", "x",
+         "pad", "1,2", "0,1,0,1", "groups", "upsample", "2x", "nearest", "bilinear", "noscale", "nocenter", "\ufeff"]
 
 
 def check_text(text: str) -> int:
