@@ -201,7 +201,8 @@ CODES: dict[str, Code] = _table(
     Code("E261", "A residual block with an empty body.", "Put layers between the braces."),
     Code("E262",
         "A parallel block with fewer than two branches.",
-        "Add `branch { }` sections (an empty one is the identity)."),
+        "Add a branch: `branch {` ending its line, the branch's layers on the lines after it, and `}` on a line "
+        "of its own (a branch with no layers is the identity)."),
     Code("E263",
         "The paths of a residual or parallel block end with shapes the merge cannot join (`add`: equal shapes; "
         "`concat`: equal spatial sizes).",

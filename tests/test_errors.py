@@ -177,3 +177,25 @@ def test_a_long_line_is_shown_around_the_column_with_the_caret_under_it(tmp_path
     source, caret = re.search(r"^  2 \| (.*)\n    \| ( *\^+)$", err, re.M).groups()
     assert len(source) == 103 and "\t" not in source  # columns 368-470 of 470: 99 characters before 'frob'
     assert source[caret.index("^"):][:len(caret.strip())] == "frob"
+
+
+# (case, text written, what its hint says to write instead): every such hint leads to a spec that is accepted
+HINTED_FIXES = [
+    ("syntax_size_capital_x", "3X3", "3x3"),
+    ("syntax_option_name_value", "conv 3x3 32 padding=same bn relu", "conv 3x3 32 same bn relu"),
+    ("syntax_options_name_value", "conv 3x3 32 stride=2 padding=valid activation=relu", "conv 3x3 32 s2 valid relu"),
+    ("syntax_train_name_value", "lr=0.1", "lr 0.1"),
+    ("syntax_header_name_value", "classes=10", "classes 10"),
+]
+
+
+@pytest.mark.parametrize("name, written, fixed", HINTED_FIXES, ids=[case[0] for case in HINTED_FIXES])
+def test_the_hint_written_into_the_spec_is_accepted(name, written, fixed, tmp_path, capsys):
+    hint = next(line for line in (BAD / f"{name}.expected").read_text(encoding="utf-8").splitlines()
+                if line.startswith("  hint: "))
+    assert f"{fixed}`" in hint or hint.endswith(f" {fixed}"), hint
+    text = (BAD / f"{name}.arch").read_text(encoding="utf-8")
+    assert written in text
+    path = tmp_path / f"{name}.arch"
+    path.write_text(text.replace(written, fixed, 1), encoding="utf-8")
+    assert main(["check", str(path)]) == 0, capsys.readouterr().err

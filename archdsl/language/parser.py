@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from functools import lru_cache
@@ -384,8 +385,14 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError
     before = lines[line - 1][:column - 1] if 1 <= line <= len(lines) else ""
     if isinstance(exc, UnexpectedCharacters):
         char = lines[line - 1][column - 1] if line <= len(lines) and column <= len(lines[line - 1]) else "?"
+        size = _capital_x_size(lines[line - 1][column - 1:] if line <= len(lines) else "")
         if char == "}":
             message, hint = _brace_message(text, line, column)
+        elif size:
+            what = "factor" if size.upper().endswith("X") else "size"
+            return SpecSyntaxError(f"'{size}' is not a {what}: the x in it is a capital X",
+                                   Span(file, line, column, column + len(size)),
+                                   f"write {what}s with a lower-case x: {size.lower()}", "E103", text)
         else:
             message = f"unexpected character {char!r}"
             hint = _CHARACTER_HINTS.get(char) or _expected_hint(exc.allowed, text, line, column)
@@ -412,6 +419,9 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError
         message = "a '{' ends its line"
         span = _span(file, tok)
         hint = "write the body on the lines after it, and the closing `}` on a line of its own"
+    elif tok.type == "EQUAL" and (written := _name_value(text, line, column)) is not None:
+        message, span, hint = written
+        span = Span(file, line, span[0], span[1])
     elif tok.type == "LBRACE" and before.split("#", 1)[0].strip().lower() == "shortcut":
         message = "a shortcut belongs to the residual just closed, on the line of its `}`"
         start = len(before) - len(before.lstrip()) + 1
@@ -425,6 +435,86 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError
         message = f"unexpected {str(tok)!r}"
         span = _span(file, tok)
     return SpecSyntaxError(message, span, hint, "E105", text)
+
+
+_SIZE_WITH_CAPITAL_X = re.compile(r"\d+(?:[xX]\d+)*[xX]?(?![A-Za-z0-9_.])")
+
+
+def _capital_x_size(rest: str) -> str | None:
+    """`3X3` or `2X` at the start of `rest`: a size or factor the lexer does not take (its x is upper-case)."""
+    m = _SIZE_WITH_CAPITAL_X.match(rest)
+    return m.group() if m and "X" in m.group() else None
+
+
+_NAME_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*([A-Za-z0-9_.+-][^\s#=,()]*)")
+_WHOLE = re.compile(r"\d+")
+_ACTIVATION_WORDS = ("relu", "relu6", "swish", "gelu", "sigmoid", "tanh", "elu", "softmax", "linear")
+
+
+def _as_written(name: str, value: str) -> str | None:
+    """How the language writes a layer's `name=value` (`padding=same` -> `same`, `stride=2` -> `s2`), or None."""
+    n, v = name.lower(), value.lower()
+    number = re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", v) is not None
+    if n == "padding" and v in ("same", "valid"):
+        return v
+    if n in ("padding", "pad") and re.fullmatch(r"\d+(,\d+)*", v):
+        return f"pad {v}"
+    if n in ("stride", "strides") and re.fullmatch(r"\d+(x\d+)?", v):
+        return f"s{v}"
+    if n in ("dilation", "dilation_rate") and re.fullmatch(r"\d+(x\d+)?", v):
+        return f"d{v}"
+    if n == "activation" and v in _ACTIVATION_WORDS:
+        return v
+    if n in ("drop", "dropout") and number:
+        return f"drop {v}"
+    if n in ("dm", "depth_multiplier", "groups") and _WHOLE.fullmatch(v):
+        return f"{'groups' if n == 'groups' else 'dm'} {v}"
+    if n in ("bias", "use_bias") and v in ("true", "false", "1", "0", "yes", "no"):
+        return "bias" if v in ("true", "1", "yes") else "nobias"
+    if n in ("kernel", "kernel_size", "pool_size", "size") and (_WHOLE.fullmatch(v) or re.fullmatch(r"\d+x\d+", v)):
+        return v if "x" in v else f"{v}x{v}"
+    if n in ("filters", "units", "channels") and (_WHOLE.fullmatch(v) or v == "classes"):
+        return v
+    if n == "interpolation" and v in ("nearest", "bilinear"):
+        return v
+    return None
+
+
+def _name_value(text: str, line: int, column: int) -> tuple[str, tuple[int, int], str] | None:
+    """A `name=value` outside parentheses (`conv 3x3 32 padding=same`, `lr=0.1` in a train section): the
+    message, its (start, end) columns and a hint that writes it as the language does, or None."""
+    code = source_lines(text)[line - 1].split("#", 1)[0]
+    if code[:column - 1].count("(") > code[:column - 1].count(")") or \
+            code.split()[0].lower() in ("assert", "block", "residual", "parallel", "branch", "}"):
+        return None
+    pair = next((m for m in _NAME_VALUE.finditer(code) if m.start() < column - 1 < m.end()), None)
+    if pair is not None and _inside(text, line, column, "train"):
+        return f"'{pair.group()}': a train setting is not written as name=value", \
+            (pair.start() + 1, pair.end() + 1), f"write the setting and its value apart: " \
+            f"`{pair.group(1)} {pair.group(2)}`"
+    if pair is None or pair.start(1) == len(code) - len(code.lstrip()):  # `model=m`: the statement's keyword
+        words = code.replace("=", " = ").split()
+        if words and words[0].lower() in ("model", "input", "classes") and len(words) >= 3:
+            fixed = f"{words[0]} {' '.join(words[2:])}"
+            return (f"`{words[0]}` is followed by its value, without `=`", (column, column + 1),
+                    f"write `{fixed}`")
+        return None
+    name, value = pair.group(1), pair.group(2)
+    span = (pair.start() + 1, pair.end() + 1)
+    message = f"'{pair.group()}': options are not written as name=value"
+    fix = _as_written(name, value)
+    if fix is None:
+        return message, span, ("an option is a word (`same`, `s2`, `relu`) or a word and its value (`drop .05`), "
+                               "without `=`; docs/language.md lists each op's options")
+    pairs = list(_NAME_VALUE.finditer(code))
+    fixes = [_as_written(m.group(1), m.group(2)) for m in pairs]
+    example = ""
+    if None not in fixes:
+        line_text = code
+        for m, f in reversed(list(zip(pairs, fixes))):
+            line_text = line_text[:m.start()] + f + line_text[m.end():]
+        example = f": `{' '.join(line_text.split())}`"
+    return message, span, f"write it as `{fix}`{example}"
 
 
 _CHARACTER_HINTS = {"/": "comments start with `#`", ";": "write one statement a line, without `;`",
