@@ -21,10 +21,11 @@ from archdsl.cli import main
 from archdsl.render.draw import choose_format
 from archdsl.errors import UsageError
 from archdsl.render.tables import _pair, _shape
+from spec_files import spec_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
-SPECS = sorted(p.relative_to(ROOT) for d in ("specs", "examples") for p in (ROOT / d).glob("*.arch"))
+SPECS = [Path(p) for p in spec_paths()]
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed "
                                "(apt-get install graphviz); CI installs it")
 

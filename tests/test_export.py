@@ -25,10 +25,11 @@ from archdsl.render import tables
 from archdsl.cli import main
 from archdsl.render.export import render
 from archdsl.ir import Layer, Model, PostOp, Where
+from spec_files import spec_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "export_best_keras.py.txt"
-SPECS = sorted(str(p.relative_to(ROOT)) for d in ("specs", "examples") for p in (ROOT / d).glob("*.arch"))
+SPECS = spec_paths()
 TORCH_REASON = "torch is an optional extra: pip install archdsl[torch]"
 
 # Spec files for what the examples do not reach: pools on signed data (zero padding

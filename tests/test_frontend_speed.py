@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedInput
 
 from archdsl.language import parser
 from archdsl.language.parser import _ToSpec
+from spec_files import spec_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("tensorflow", "keras", "graphviz", "jinja2")
@@ -106,7 +107,7 @@ def test_built_once_then_read_from_a_private_directory(tmp_path, builds):
 
 
 def spec_files() -> list[Path]:
-    found = [*ROOT.glob("specs/*.arch"), *ROOT.glob("examples/**/*.arch"), *ROOT.glob("tests/**/*.arch")]
+    found = [*(ROOT / p for p in spec_paths()), *ROOT.glob("tests/**/*.arch")]
     return sorted(p for p in found if p.is_file())
 
 

@@ -87,7 +87,7 @@ def test_compiled_model_gradients_are_as_accurate_as_keras():
     from archdsl.keras_backend.batchnorm import BatchNormalization as Fused
     from archdsl.keras_backend.compile import compile
 
-    model = archdsl.load(ROOT / "specs/fast85w_wd.arch")
+    model = archdsl.load(ROOT / "experiments/specs/fast85w_wd.arch")
     keras.utils.set_random_seed(0)
     theirs = compile(model)
     ours = compile(model, batchnorm="fused")

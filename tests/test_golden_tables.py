@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from archdsl.cli import main
+from spec_files import spec_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
-SPECS = sorted(p.relative_to(ROOT) for d in ("specs", "examples") for p in (ROOT / d).glob("*.arch"))
+SPECS = [Path(p) for p in spec_paths()]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=str)

@@ -24,9 +24,10 @@ from archdsl.render import charts
 from archdsl.runs import reader as run_reader
 from archdsl.analysis import check_assertions
 from archdsl.cli import main
+from spec_files import spec_paths
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted(str(p.relative_to(ROOT)) for d in ("specs", "examples") for p in (ROOT / d).glob("*.arch"))
+SPECS = spec_paths()
 HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="graphviz `dot` is not installed (apt-get install graphviz); "
                                "CI installs it")
@@ -610,7 +611,7 @@ def test_markdown_numbers_mid_line_and_in_cells_have_no_backslash(tmp_path):
     # `0.5` at a line's start would be escaped (`0\.5`, or it could start a list); in a table cell
     # or after `**` mid-line no block can start, so the source keeps the number as written
     run, _ = write_run(tmp_path / "run", epochs=2)
-    text = report(tmp_path, "specs/fast85w.arch", "md", run=run)
+    text = report(tmp_path, "specs/record_10_epochs.arch", "md", run=run)
     assert "initial lr **0.01**" in text
     assert "| 16x16x64 | 10 | 2 | 0.5 | 0 | 0 |" in text  # the maxpool's start
     assert "\\." not in text
