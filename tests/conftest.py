@@ -47,7 +47,7 @@ def _repo_root_cwd(monkeypatch):
 
 @pytest.fixture(scope="session")
 def load_script():
-    """`load_script("make_results_doc")`: scripts/make_results_doc.py imported as a module (scripts/ is no package)."""
+    """`load_script("make_errors_doc")`: scripts/make_errors_doc.py imported as a module (scripts/ is no package)."""
     def load(name: str):
         spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Write the table of training results in docs/results.md, and each run's report, from results/.
+"""Write the table of training results in experiments/README.md, and each run's report, from experiments/results/.
 
-    python scripts/make_results_doc.py           # rewrite the table and docs/results/<run>.md
-    python scripts/make_results_doc.py --check   # exit 1 if the table is not what this writes
+    python experiments/scripts/make_results_doc.py           # rewrite the table and experiments/pages/<run>.md
+    python experiments/scripts/make_results_doc.py --check   # exit 1 if the table is not what this writes
 
-Each folder results/<run>/ holds what `archdsl train` left in a run directory: spec.arch,
+Each folder experiments/results/<run>/ holds what `archdsl train` left in a run directory: spec.arch,
 metrics.json and history.csv (copied by hand when a run ends or is cut short). Every number in
 the table comes from those files (params and MACs from the spec's analysis, the rest from the
 run's own history), so the doc cannot claim what was not measured. The text around the table
@@ -20,12 +20,13 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: experiments/scripts/ is two levels down
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "results"
-DOC = ROOT / "docs" / "results.md"
-REPORTS = ROOT / "docs" / "results"
-BEGIN = "<!-- results table: written by scripts/make_results_doc.py -->"
+EXPERIMENTS = ROOT / "experiments"
+RESULTS = EXPERIMENTS / "results"
+DOC = EXPERIMENTS / "README.md"
+REPORTS = EXPERIMENTS / "pages"
+BEGIN = "<!-- results table: written by experiments/scripts/make_results_doc.py -->"
 END = "<!-- end of results table -->"
 TARGET = 0.856  # the seed's best test accuracy, issue 8's time-to-accuracy bar
 
@@ -69,7 +70,7 @@ def table(rows: list[dict]) -> str:
              "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         epochs = f"{r['epochs']} of {r['planned']}" + ("" if r["complete"] else ", **cut short**")
-        lines.append(f"| [{r['run']}](results/{r['run']}.md) | {r['params']:,} | {r['macs'] / 1e6:.1f}M | {epochs} "
+        lines.append(f"| [{r['run']}](pages/{r['run']}.md) | {r['params']:,} | {r['macs'] / 1e6:.1f}M | {epochs} "
                      f"| {_duration(r['wall'])} | {r['images_per_second']:.0f} | {r['best']:.2%} ({r['best_epoch']}) "
                      f"| {r['final']:.2%} | {r['reached'] or '–'} |")
     lines += ["", "The commands, exactly as run (a resumed run lists each command and the epoch it started from):", ""]
@@ -101,14 +102,14 @@ def write_reports(folders: list[Path]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/results.md's table is out of date")
+    parser.add_argument("--check", action="store_true", help="exit 1 if experiments/README.md's table is out of date")
     args = parser.parse_args()
     folders = run_folders()
     doc = DOC.read_text()
     new = render(doc, [row(f) for f in folders])
     if args.check:
         if new != doc:
-            print("docs/results.md is out of date: run python scripts/make_results_doc.py", file=sys.stderr)
+            print("experiments/README.md is out of date: run python experiments/scripts/make_results_doc.py", file=sys.stderr)
             return 1
         return 0
     DOC.write_text(new)

@@ -1,11 +1,11 @@
 """Write a copy of an image-folder archive with every image JPEG-encoded once more, at a given quality.
 
-An experiment tool for docs/results.md (target 1): our CIFAR-10 is a JPEG (quality 75, 4:2:0)
+An experiment tool for experiments/README.md (target 1): our CIFAR-10 is a JPEG (quality 75, 4:2:0)
 re-encoding of the original, which we cannot download here. Training the same spec on a copy
 degraded one step further shows how much this data's accuracy depends on the detail JPEG drops.
 
-    python scripts/reencode_jpeg.py ../shared/data/cifar10-jpg.tar.gz /root/archdsl-data/cifar10-q50 --quality 50
-    archdsl train specs/X.arch --data /root/archdsl-data/cifar10-q50 ...
+    python experiments/scripts/reencode_jpeg.py ../shared/data/cifar10-jpg.tar.gz /root/archdsl-data/cifar10-q50 --quality 50
+    archdsl train experiments/specs/X.arch --data /root/archdsl-data/cifar10-q50 ...
 
 The output is a folder (train/<class>/*.jpg, test/<class>/*.jpg) that `--data` reads; it must
 not exist yet. Prints the PSNR of the new images against the archive's.

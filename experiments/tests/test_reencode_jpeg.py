@@ -1,4 +1,4 @@
-"""scripts/reencode_jpeg.py: the experiment copy of a dataset archive (docs/results.md, target 1).
+"""experiments/scripts/reencode_jpeg.py: the experiment copy of a dataset archive (experiments/README.md, target 1).
 
 Checked against PIL itself: each written file is the JPEG PIL makes of the archive's image at the
 asked quality, the folder layout is what `--data` reads, the printed PSNR is the one computed here

@@ -1,9 +1,10 @@
-"""docs/results.md's table is what scripts/make_results_doc.py writes from results/, and each kept run is whole.
+"""experiments/README.md's table is what experiments/scripts/make_results_doc.py writes from experiments/results/,
+and each kept run is whole.
 
 A kept run is three files copied from a run directory: spec.arch, metrics.json, history.csv. They are
 checked against each other (metrics.json's summary against the history's rows, the params the run
 recorded from Keras against the spec's analysis), so a hand-edited number or a mismatched copy fails.
-Regenerate with `python scripts/make_results_doc.py` and read the diff.
+Regenerate with `python experiments/scripts/make_results_doc.py` and read the diff.
 """
 import csv
 import json
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNS = sorted(p for p in (ROOT / "results").glob("*") if p.is_dir())
+EXPERIMENTS = Path(__file__).resolve().parents[1]
+RUNS = sorted(p for p in (EXPERIMENTS / "results").glob("*") if p.is_dir())
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +22,12 @@ def generator(load_script):
 
 
 def test_the_table_is_up_to_date(generator):
-    doc = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    doc = (EXPERIMENTS / "README.md").read_text(encoding="utf-8")
     rows = [generator.row(folder) for folder in generator.run_folders()]
-    assert generator.render(doc, rows) == doc, "run python scripts/make_results_doc.py"
+    assert generator.render(doc, rows) == doc, "run python experiments/scripts/make_results_doc.py"
     assert len(rows) == len(RUNS) >= 1
     for row in rows:
-        assert (ROOT / "docs" / "results" / f"{row['run']}.md").is_file(), f"no report for {row['run']}"
+        assert (EXPERIMENTS / "pages" / f"{row['run']}.md").is_file(), f"no report for {row['run']}"
 
 
 @pytest.mark.parametrize("folder", RUNS, ids=lambda p: p.name)
