@@ -12,11 +12,16 @@
   zeros), or to a great many members: unpacking stops at the bound (ARCHDSL_MAX_UNPACKED_BYTES,
   ARCHDSL_MAX_MEMBERS), and an archive refused at any point (by the bounds, or later by its
   contents) leaves nothing in the cache;
+- two archives that look alike (same name, size and mtime, in different folders; or one file
+  rewritten in place with its mtime put back): each gets its own cache entry, keyed by a sha256 of its
+  content, which is computed once and re-checked cheaply (path, size, mtime, ctime, inode); the hash
+  comes with the dataset, and a training run records it;
 - an archive member with an absolute path: refused as unsafe like `../`, naming the member (tarfile's
   data filter alone would strip the `/` and unpack it); control characters in names are escaped;
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import resource
@@ -34,7 +39,8 @@ from PIL import EpsImagePlugin, Image
 
 from test_data import load_error, make_folder, make_targz, pixel, write_png
 
-from archdsl.training import data
+import archdsl
+from archdsl.training import data, train
 from archdsl.training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,13 +112,14 @@ def test_control_characters_in_a_file_name_are_escaped(tmp_path):
 # --- image sizes: read from the header, before decoding ----------------------------------------
 
 # importing numpy and PIL and loading a small folder peaks at about 160 MB of address space (VmPeak,
-# 2026-12) and 40 MB RSS; one 13000x13000 grayscale image decoded is 169 MB, four are 676 MB
+# 2026-12) and 40 MB RSS; one 13000x13000 grayscale image decoded is 169 MB, four are 676 MB. The
+# child's peak RSS is its VmHWM, not ru_maxrss, which Linux keeps across fork and exec (a child of a
+# pytest process that ran TensorFlow would report that parent's peak).
 ADDRESS_SPACE = 512 * 2**20
 PEAK_RSS_KB = 120 * 1024
 LOAD = """
-import resource, sys
+import re, sys
 from archdsl.errors import DataError
-from archdsl.training import data
 from archdsl.training.data import load_dataset
 try:
     ds = load_dataset(sys.argv[1], data_dir=sys.argv[2], limit=int(sys.argv[3]) if sys.argv[3:] else None)
@@ -120,7 +127,8 @@ try:
 except DataError as e:
     print(e.message)
 sys.stdout.flush()
-sys.stderr.write("peak_rss_kb %d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+with open("/proc/self/status") as status:
+    sys.stderr.write("peak_rss_kb %s\\n" % re.search(r"^VmHWM:\\s+(\\d+) kB", status.read(), re.M).group(1))
 """
 
 
@@ -331,3 +339,67 @@ def test_an_archive_refused_for_its_contents_leaves_no_unpacked_copy(tmp_path):
     err = load_error(str(archive), data_dir=cache)
     assert err.message == f"'{archive}:pets/train/bee/notes.txt' is not an image file (PNG or JPEG)"
     assert list((cache / "unpacked").iterdir()) == []
+
+
+# --- archive caches keyed by content ----------------------------------------------------------
+
+def two_alike_archives(tmp_path: Path) -> tuple[Path, Path]:
+    """data.tar in two folders: other classes and pixels, the same size (each PNG is padded to 512
+    bytes) and the same mtime."""
+    first = make_folder(tmp_path / "src1", counts={"ant": 2, "bee": 2}, test=1)
+    second = tmp_path / "src2"
+    for c, cls in enumerate(("cow", "dog")):
+        for split, n in (("train", 2), ("test", 1)):
+            for i in range(n):
+                write_png(second / split / cls / f"{i:02d}.png", pixel(split, c, i) + 100)
+    archives = []
+    for n, folder in ((1, first), (2, second)):
+        (tmp_path / f"a{n}").mkdir()
+        with tarfile.open(tmp_path / f"a{n}" / "data.tar", "w") as tar:
+            tar.add(folder, arcname="data")
+        archives.append(tmp_path / f"a{n}" / "data.tar")
+    for a in archives:
+        os.utime(a, ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
+    assert archives[0].stat().st_size == archives[1].stat().st_size
+    return archives[0], archives[1]
+
+
+def test_two_archives_alike_in_name_size_and_mtime_each_load_their_own_data(tmp_path):
+    one, two = two_alike_archives(tmp_path)
+    cache = tmp_path / "cache"
+    first = load_dataset(str(one), data_dir=cache)
+    second = load_dataset(str(two), data_dir=cache)
+    assert first.class_names == ("ant", "bee") and second.class_names == ("cow", "dog")
+    np.testing.assert_array_equal(second.x_train[0], pixel("train", 0, 0) + 100)
+    assert first.archive_sha256 == hashlib.sha256(one.read_bytes()).hexdigest()
+    assert second.archive_sha256 == hashlib.sha256(two.read_bytes()).hexdigest()
+
+
+def test_an_archive_rewritten_in_place_with_its_mtime_put_back_is_read_again(tmp_path):
+    one, two = two_alike_archives(tmp_path)
+    cache = tmp_path / "cache"
+    assert load_dataset(str(one), data_dir=cache).class_names == ("ant", "bee")
+    stamp = one.stat().st_mtime_ns
+    one.write_bytes(two.read_bytes())  # same size; only the ctime (which no one can set) tells
+    os.utime(one, ns=(stamp, stamp))
+    again = load_dataset(str(one), data_dir=cache)
+    assert again.class_names == ("cow", "dog")
+    assert again.archive_sha256 == hashlib.sha256(two.read_bytes()).hexdigest()
+
+
+def test_the_hash_is_computed_once_then_rechecked_cheaply(tmp_path, monkeypatch):
+    one, _ = two_alike_archives(tmp_path)
+    cache = tmp_path / "cache"
+    first = load_dataset(str(one), data_dir=cache)
+    monkeypatch.setattr(data, "_file_sha256", lambda *a: pytest.fail("an unchanged archive is hashed again"))
+    again = load_dataset(str(one), data_dir=cache, limit=2)
+    assert again.archive_sha256 == first.archive_sha256
+    assert load_dataset(str(make_folder(tmp_path / "f")), data_dir=cache).archive_sha256 is None
+
+
+def test_a_training_run_records_the_archive_hash(tmp_path):
+    one, _ = two_alike_archives(tmp_path)
+    dataset = load_dataset(str(one), data_dir=tmp_path / "cache")
+    model = archdsl.loads("input 6x5x3\nclasses 2\nconv 3x3 4 same relu\ngap\ndense classes\nsoftmax\n")
+    state = train._initial_state(model, dataset, 0, None)
+    assert state["data"]["archive_sha256"] == hashlib.sha256(one.read_bytes()).hexdigest()

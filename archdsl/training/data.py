@@ -8,7 +8,8 @@ Everything is decoded once and cached as an `.npz` under the data dir
 (`$ARCHDSL_DATA`, else `~/.cache/archdsl`):
 
     <data dir>/downloads/cifar-10-python.tar.gz          keras' download of the built-in cifar10
-    <data dir>/unpacked/<archive>-<key>/...              an archive, unpacked (key: name, size, mtime)
+    <data dir>/archives/<archive>-<digest16>.json         an archive's sha256 (digest16: of its path)
+    <data dir>/unpacked/<archive>-<key>/...              an archive, unpacked (key: its sha256's first 32)
     <data dir>/decoded/cifar10-keras-v1.npz              the decoded arrays of the built-in cifar10,
     <data dir>/decoded/<archive stem>-<key>-v1.npz       of an archive,
     <data dir>/decoded/<folder>-<digest8>-<key>-v1.npz   of a folder (digest8: of its path)
@@ -19,6 +20,12 @@ An archive unpacks to at most UNPACK_RATIO (20) times its own size, at least UNP
 (a number of bytes, or with K, M, G, T: `8G`) and $ARCHDSL_MAX_MEMBERS replace these bounds.
 Unpacking stops before the member that would pass one. An archive refused at any point (a
 bound, an unsafe member, a bad image) leaves nothing in the cache.
+
+An archive's entries are keyed by its content: its sha256, computed once and recorded with
+the path, size, mtime, ctime, inode and device it was computed for, and used again while
+they are unchanged (a rewrite changes the ctime, which no one can set back). Two archives
+alike in name, size and mtime do not share an entry. The hash comes with the dataset
+(`Dataset.archive_sha256`), so a run can record what it trained on.
 
 Every cache entry is written under a temporary name and renamed into place, so a process
 killed half-way never leaves an entry that a later run trusts. A folder's `.npz` is keyed
@@ -46,8 +53,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import pickle
+import re
 import shutil
 import tarfile
 import tempfile
@@ -89,6 +98,7 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     source: str          # what was loaded, for messages and run metadata
+    archive_sha256: str | None = None  # of the archive the images came from (None for a folder)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -125,23 +135,24 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
     name_or_path = os.fspath(name_or_path)
     cache = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     if name_or_path in BUILTIN:
-        arrays, source = _load_cifar10(cache), "cifar10 (keras.datasets.cifar10)"
+        arrays, source, sha256 = _load_cifar10(cache), "cifar10 (keras.datasets.cifar10)", CIFAR10_SHA256
     else:
         path = Path(name_or_path).expanduser()
         if not path.exists():
             raise _missing(name_or_path)
         path = path.resolve()
         if path.is_dir():
-            arrays = _load_folder(path, cache, limit, test_limit)
+            arrays, sha256 = _load_folder(path, cache, limit, test_limit), None
         elif path.name.lower().endswith(ARCHIVE_SUFFIXES):
-            arrays = _load_archive(path, cache, limit, test_limit)
+            arrays, sha256 = _load_archive(path, cache, limit, test_limit)
         else:
             raise DataError(f"'{name_or_path}' is not a folder or a .tar.gz archive",
                             hint=f"{image_folder.LAYOUT_HINT}; a .tar.gz of such a folder also works")
         source = str(path)
     return Dataset(x_train=_first(arrays["x_train"], limit), y_train=_first(arrays["y_train"], limit),
                    x_test=_first(arrays["x_test"], test_limit), y_test=_first(arrays["y_test"], test_limit),
-                   class_names=tuple(str(c) for c in arrays["class_names"]), source=source)
+                   class_names=tuple(str(c) for c in arrays["class_names"]), source=source,
+                   archive_sha256=sha256)
 
 
 def check_fits(dataset: Dataset, input_shape: tuple[int, int, int], classes: int | None,
@@ -238,31 +249,80 @@ def _parse_cifar10(archive: Path) -> dict[str, np.ndarray]:
 
 # --- archives --------------------------------------------------------------------------------
 
-def _load_archive(archive: Path, cache: Path, limit: int | None, test_limit: int | None) -> dict[str, np.ndarray]:
-    st = archive.stat()
-    key = _digest(f"{archive.name}|{st.st_size}|{st.st_mtime_ns}")
+def _load_archive(archive: Path, cache: Path, limit: int | None,
+                  test_limit: int | None) -> tuple[dict[str, np.ndarray], str]:
+    """The arrays of an archive's images, and the archive's sha256 (which keys its cache entries)."""
+    sha256, identity = _archive_sha256(archive, cache)
+    key = sha256[:32]
     stem = _archive_stem(archive.name)
     npz = cache / "decoded" / f"{stem}-{key}-v{CACHE_VERSION}.npz"
     arrays = _read_npz(npz)
     if arrays is None and (limit, test_limit) != (None, None):
         arrays = _read_npz(_limited(npz, limit, test_limit))
     if arrays is not None:
-        return arrays
-    unpacked = _unpacked(archive, cache / "unpacked" / f"{stem}-{key}")
+        return arrays, sha256
+    unpacked = _unpacked(archive, cache / "unpacked" / f"{stem}-{key}", identity)
 
     def show(p: Path) -> str:
         return image_folder.shown(f"{archive}:{p.relative_to(unpacked)}")
 
     try:
         root = image_folder.root(unpacked, str(archive))
-        return _decode_cached(npz, root, show, image_folder.list_images(root, show), limit, test_limit)
+        return _decode_cached(npz, root, show, image_folder.list_images(root, show), limit, test_limit), sha256
     except DataError:  # an archive refused for what it holds keeps no copy in the cache
         _discard(unpacked)
         raise
 
 
-def _unpacked(archive: Path, target: Path) -> Path:
-    """`target`, holding the archive's files: unpacked now unless an earlier run finished it."""
+def _archive_sha256(archive: Path, cache: Path) -> tuple[str, dict]:
+    """The sha256 of `archive`'s bytes, and the identity of the file it is for (path, size, mtime, ctime,
+    inode, device): recorded under <cache>/archives/, and computed again only when the identity changed."""
+    record = cache / "archives" / f"{_archive_stem(archive.name)}-{_digest(str(archive))}.json"
+    seen = _identity(archive)
+    try:
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        if saved.get("file") == seen and re.fullmatch(r"[0-9a-f]{64}", str(saved.get("sha256"))):
+            return saved["sha256"], seen
+    except (OSError, ValueError, AttributeError):  # none yet, or damaged: only a cache miss
+        pass
+    sha256 = _file_sha256(archive)
+    if _identity(archive) != seen:
+        raise DataError(f"'{archive}' changed while it was read", hint="load it again once it is written in full")
+    _mkdir(record.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".partial-{record.name}-", dir=record.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"sha256": sha256, "file": seen}, f)
+        os.chmod(tmp, 0o666 & ~umask())
+        os.replace(tmp, record)
+    except OSError:
+        pass  # not recorded: hashed again next time, nothing worse
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return sha256, seen
+
+
+def _identity(path: Path) -> dict:
+    st = path.stat()
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+            "inode": st.st_ino, "device": st.st_dev}
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as e:
+        raise DataError(f"cannot read '{path}': {one_line(e)}", hint="check that the file is readable") from e
+    return digest.hexdigest()
+
+
+def _unpacked(archive: Path, target: Path, identity: dict) -> Path:
+    """`target`, holding the files of `archive`: unpacked now unless an earlier run finished it. The
+    archive must still be the file of `identity` when it is unpacked (what its hash was computed on)."""
     if target.is_dir():
         return target
     if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4
@@ -285,6 +345,8 @@ def _unpacked(archive: Path, target: Path) -> Path:
         except OSError as e:
             raise DataError(f"cannot unpack '{archive}' into '{target.parent}': {one_line(e)}",
                             hint="free some disk space, or choose another data dir with $ARCHDSL_DATA") from e
+        if _identity(archive) != identity:  # a rewrite changes the ctime at least
+            raise DataError(f"'{archive}' changed while it was read", hint="load it again once it is written in full")
         image_folder.root(tmp, str(archive))  # refuse an archive without train/ and test/ before caching it
         os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; the cache is not
         try:

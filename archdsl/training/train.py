@@ -420,6 +420,7 @@ def _initial_state(model: Model, dataset, seed: int, settings: dict | None) -> d
             "passes": cfg.passes, "lr": cfg.lr, "complete": False, "checkpoint": None, "sha256": None,
             "settings": settings,
             "data": {"source": dataset.source, "fingerprint": runs.data_fingerprint(dataset),
+                     "archive_sha256": getattr(dataset, "archive_sha256", None),
                      "train_images": int(len(dataset.x_train)),
                      "test_images": int(len(dataset.x_test)), "classes": list(dataset.class_names)},
             "rng": {"seed": seed, "seed_generators": []}, "best": {"epoch": None, "val_accuracy": None},
