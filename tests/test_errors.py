@@ -199,3 +199,20 @@ def test_the_hint_written_into_the_spec_is_accepted(name, written, fixed, tmp_pa
     path = tmp_path / f"{name}.arch"
     path.write_text(text.replace(written, fixed, 1), encoding="utf-8")
     assert main(["check", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_a_parameter_renamed_as_e222_hints_is_accepted(tmp_path, capsys):
+    """`stride` is a word of the language; each name the hint offers, written in the header, the body and
+    the uses, gives a spec that is accepted."""
+    template = ("input 32x32x3\nclasses 10\nblock basic(filters, {p}=1) {{\n  conv 3x3 filters same stride {p} bn relu\n"
+                "}}\nbasic(16)\nbasic(32, {p}=2)\nconv 1x1 classes same\ngap\nsoftmax\n")
+    path = tmp_path / "basic.arch"
+    path.write_text(template.format(p="stride"))
+    assert main(["check", str(path)]) == 2
+    hint = re.search(r"error\[E222\].*\n.*\n.*\n  hint: rename it here and in the block's body, e\.g\. to (.*)$",
+                     capsys.readouterr().err, re.M)
+    names = re.findall(r"`(\w+)`", hint[1])
+    assert len(names) == 2 and "stride" not in names
+    for name in names:
+        path.write_text(template.format(p=name))
+        assert main(["check", str(path)]) == 0, capsys.readouterr().err

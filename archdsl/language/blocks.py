@@ -27,11 +27,15 @@ def _case_note(name: str) -> str:
     return f" (the language ignores case: '{name}' is '{name.lower()}')" if name != name.lower() else ""
 
 
-def check_definitions(spec: Spec, errors: list) -> tuple[dict[str, BlockDef], set[str]]:
-    """The blocks by name, and the names of those whose definition is wrong (their uses are not expanded:
-    one mistake, one message). A block named like an op is not registered: lines of that op stay layers."""
+def check_definitions(spec: Spec, errors: list) -> tuple[dict[str, BlockDef], set[str], dict[str, set[str]]]:
+    """The blocks by name; the names of those that cannot be used (named like a word of the language: their
+    uses are not expanded, one mistake, one message); and by block, its parameters named wrongly (a word of
+    the language, or twice): the block is still expanded, so the rest of the file is checked, but its lines
+    that use such a parameter are not (what it stands for is unknown). A block named like an op is not
+    registered: lines of that op stay layers."""
     blocks: dict[str, BlockDef] = {}
     broken: set[str] = set()
+    unusable: dict[str, set[str]] = {}
     for stmt in spec.statements:
         if not isinstance(stmt, BlockDef):
             continue
@@ -52,20 +56,28 @@ def check_definitions(spec: Spec, errors: list) -> tuple[dict[str, BlockDef], se
                 errors.append(SpecSemanticError("a block holds only layers", inner.span,
                                                 "move this line out of the block", "E221"))
         seen: dict[str, Token] = {}
+        taken = {p.name.text for p in stmt.params} | {b.name.text for b in spec.statements if isinstance(b, BlockDef)}
         for p in stmt.params:
             text = p.name.text
             if reserved(text):
                 errors.append(SpecSemanticError(f"parameter name '{text}' is a word of the language", p.name.span,
-                                                "choose another name, e.g. `c` or `width`" + _case_note(text),
-                                                "E222"))
-                broken.add(name)
+                                                f"rename it here and in the block's body, e.g. to "
+                                                f"{_free_names_near(text, taken)}" + _case_note(text), "E222"))
+                unusable.setdefault(name, set()).add(text)
             elif text in seen:
                 errors.append(SpecSemanticError(f"block '{name}' has two parameters named '{text}'", p.name.span,
                                                 f"rename one; the first is at column {seen[text].span.column}",
                                                 "E222"))
-                broken.add(name)
+                unusable.setdefault(name, set()).add(text)
             seen.setdefault(text, p.name)
-    return blocks, broken
+    return blocks, broken, unusable
+
+
+def _free_names_near(name: str, taken: set[str]) -> str:
+    """Names like `name` that are free (`stride` -> `strides` or `stride_`), as a hint writes them."""
+    near = [n for n in (f"{name}s", f"{name}_", f"{name}_1", f"my_{name}")
+            if not reserved(n) and n not in taken][:2]
+    return " or ".join(f"`{n}`" for n in near)
 
 
 def bind(definition: BlockDef, stmt: LayerStmt, env: dict, errors: list) -> dict[str, Token] | None:

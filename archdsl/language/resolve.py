@@ -24,6 +24,7 @@ from .merges import MERGES, expand_merge_block, join_label
 from .train_config import resolve_train
 
 MAX_REPEAT = 1000
+_UNUSABLE = Token("name", "", None)  # what a parameter named wrongly stands for in its block's body
 MAX_LAYERS = 10_000
 MAX_STEPS = 100_000
 MAX_NESTING = 32
@@ -36,6 +37,7 @@ class _State:
     spec: Spec
     blocks: dict[str, BlockDef]
     broken: set[str]                       # blocks whose definition has an error: their uses are skipped
+    unusable: dict[str, set[str]]          # a block's parameters named wrongly: its lines using them are skipped
     too_large: set                         # spans of numerals beyond float range, each reported once
     errors: list[ArchError] = field(default_factory=list)
     layers: list[Layer] = field(default_factory=list)
@@ -62,9 +64,9 @@ def resolve(spec: Spec) -> Model:
     huge = [tok for tok in written_tokens(spec.statements) if tok.too_large]
     too_large = {tok.span for tok in huge}
     headers = _headers(spec, errors)
-    blocks, broken = check_definitions(spec, errors)
+    blocks, broken, unusable = check_definitions(spec, errors)
     input_shape = headers.get("input")
-    state = _State(spec, blocks, broken, too_large, errors, shape=input_shape)
+    state = _State(spec, blocks, broken, unusable, too_large, errors, shape=input_shape)
     env = {}
     if "classes" in headers:
         env["classes"] = headers["classes_token"]
@@ -183,6 +185,9 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
     if count is None:
         return
     name = stmt.op.text
+    if any(env.get(tok.text) is _UNUSABLE for tok in [*stmt.args, *(a.value for a in stmt.call_args or [])]):
+        state.shape = None  # a parameter named wrongly: what it stands for is unknown, its definition's error says it
+        return
     if name in state.broken and (stmt.call_args is not None or not canonical_op(name)):
         state.shape = None  # a use of a block defined wrongly: the definition's error says it
         return
@@ -248,8 +253,9 @@ def _expand_block(state, stmt: LayerStmt, env: dict, block: str | None, depth: i
         state.uses[definition.name.text] = n = state.uses.get(definition.name.text, 0) + 1
         args = ",".join(canonical_token(t) for t in bound.values() if t is not None)
         label = join_label(block, f"{definition.name.text}({args})#{n}")
+        inner_env = {**env, **bound, **dict.fromkeys(state.unusable.get(name, ()), _UNUSABLE)}
         for inner in definition.body:
-            _expand_statement(state, inner, {**env, **bound}, label, depth + 1)
+            _expand_statement(state, inner, inner_env, label, depth + 1)
             if state.too_many:
                 return
 
