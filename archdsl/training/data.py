@@ -69,7 +69,7 @@ import numpy as np
 
 from . import image_decode, image_folder
 from archdsl.errors import DataError, did_you_mean
-from archdsl.fileio import one_line, pid_alive, umask
+from archdsl.fileio import one_line, pid_alive, shown_path, umask
 
 CACHE_VERSION = 1  # bump when the .npz layout or the decoding changes
 
@@ -264,7 +264,7 @@ def _load_archive(archive: Path, cache: Path, limit: int | None,
     unpacked = _unpacked(archive, cache / "unpacked" / f"{stem}-{key}", identity)
 
     def show(p: Path) -> str:
-        return image_folder.shown(f"{archive}:{p.relative_to(unpacked)}")
+        return shown_path(f"{archive}:{p.relative_to(unpacked)}")
 
     try:
         root = image_folder.root(unpacked, str(archive))
@@ -337,7 +337,7 @@ def _unpacked(archive: Path, target: Path, identity: dict) -> Path:
             with tarfile.open(archive) as tar:
                 tar.extractall(tmp, filter=_member_filter(archive, *bounds))
         except tarfile.FilterError as e:
-            raise DataError(f"'{archive}' has an unsafe member: {image_folder.shown(one_line(e))}",
+            raise DataError(f"'{archive}' has an unsafe member: {shown_path(one_line(e))}",
                             hint=UNSAFE_HINT) from e
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
             raise DataError(f"'{archive}' is truncated or not a valid .tar.gz: {one_line(e)}",
@@ -372,7 +372,7 @@ def _member_filter(archive: Path, max_bytes: int, max_members: int, bound_is: st
     seen = {"members": 0, "bytes": 0}
 
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-        name = image_folder.shown(member.name)
+        name = shown_path(member.name)
         if member.name.startswith(("/", os.sep)) or os.path.isabs(member.name):
             raise DataError(f"'{archive}' has an unsafe member: '{name}' is an absolute path", hint=UNSAFE_HINT)
         seen["members"] += 1
@@ -461,13 +461,13 @@ def _archive_stem(name: str) -> str:
 # --- image folders ---------------------------------------------------------------------------
 
 def _load_folder(path: Path, cache: Path, limit: int | None, test_limit: int | None) -> dict[str, np.ndarray]:
-    root = image_folder.root(path, image_folder.shown(path))
-    files = image_folder.list_images(root, image_folder.shown)
+    root = image_folder.root(path, shown_path(path))
+    files = image_folder.list_images(root, shown_path)
     listing = "\n".join(f"{rel}|{size}|{mtime}" for rel, _, size, mtime in files)
     key = _digest(f"{CACHE_VERSION}\n{listing}")
     prefix = f"{root.name or 'data'}-{_digest(str(root))[:8]}-"
     npz = cache / "decoded" / f"{prefix}{key}-v{CACHE_VERSION}.npz"
-    arrays = _decode_cached(npz, root, image_folder.shown, files, limit, test_limit)
+    arrays = _decode_cached(npz, root, shown_path, files, limit, test_limit)
     for stale in npz.parent.iterdir():  # the folder's entries of other contents
         if stale.name.startswith(prefix) and stale.suffix == ".npz" and not stale.name.startswith(f"{prefix}{key}-"):
             stale.unlink(missing_ok=True)

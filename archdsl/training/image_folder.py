@@ -6,8 +6,8 @@
 train/ and test/ hold the same class folders (the folder names are the labels), each with at
 least one file and no sub-folder; names starting with a dot are skipped. Anything else is a
 DataError naming the file or folder (`show` turns a path into what the message prints: for an
-archive, archive:member; `shown` escapes the characters a terminal would act on). Decoding the
-files and caching the arrays is `data`'s job.
+archive, archive:member; names are escaped by fileio.shown_path, so none can drive the terminal or
+break a message's line). Decoding the files and caching the arrays is `data`'s job.
 """
 from __future__ import annotations
 
@@ -16,18 +16,10 @@ from pathlib import Path
 from typing import Callable
 
 from archdsl.errors import DataError
+from archdsl.fileio import shown_path
 
 SPLITS = ("train", "test")
 LAYOUT_HINT = "an image folder needs PATH/train/<class>/<images> and PATH/test/<class>/<images>"
-
-
-def shown(name: object) -> str:
-    """A file, folder or member name as a message prints it: control characters (a newline, ESC) as
-    Python escapes (`\\n`, `\\x1b`), and bytes that are not UTF-8 (os.fsdecode's surrogates) as `\\xff`,
-    so a name can neither break a message's line nor drive the terminal."""
-    return "".join(c if c.isprintable() else
-                   f"\\x{ord(c) - 0xdc00:02x}" if 0xdc80 <= ord(c) <= 0xdcff else
-                   c.encode("unicode_escape").decode("ascii") for c in str(name))
 
 
 def root(path: Path, shown: str) -> Path:
@@ -50,8 +42,8 @@ def list_images(root: Path, show: Callable[[Path], str]) -> list[tuple[str, str,
     if classes["train"] != classes["test"]:
         only_train = sorted(set(classes["train"]) - set(classes["test"]))
         only_test = sorted(set(classes["test"]) - set(classes["train"]))
-        parts = [f"only in train/: {shown(', '.join(only_train))}" if only_train else "",
-                 f"only in test/: {shown(', '.join(only_test))}" if only_test else ""]
+        parts = [f"only in train/: {shown_path(', '.join(only_train))}" if only_train else "",
+                 f"only in test/: {shown_path(', '.join(only_test))}" if only_test else ""]
         raise DataError(f"'{show(root)}' has different class folders in train/ and test/ "
                         f"({'; '.join(p for p in parts if p)})",
                         hint="give train/ and test/ the same class folders (the names are the labels)")
@@ -62,7 +54,7 @@ def list_images(root: Path, show: Callable[[Path], str]) -> list[tuple[str, str,
             entries = sorted((e for e in os.scandir(folder) if not _hidden(e.name)), key=lambda e: e.name)
             for e in entries:
                 if not e.is_file():
-                    raise DataError(f"'{show(folder)}' holds '{shown(e.name)}', which is not an image file",
+                    raise DataError(f"'{show(folder)}' holds '{shown_path(e.name)}', which is not an image file",
                                     hint="put the images directly in the class folder, with no sub-folders")
                 st = e.stat()
                 files.append((f"{split}/{cls}/{e.name}", cls, st.st_size, st.st_mtime_ns))
@@ -76,7 +68,7 @@ def _class_folders(split_dir: Path, show: Callable[[Path], str]) -> list[str]:
     entries = sorted(e for e in os.listdir(split_dir) if not _hidden(e))
     strays = [e for e in entries if not (split_dir / e).is_dir()]
     if strays:
-        raise DataError(f"'{show(split_dir)}' holds '{shown(strays[0])}' outside any class folder",
+        raise DataError(f"'{show(split_dir)}' holds '{shown_path(strays[0])}' outside any class folder",
                         hint=f"put each image in {split_dir.name}/<class>/; the folder names are the labels")
     if not entries:
         raise DataError(f"'{show(split_dir)}' has no class folders", hint=LAYOUT_HINT)
