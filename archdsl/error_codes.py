@@ -150,7 +150,8 @@ CODES: dict[str, Code] = _table(
     Code("E222",
         "A block parameter is named after a word of the language in any case (an op, an option such as `same`, "
         "`stride`, `dm` or `s2`, a keyword, a merge), or two parameters of a block have one name.",
-        "Rename the parameter, e.g. `c` or `width`."),
+        "Rename the parameter in the header and the block's body; the hint offers free names near it "
+        "(`stride`: `strides` or `stride_`)."),
     Code("E223", "A repeat count is not a whole number from 1 to 1000.", "Use a count from 1 to 1000."),
     Code("E224", "An op is called with `(arguments)` like a block.", "Write its options after it: `sep 3x3 64`."),
     Code("E225",
