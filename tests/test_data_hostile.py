@@ -17,7 +17,7 @@
   content, which is computed once and re-checked cheaply (path, size, mtime, ctime, inode); the hash
   comes with the dataset, and a training run records it;
 - an archive member with an absolute path: refused as unsafe like `../`, naming the member (tarfile's
-  data filter alone would strip the `/` and unpack it); control characters in names are escaped;
+  data filter alone would strip the `/` and unpack it); control characters in names are escaped.
 """
 from __future__ import annotations
 
