@@ -244,7 +244,7 @@ def test_a_limit_keeps_the_channels_and_refusals_of_the_whole_data(tmp_path):
 
 
 def test_a_limited_load_is_cached_and_replaced_by_the_whole(tmp_path):
-    root = make_folder(tmp_path / "d", counts={"a": 6, "b": 6}, test=3)
+    root = make_folder(tmp_path / "d[1]", counts={"a": 6, "b": 6}, test=3)  # [1]: no glob pattern
     cache = tmp_path / "cache"
     small = load_dataset(str(root), data_dir=cache, limit=4)
     assert len(list((cache / "decoded").glob("*.npz"))) == 1

@@ -485,8 +485,10 @@ def _decode_cached(npz: Path, root: Path, show: Callable[[Path], str], files: li
     if arrays is None and cut:
         return _cached(_limited(npz, limit, test_limit), lambda: _decode_folder(root, show, files, limit, test_limit))
     arrays = arrays if arrays is not None else _cached(npz, lambda: _decode_folder(root, show, files))
-    for superseded in npz.parent.glob(f"{npz.name[:-len(f'-v{CACHE_VERSION}.npz')]}-first*.npz"):
-        superseded.unlink(missing_ok=True)
+    limited = npz.name[:-len(f"-v{CACHE_VERSION}.npz")] + "-first"  # not a glob: names may hold [ ] * ?
+    for superseded in npz.parent.iterdir():
+        if superseded.name.startswith(limited) and superseded.suffix == ".npz":
+            superseded.unlink(missing_ok=True)
     return arrays
 
 
