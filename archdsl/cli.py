@@ -36,37 +36,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="archdsl", description="A declarative architecture language for CNNs.",
                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+                                help="one of these; `archdsl COMMAND --help` tells its arguments")
 
-    p = sub.add_parser("rf", help="per-layer table: output size, receptive field, jump, start, params, MACs")
-    p.add_argument("file")
-    p.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table")
+    p = _command(sub, "rf", "per-layer table: output size, receptive field, jump, start, params, MACs",
+                 "A failed assert is shown as FAIL and makes the exit status 1; `archdsl check FILE...` is the "
+                 "gate for many specs at once (exit 0 ok, 1 an assert failed, 2 a bad spec).")
+    p.add_argument("file", metavar="FILE", help=SPEC)
+    p.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table",
+                   help="how to print the table (default: table)")
     p.add_argument("--verify", action="store_true",
                    help="build the Keras model and measure each layer's receptive field empirically")
 
-    p = sub.add_parser("check", help="validate specs and their asserts; exit 0, 1 (assert failed) or 2 (bad spec)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = _command(sub, "check", "validate specs and their asserts; exit 0, 1 (assert failed) or 2 (bad spec)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="the spec files (.arch) to check")
 
-    p = sub.add_parser("fmt", help="print a spec in canonical form")
-    p.add_argument("file")
-    p.add_argument("--check", action="store_true", help="exit 1 if the file is not formatted")
-    p.add_argument("--write", action="store_true", help="rewrite the file in place")
+    p = _command(sub, "fmt", "print specs in canonical form, or check or rewrite them")
+    p.add_argument("files", nargs="+", metavar="FILE", help="the spec files (.arch) to format")
+    p.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
+    p.add_argument("--write", action="store_true", help="rewrite the files in place")
 
-    p = sub.add_parser("build", help="compile to Keras, print model.summary(), optionally save (.keras)")
-    p.add_argument("file")
+    p = _command(sub, "build", "compile to Keras, print model.summary(), optionally save (.keras)")
+    p.add_argument("file", metavar="FILE", help=SPEC)
     p.add_argument("-o", "--output", help="where to write the untrained model (Keras v3 .keras file)")
 
-    p = sub.add_parser("train", help="compile to Keras and train")
-    p.add_argument("file", nargs="?", help="the spec (not needed with --resume)")
+    p = _command(sub, "train", "compile to Keras and train; every epoch is checkpointed to runs/<spec>/<time>/")
+    p.add_argument("file", nargs="?", metavar="FILE", help="the spec file (.arch); not needed with --resume")
     _add_data_arguments(p)
     p.set_defaults(data=None)  # cifar10, or with --resume the run's own data
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--limit", type=int, help="train on the first N training images")
-    p.add_argument("--test-limit", type=int, help="evaluate on the first N test images")
-    p.add_argument("--seed", type=int, help="seeds weights, shuffling, augmentation and dropout (default 0)")
-    p.add_argument("--out", default="runs", help="parent folder of run directories (default: runs)")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs to train (overrides the spec's `epochs`)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="images a step (overrides the spec's `batch`)")
+    p.add_argument("--lr", type=float, help="learning rate (overrides the spec's `lr`)")
+    p.add_argument("--limit", type=int, metavar="N", help="train on the first N training images")
+    p.add_argument("--test-limit", type=int, metavar="N", help="evaluate on the first N test images")
+    p.add_argument("--seed", type=int, metavar="N", help="seeds weights, shuffling, augmentation and dropout (default 0)")
+    p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run directories (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete epoch")
     # A progress bar rewrites one line, fine on a terminal, a flood of text in a log file (nohup).
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1 if sys.stdout.isatty() else 2,
@@ -84,36 +88,47 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiworker: give up when the other workers are not all up within this time (default 300)")
     p.add_argument("--final-weights", help=argparse.SUPPRESS)  # tests: every worker saves its final weights (.npz)
 
-    p = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run or model")
-    p.add_argument("target", metavar="MODEL_OR_RUN_DIR")
+    p = _command(sub, "eval", "test accuracy, per-class accuracy and confusion matrix of a run or model")
+    p.add_argument("target", metavar="RUN_DIR|MODEL",
+                   help="a training run's folder (runs/<spec>/<time>) or a saved MODEL (.keras)")
     _add_data_arguments(p)
     p.set_defaults(data=None)  # a run's own data, else cifar10
-    p.add_argument("--test-limit", type=int)
+    p.add_argument("--test-limit", type=int, metavar="N", help="evaluate on the first N test images")
     p.add_argument("--tta", action="store_true", help="average predictions over the image and its mirror")
 
-    p = sub.add_parser("draw", help="draw the network (graphviz: svg, png, pdf, dot; or ascii in the terminal)")
-    p.add_argument("file")
-    p.add_argument("-o", "--output", help="output file; its extension picks the format (.svg .png .pdf .dot)")
+    p = _command(sub, "draw", "draw the network (graphviz: svg, png, pdf, dot; or ascii in the terminal)")
+    p.add_argument("file", metavar="FILE", help=SPEC)
+    p.add_argument("-o", "--output", help="output file; its extension picks the format (.svg .png .pdf .dot .gv, "
+                                          ".txt for ascii); without -o the drawing is printed (ascii by default)")
     p.add_argument("--format", choices=["svg", "png", "pdf", "dot", "ascii"],
-                   help="override the format (ascii prints to the terminal)")
+                   help="override the format (without -o: ascii, svg or dot print to the terminal)")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="top-to-bottom or left-to-right")
 
-    p = sub.add_parser("report", help="an HTML or Markdown report: RF table, diagram, params, asserts, training")
-    p.add_argument("file")
+    p = _command(sub, "report", "an HTML or Markdown report: RF table, diagram, params, asserts, training")
+    p.add_argument("file", metavar="FILE", help=SPEC)
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a training run to add curves and metrics from")
     p.add_argument("-o", "--output", required=True, help="report.html or report.md")
 
-    p = sub.add_parser("export", help="generate a readable standalone Python file that builds the model")
-    p.add_argument("file")
-    p.add_argument("--to", required=True, help="keras or pytorch")
+    p = _command(sub, "export", "generate a readable standalone Python file that builds the model")
+    p.add_argument("file", metavar="FILE", help=SPEC)
+    p.add_argument("--to", required=True, metavar="keras|pytorch",
+                   help="the framework the generated file builds the model with")
     p.add_argument("-o", "--output", required=True, help="the .py file to write")
     return parser
 
 
+SPEC = "the spec file (.arch)"
+
+
+def _command(sub, name: str, summary: str, more: str = "") -> argparse.ArgumentParser:
+    """A command: `summary` is its line in `archdsl --help` and the first line of `archdsl NAME --help`."""
+    return sub.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}.{' ' + more if more else ''}")
+
+
 def _add_data_arguments(p):
-    p.add_argument("--data", help="cifar10 (downloaded once) or PATH to an image folder/.tar.gz "
+    p.add_argument("--data", metavar="cifar10|PATH", help="cifar10 (downloaded once) or PATH to an image folder/.tar.gz "
                                   "(default: a resumed or evaluated run's own data, else cifar10)")
-    p.add_argument("--data-dir", help="cache folder for datasets (default: $ARCHDSL_DATA or ~/.cache/archdsl)")
+    p.add_argument("--data-dir", metavar="DIR", help="cache folder for datasets (default: $ARCHDSL_DATA or ~/.cache/archdsl)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,13 +227,25 @@ def cmd_check(args) -> int:
 
 
 def cmd_fmt(args) -> int:
+    """Each file in turn, like `check`: a bad one is reported and the others are still done; the worst status."""
+    status = 0
+    for path in args.files:
+        try:
+            status = max(status, _fmt_one(path, args))
+        except ArchError as exc:
+            print(exc.render(), file=sys.stderr)
+            status = max(status, exc.exit_status)
+    return status
+
+
+def _fmt_one(path: str, args) -> int:
     from .fileio import shown_path
     from .language.formatter import format_spec
     from .language.parser import BOM, parse, read_source
     from .language.resolve import resolve
-    text = read_source(args.file, keep_bom=True)
+    text = read_source(path, keep_bom=True)
     bom = BOM if text.startswith(BOM) else ""  # kept by --write, so the user's editor keeps its own
-    shown = shown_path(args.file)
+    shown = shown_path(path)
     spec = parse(text[len(bom):], shown)
     resolve(spec)  # only valid specs are formatted: fmt must not bless a broken file
     formatted = format_spec(spec)
@@ -230,7 +257,7 @@ def cmd_fmt(args) -> int:
     if args.write:
         if bom + formatted != text:
             from .fileio import write_into
-            write_into(args.file, (bom + formatted).encode("utf-8"))
+            write_into(path, (bom + formatted).encode("utf-8"))
         return 0
     sys.stdout.write(formatted)
     return 0

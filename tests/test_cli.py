@@ -323,6 +323,21 @@ def test_fmt_refuses_a_bad_spec(capsys):
     assert status == 2 and out == "" and "unknown op 'sepp'" in err
 
 
+def test_fmt_takes_several_files_like_check(tmp_path, capsys):
+    """Each file in turn: a bad one is reported and the others are still formatted; the worst status."""
+    first, second = tmp_path / "first.arch", tmp_path / "second.arch"
+    first.write_text(MESSY)
+    second.write_text(MESSY.replace("tiny", "other"))
+    status, _, err = run(capsys, "fmt", "--check", str(first), str(second))
+    assert status == 1 and err.count("not formatted") == 2
+    status, out, err = run(capsys, "fmt", "--write", str(first), "tests/bad/unknown_op_sepp.arch", str(second))
+    assert status == 2 and out == "" and "unknown op 'sepp'" in err
+    assert first.read_text().startswith("model tiny\n") and second.read_text().startswith("model other\n")
+    assert run(capsys, "fmt", "--check", str(first), str(second))[0] == 0
+    status, out, _ = run(capsys, "fmt", str(first), str(second))
+    assert status == 0 and out == first.read_text() + second.read_text()
+
+
 # ---------------------------------------------------------------- usage errors
 
 @pytest.mark.parametrize("argv, fragment", [
