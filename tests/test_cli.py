@@ -431,3 +431,39 @@ def test_train_refuses_out_of_range_flags_before_writing_a_run(capsys, tmp_path,
 def test_eval_refuses_a_test_limit_of_zero(capsys, tmp_path):
     status, _, err = run(capsys, "eval", str(tmp_path / "model.keras"), "--test-limit", "0")
     assert status == 2 and "error[E612]: --test-limit 0" in err
+
+
+# ---------------------------------------------------------------- what report and export say on the terminal
+
+def _fake_run(folder: Path, spec: str) -> Path:
+    """A run directory as `archdsl train` leaves it, of model `spec`, two epochs."""
+    folder.mkdir(parents=True)
+    (folder / "history.csv").write_text("epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n"
+                                        "1,0.01,2.0,0.4,2.1,0.35,10.0\n2,0.009,1.5,0.5,1.6,0.45,10.0\n")
+    (folder / "metrics.json").write_text(json.dumps({"spec": spec, "complete": True, "epochs_done": 2, "epochs": 2}))
+    return folder
+
+
+def test_report_of_a_run_of_another_spec_says_so_on_the_terminal(tmp_path, capsys):
+    run_dir = _fake_run(tmp_path / "runs" / "base" / "t1", "base")
+    status, out, err = run(capsys, "report", "specs/best.arch", str(run_dir), "-o", str(tmp_path / "r.md"))
+    assert status == 0 and "wrote" in out
+    warning = next(line for line in err.splitlines() if line.startswith("warning: the run "))
+    assert str(run_dir) in warning and "'base'" in warning and "specs/best.arch" in warning and "'best'" in warning
+    status, _, err = run(capsys, "report", "specs/best.arch", str(_fake_run(tmp_path / "own", "best")),
+                         "-o", str(tmp_path / "own.md"))
+    assert status == 0 and "warning: the run" not in err
+
+
+@pytest.mark.parametrize("torch_installed", [False, True])
+def test_export_to_pytorch_says_how_to_install_torch_when_it_is_missing(tmp_path, capsys, monkeypatch,
+                                                                         torch_installed):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: (real(name, *a) if name != "torch" or torch_installed else None))
+    status, out, err = run(capsys, "export", "specs/best.arch", "--to", "pytorch", "-o", str(tmp_path / "m.py"))
+    assert status == 0 and "wrote" in out
+    assert ("pip install 'archdsl[torch]'" in err) is not torch_installed
+    status, _, err = run(capsys, "export", "specs/best.arch", "--to", "keras", "-o", str(tmp_path / "k.py"))
+    assert status == 0 and "torch" not in err

@@ -63,6 +63,11 @@ def run_export(args) -> int:
     from ..safe_text import terminal_text
     print(f"wrote {terminal_text(output)} ({target} code for model {_one_line(model.name)}, "
           f"{len(model.layers)} layers)")
+    import importlib.util
+    import sys
+    if target == "pytorch" and importlib.util.find_spec("torch") is None:
+        print(f"note: running {terminal_text(output)} needs PyTorch, which is not installed here: "
+              "pip install 'archdsl[torch]' (or pip install torch)", file=sys.stderr)
     return 0
 
 

@@ -54,7 +54,7 @@ def run_report(args) -> int:
     analysis = analyze(model)
     run = read_run(args.run_dir) if args.run_dir is not None else None  # "" is an error, not "no run"
     report = build(model, analysis, run, fmt)
-    for message in report.stderr:
+    for message in report.stderr + _other_spec(model, run, args.run_dir):
         print(f"warning: {terminal_text(message)}", file=sys.stderr)
     if fmt == "html":
         from ..fileio import atomic_write_text
@@ -63,6 +63,20 @@ def run_report(args) -> int:
         write_markdown(report, out)
     print(f"wrote {terminal_text(out)}")
     return 0
+
+
+def _other_spec(model: Model, run: Run | None, run_dir) -> list[str]:
+    """The report's note that the run is of another spec (or another version of it), said on the terminal too."""
+    if run is None:
+        return []
+    trained = run.metrics.get("spec")
+    if isinstance(trained, str) and trained != model.name:
+        return [f"the run {run_dir} trained model '{trained}', and {model.file} is model '{model.name}': "
+                "the report shows that run's curves and metrics beside this spec"]
+    if run.spec_text is not None and read_text(model.file) not in (None, run.spec_text):
+        return [f"the run {run_dir} trained another version of {model.file} (its spec.arch differs): "
+                "the report's curves are of the run's version"]
+    return []
 
 
 def report_format(out: Path) -> str:
