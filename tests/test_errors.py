@@ -216,3 +216,11 @@ def test_a_parameter_renamed_as_e222_hints_is_accepted(tmp_path, capsys):
     for name in names:
         path.write_text(template.format(p=name))
         assert main(["check", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_the_parallel_hint_leads_to_an_accepted_spec():
+    """E262's hint, followed: a second branch, `branch {` ending its line, layers after it, `}` alone."""
+    import archdsl
+    text = (BAD / "parallel_one_branch.arch").read_text().replace(
+        "    conv 1x1 8 same\n  }\n}", "    conv 1x1 8 same\n  }\n  branch {\n  }\n}")
+    assert archdsl.loads(text).layers

@@ -47,7 +47,9 @@ def expand_merge_block(state, stmt, env: dict, block: str | None, depth: int) ->
     else:
         if len(stmt.branches) < 2:
             state.errors.append(SpecSemanticError("a parallel block needs at least two branches", stmt.span,
-                                                  "add `branch { ... }` sections (an empty one is the identity)",
+                                                  "add a branch: `branch {` ending its line, its layers on the "
+                                                  "lines after it, and `}` on a line of its own (a branch with no "
+                                                  "layers is the identity)",
                                                   "E262"))
             state.shape = None
             return
