@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["load", "loads", "analyze", "check", "table", "to_keras", "draw", "export",
            "ArchError", "Model", "Analysis", "TABLE_FORMATS", "DRAW_FORMATS", "EXPORT_TARGETS"]
@@ -57,16 +57,14 @@ def __dir__():
 
 def load(path: str | os.PathLike):
     """Parse and resolve the .arch file at `path`: the model (`archdsl.Model`)."""
-    from .language.parser import parse_file
-    from .language.resolve import resolve
-    return resolve(parse_file(path))
+    from . import language
+    return language.load(path)
 
 
 def loads(text: str, file: str = "<spec>"):
     """Parse and resolve spec text; `file` names it in error messages."""
-    from .language.parser import parse
-    from .language.resolve import resolve
-    return resolve(parse(text, file))
+    from . import language
+    return language.loads(text, file)
 
 
 def analyze(model):
@@ -96,10 +94,8 @@ def table(analysis, fmt: str = "text", results: list | None = None) -> str:
 def to_keras(model, batchnorm: str = "keras"):
     """The untrained `keras.Model` of `model` (imports TensorFlow). `batchnorm="fused"`: archdsl's batch norm,
     the same function and weights as Keras' own, trained with TensorFlow's fused kernel."""
-    # imported by name: the renderers import `load` and `analyze` from this package, and lint-imports would
-    # read `from .keras_backend.compile import compile` here as every renderer importing TensorFlow
-    import importlib
-    return importlib.import_module(".keras_backend.compile", __name__).compile(model, batchnorm=batchnorm)
+    from .keras_backend.compile import compile
+    return compile(model, batchnorm=batchnorm)
 
 
 def draw(model, fmt: str = "ascii", rankdir: str = "TB") -> str | bytes:

@@ -7,3 +7,20 @@
 An op's arguments are read by `options` from the op's signature in the registry (`archdsl.ops`).
 No TensorFlow, graphviz or jinja2 here.
 """
+from __future__ import annotations
+
+import os
+
+
+def load(path: str | os.PathLike):
+    """Parse and resolve the .arch file at `path`: the IR (`archdsl.ir.Model`)."""
+    from .parser import parse_file
+    from .resolve import resolve
+    return resolve(parse_file(path))
+
+
+def loads(text: str, file: str = "<spec>"):
+    """Parse and resolve spec text; `file` names it in error messages."""
+    from .parser import parse
+    from .resolve import resolve
+    return resolve(parse(text, file))

@@ -23,7 +23,8 @@ def run_draw(args) -> int:
     if args.output:
         from ..fileio import check_target
         check_target(args.output, overwrite=False)  # refuse before any work
-    from .. import analyze, load
+    from ..analysis import analyze
+    from ..language import load
     model = load(args.file)
     analysis = analyze(model)
 

@@ -51,7 +51,7 @@ def run_export(args) -> int:
     """The `export` command: validate the command line, then load, render and write."""
     target = target_of(args.to)
     output = _check_output(args.output)
-    from .. import load
+    from ..language import load
     model = load(args.file)
     source = render(model, target)
     from ..fileio import atomic_write_text

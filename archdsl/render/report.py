@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from .. import __version__
+from ..version import __version__
 from . import charts, report_training
 from ..analysis import Analysis, AssertionResult, check_assertions
 from ..errors import ArchError, RunError, UsageError
@@ -49,7 +49,8 @@ def run_report(args) -> int:
     fmt = report_format(out)
     from ..fileio import check_target
     check_target(out, overwrite=False)  # refuse before any work
-    from .. import analyze, load
+    from ..analysis import analyze
+    from ..language import load
     model = load(args.file)
     analysis = analyze(model)
     run = read_run(args.run_dir) if args.run_dir is not None else None  # "" is an error, not "no run"
