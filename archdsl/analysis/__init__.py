@@ -30,8 +30,12 @@ class LayerStats:
     macs: int
     axes: tuple[Axis, Axis] = (INPUT_AXIS, INPUT_AXIS)   # which input pixels each unit sees (rows, columns)
 
-    def interval(self, i: int, axis: int) -> tuple[int, int]:
-        """The input pixels unit i sees along an axis, unclipped: [first, last]."""
+    def interval(self, i: int, axis: int) -> tuple[float, float]:
+        """The input pixels unit i sees along an axis, unclipped: [first, last]. Where the fields step evenly
+        (no upsampling before), that is start + i * jump +- (rf - 1) / 2, from the table's own numbers."""
+        if self.axes[axis].period == 1:
+            centre, half = self.start[axis] + i * self.jump[axis], (self.rf[axis] - 1) / 2
+            return centre - half, centre + half
         return self.axes[axis].interval(i)
 
 

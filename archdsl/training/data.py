@@ -51,6 +51,7 @@ This module needs numpy and Pillow only. TensorFlow is imported only to download
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
@@ -342,7 +343,13 @@ def _unpacked(archive: Path, target: Path, identity: dict) -> Path:
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
             raise DataError(f"'{archive}' is truncated or not a valid .tar.gz: {one_line(e)}",
                             hint="download or build the archive again") from e
+        except KeyError as e:  # tarfile: a hard link to a member that is not in the archive (or is itself)
+            raise DataError(f"'{archive}' has a hard link to a member it does not hold: {shown_path(one_line(e))}",
+                            hint=UNSAFE_HINT) from e
         except OSError as e:
+            if e.errno in (errno.EISDIR, errno.EEXIST, errno.ENOTDIR):  # the archive's own members collide
+                raise DataError(f"'{archive}' holds members that collide (a file and a folder of one name): "
+                                f"{shown_path(one_line(e))}", hint="build the archive again from a folder") from e
             raise DataError(f"cannot unpack '{archive}' into '{target.parent}': {one_line(e)}",
                             hint="free some disk space, or choose another data dir with $ARCHDSL_DATA") from e
         if _identity(archive) != identity:  # a rewrite changes the ctime at least
