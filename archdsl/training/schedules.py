@@ -151,7 +151,7 @@ class BatchNormAverages:
     Keras' optimizer averages trainable variables only. Batch norm's moving mean and variance
     are not trainable, and averaged weights normalised with the raw model's statistics are a
     model nobody trained: fast85w_ema_rawbn validated at 82.5 % where the same training without
-    an EMA had 84.8 % (docs/results.md). As timm's ModelEma does with its buffers, they are averaged
+    an EMA had 84.8 % (experiments/README.md). As timm's ModelEma does with its buffers, they are averaged
     at the same decay after every step. The averages are part of the run's state (`values`,
     saved in each checkpoint's JSON), so a resumed run continues them exactly.
     """
