@@ -252,11 +252,16 @@ def _fake_run(tmp_path: Path, epochs_done: int) -> runs.RunDir:
     run.resolved.write_text("{}")
     history = []
     for e in range(1, epochs_done + 1):
-        history.append({"epoch": e})
+        history.append({"epoch": e, "seconds": 1.0, "train_seconds": 1.0})
         run.epoch_model(e).write_bytes(f"weights of epoch {e}".encode() * 100)
         state = {key: None for key in runs.STATE_KEYS}
-        state.update(format=runs.FORMAT, epoch=e, history=list(history), checkpoint=run.epoch_model(e).name,
-                     sha256=hashlib.sha256(run.epoch_model(e).read_bytes()).hexdigest())
+        # what a run of `epochs_done + 1` planned epochs writes after epoch e (runs.py checks it on load)
+        state.update(format=runs.FORMAT, spec="spec.arch", epoch=e, epochs=epochs_done + 1, batch=16, passes=1,
+                     lr=0.01, complete=False, history=list(history), checkpoint=run.epoch_model(e).name,
+                     sha256=hashlib.sha256(run.epoch_model(e).read_bytes()).hexdigest(),
+                     settings={"data": "data", "limit": None, "test_limit": None, "seed": 0},
+                     data={"train_images": 8}, rng={"seed": 0, "seed_generators": []},
+                     best={"epoch": None, "val_accuracy": None})
         runs.write_json(run.epoch_state(e), state)
         runs.write_json(run.state, state)
     return run
