@@ -236,18 +236,21 @@ CODES: dict[str, Code] = _table(
         "`--resume` (or `report`) names a run directory that does not exist or is a file.",
         "Give a folder made by `archdsl train`."),
     Code("E521",
-        "The folder is not an (intact) run directory: no checkpoint state, spec or resolved IR.",
+        "The folder is not an (intact) run directory: no checkpoint state, spec or resolved IR, or a folder or file "
+        "of the run is a link leading out of it.",
         "Give a folder made by `archdsl train`."),
     Code("E522", "A run has no usable checkpoint at all.", "Start a new run."),
     Code("E523",
-        "A checkpoint file of the run is damaged: state.json or epoch-N.json does not parse, or the model file it "
-        "names is missing or fails its checksum. `--resume` falls back to the newest intact epoch checkpoint (with a "
+        "A checkpoint file of the run is damaged: state.json or epoch-N.json does not parse, a field of it fails "
+        "its check (the message names the field and its value), or the model file it names is missing, is not its "
+        "own epoch's file, or fails its checksum. `--resume` falls back to the newest intact epoch checkpoint (with a "
         "warning) and reports this error only when none is left.",
         "Resume from an older checkpoint if one is left; otherwise start a new run."),
     Code("E524",
         "Another archdsl process is writing the run (it holds the run's lock).",
         "Wait for it to finish, or stop it first."),
-    Code("E525", "A checkpoint's weights or optimizer state do not fit the run's model.", "Start a new run."),
+    Code("E525", "A checkpoint's weights or optimizer state do not fit the model of the run's resolved.json (an "
+                 "edited resolved.json, or a checkpoint of another model).", "Start a new run."),
     Code("E526",
         "A run resumed with another number of replicas (devices or workers) than it trained on: the global batch, and"
         " so the run, would change.",

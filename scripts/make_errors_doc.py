@@ -228,7 +228,8 @@ NOTES: dict[str, str] = {
     "E522": "`--resume` reports the damaged file itself (E523) whenever there is one; E522 is left for a "
             "checkpoint folder emptied while archdsl reads it.",
     "E525": "Needs a checkpoint written by another model: "
-            "`error[E525]: checkpoint runs/.../checkpoint/epoch-0003.keras does not fit the run's model`.",
+            "`error[E525]: checkpoint runs/.../checkpoint/epoch-0003.keras does not fit the model of "
+            "runs/.../resolved.json`.",
     "E526": "Needs a checkpoint of a distributed run: `error[E526]: the run trained on 2 replicas, this "
             "process has 1: the global batch would change`.",
     "E531": "Needs TensorFlow to try the file: `error[E531]: cannot load model.keras: ...` followed by "
