@@ -40,7 +40,8 @@ from PIL import EpsImagePlugin, Image
 from test_data import load_error, make_folder, make_targz, pixel, write_png
 
 import archdsl
-from archdsl.training import data, train
+from archdsl.training import train
+from archdsl.training.archives import MAX_MEMBERS
 from archdsl.training.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -328,7 +329,7 @@ def test_too_many_members_stop_the_unpacking(tmp_path, monkeypatch):
     assert [p for p in cache_leftovers(tmp_path / "cache") if not p.startswith("archives")] == ["unpacked"]
     monkeypatch.setenv("ARCHDSL_MAX_MEMBERS", "27")
     assert len(load_dataset(str(archive), data_dir=tmp_path / "cache").x_train) == 12
-    assert data.MAX_MEMBERS == 250_000
+    assert MAX_MEMBERS == 250_000
 
 
 def test_an_archive_refused_for_its_contents_leaves_no_unpacked_copy(tmp_path):
@@ -391,7 +392,7 @@ def test_the_hash_is_computed_once_then_rechecked_cheaply(tmp_path, monkeypatch)
     one, _ = two_alike_archives(tmp_path)
     cache = tmp_path / "cache"
     first = load_dataset(str(one), data_dir=cache)
-    monkeypatch.setattr(data, "_file_sha256", lambda *a: pytest.fail("an unchanged archive is hashed again"))
+    monkeypatch.setattr("archdsl.training.archives._file_sha256", lambda *a: pytest.fail("an unchanged archive is hashed again"))
     again = load_dataset(str(one), data_dir=cache, limit=2)
     assert again.archive_sha256 == first.archive_sha256
     assert load_dataset(str(make_folder(tmp_path / "f")), data_dir=cache).archive_sha256 is None
