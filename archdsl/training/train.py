@@ -136,7 +136,7 @@ def _resume(args) -> int:
     if state.get("complete"):  # after the checks above: `--epochs 5` on a finished run is refused, not ignored
         best = state["best"]
         said = (f"best val accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}" if best["epoch"]
-                else "no val accuracy")  # the state is checked (runs._State): both or neither
+                else "no val accuracy")  # the state is checked (runs/state.py): both or neither
         print(f"run {run} is complete: {state['epoch']}/{state['epochs']} epochs, {said}; nothing to do")
         return 0
     try:
