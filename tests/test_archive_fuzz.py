@@ -136,7 +136,10 @@ def test_hostile_archives_long_profile(tmp_path, spec):
     [("d/train/a/0.png", "hardlink", b"", "d/train/a/0.png")] + VALID,
     # and a file and a folder of one name said "free some disk space"
     [("d", "file", b"x", "")] + VALID,
-], ids=["hardlink-to-nothing", "hardlink-to-itself", "file-then-folder"])
+    # the long profile (case 2,576): a symbolic link over a folder, to itself; tarfile, unable to replace the
+    # folder, copies the link's target instead, which is the link: a RecursionError traceback
+    VALID + [("d", "symlink", b"", "d")],
+], ids=["hardlink-to-nothing", "hardlink-to-itself", "file-then-folder", "symlink-over-folder-to-itself"])
 def test_archives_the_fuzzer_found(tmp_path, spec):
     archive = tmp_path / "data.tar.gz"
     _archive(archive, spec)

@@ -113,6 +113,8 @@ def unpacked(archive: Path, target: Path, identity: dict) -> Path:
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
             raise DataError(f"'{archive}' is truncated or not a valid .tar.gz: {one_line(e)}",
                             hint="download or build the archive again") from e
+        except RecursionError as e:  # tarfile copying a link's target that leads back to it
+            raise DataError(f"'{archive}' has links that lead back to themselves", hint=UNSAFE_HINT) from e
         except KeyError as e:  # tarfile: a hard link to a member that is not in the archive (or is itself)
             raise DataError(f"'{archive}' has a hard link to a member it does not hold: {shown_path(one_line(e))}",
                             hint=UNSAFE_HINT) from e
@@ -152,6 +154,12 @@ def _member_filter(archive: Path, max_bytes: int, max_members: int, bound_is: st
         name = shown_path(member.name)
         if member.name.startswith(("/", os.sep)) or os.path.isabs(member.name):
             raise DataError(f"'{archive}' has an unsafe member: '{name}' is an absolute path", hint=UNSAFE_HINT)
+        over = os.path.join(dest, member.name)
+        if (member.issym() or member.islnk()) and os.path.isdir(over) and not os.path.islink(over):
+            # tarfile cannot replace the folder, and then copies the link's target in its place instead:
+            # a link to itself, or to a folder above, copies without end
+            raise DataError(f"'{archive}' has an unsafe member: '{name}' is a link over a folder of that name",
+                            hint=UNSAFE_HINT)
         seen["members"] += 1
         seen["bytes"] += max(member.size, 0)
         if seen["members"] > max_members:
