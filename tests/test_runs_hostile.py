@@ -11,8 +11,6 @@ during epoch 2 leaves it. Everything runs in-process.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -26,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from archdsl.cli import main
+from test_runs import cli, error_line  # archdsl in-process; the one error of a failed command
 
 pytestmark = pytest.mark.tf
 
@@ -61,20 +59,6 @@ def write_images(root: Path, per_class=(8, 4)) -> Path:
     return root
 
 
-def cli(*args) -> tuple[int, str, str]:
-    """archdsl in-process: (status, stdout, stderr); an exception that is not archdsl's escapes (a traceback)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main([str(a) for a in args])
-    return status, out.getvalue(), err.getvalue()
-
-
-def error_line(status: int, err: str) -> str:
-    """The one error of a failed command."""
-    assert status not in (0, None), err
-    lines = [line for line in err.splitlines() if "error[" in line]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def edit_states(run: Path, **values) -> None:
