@@ -101,7 +101,7 @@ def analyze(model: Model) -> Analysis:
         if len(layer.inputs) > 1:
             _check_merge(model, layer, inputs, merge_warnings, errors)
         geo[layer.index] = op_of(layer).geometry(layer, inputs)
-        params, trainable = _params(layer)
+        params, trainable = layer_params(layer)
         rows.append(stats(layer.index, geo[layer.index], params, trainable, _macs(layer)))
     raise_collected(errors)
     result = Analysis(model, rows)
@@ -176,7 +176,7 @@ def _axes(values) -> str:
     return pair([num(v) for v in values])
 
 
-def _params(layer: Layer) -> tuple[int, int]:
+def layer_params(layer: Layer) -> tuple[int, int]:
     """(total, trainable) of the layer's op and its post-op steps (batch norm's four vectors a channel)."""
     total, trainable = op_of(layer).params(layer)
     for post in layer.post:

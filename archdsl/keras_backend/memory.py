@@ -16,7 +16,7 @@ import os
 
 from ..errors import SpecSemanticError, Span
 from ..ir import Layer, Model
-from ..ops import op_of, post_step
+from ..analysis import layer_params
 
 BYTES_A_WEIGHT = 2 * 4
 USABLE = 0.8   # of the machine's physical memory: the rest is the interpreter, TensorFlow and the OS
@@ -35,7 +35,7 @@ def check_build(model: Model, limit: int | None = None) -> None:
     limit = limit if limit is not None else _usable()
     if limit is None:
         return
-    params = {layer.index: _params(layer) for layer in model.layers}
+    params = {layer.index: layer_params(layer)[0] for layer in model.layers}
     need = BYTES_A_WEIGHT * sum(params.values())
     if need <= limit:
         return
@@ -61,11 +61,6 @@ def check_measurement(model: Model, canvas: tuple[int, int], layers: int, limit:
         f"{_bytes(limit)} to give", _span(first),
         "verify a copy of the spec with a smaller `input` (the receptive fields do not depend on it while they fit)",
         "E236")
-
-
-def _params(layer: Layer) -> int:
-    total, _ = op_of(layer).params(layer)
-    return total + sum(post_step(p).post_params(p, layer.output_shape[-1])[0] for p in layer.post)
 
 
 def _usable() -> int | None:
