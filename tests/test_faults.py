@@ -67,7 +67,8 @@ TIMEOUT = 300  # seconds for any one training process
 
 # ---------------------------------------------------------------- data, runs, helpers
 
-def write_images(root: Path, per_class=(64, 32)) -> Path:
+def write_images(root: Path, per_class=(64, 32), side: int = 16) -> Path:
+    """Two classes (dark, light) of random side x side PNGs, per_class = (train, test) images each."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -76,7 +77,7 @@ def write_images(root: Path, per_class=(64, 32)) -> Path:
             folder = root / split / name
             folder.mkdir(parents=True)
             for i in range(n):
-                pixels = rng.integers(0, 128, (16, 16, 3)) + 127 * c
+                pixels = rng.integers(0, 128, (side, side, 3)) + 127 * c
                 Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i:03d}.png")
     return root
 

@@ -19,11 +19,16 @@ SPECS = [Path(p) for p in spec_paths()]
 @pytest.mark.parametrize("spec", SPECS, ids=str)
 @pytest.mark.parametrize("fmt", ["table", "markdown"])
 def test_rf_table_matches_golden(spec, fmt, capsys, monkeypatch):
+    check_golden(spec, fmt, {"table": "txt", "markdown": "md"}[fmt], capsys, monkeypatch)
+
+
+def check_golden(spec: Path, fmt: str, suffix: str, capsys, monkeypatch) -> None:
+    """`archdsl rf SPEC --format FMT` (exit status, output, warnings) is the golden file golden/DIR_SPEC.SUFFIX."""
     monkeypatch.chdir(ROOT)
     status = main(["rf", str(spec), "--format", fmt])
     out = capsys.readouterr()
     text = f"exit {status}\n{out.out}" + (f"--- stderr\n{out.err}" if out.err else "")
-    golden = GOLDEN / f"{spec.parent.name}_{spec.stem}.{ 'txt' if fmt == 'table' else 'md'}"
+    golden = GOLDEN / f"{spec.parent.name}_{spec.stem}.{suffix}"
     if os.environ.get("ARCHDSL_UPDATE_GOLDEN"):
         golden.write_text(text)
     assert golden.exists(), f"no golden file {golden}: run with ARCHDSL_UPDATE_GOLDEN=1 and check it by eye"
@@ -39,15 +44,7 @@ DATA_SPECS = [Path(p) for p in ("specs/best.arch", "examples/mnist_lenet.arch", 
 @pytest.mark.parametrize("spec", DATA_SPECS, ids=str)
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_rf_json_and_csv_match_golden(spec, fmt, capsys, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    status = main(["rf", str(spec), "--format", fmt])
-    out = capsys.readouterr()
-    text = f"exit {status}\n{out.out}" + (f"--- stderr\n{out.err}" if out.err else "")
-    golden = GOLDEN / f"{spec.parent.name}_{spec.stem}.{fmt}"
-    if os.environ.get("ARCHDSL_UPDATE_GOLDEN"):
-        golden.write_text(text)
-    assert golden.exists(), f"no golden file {golden}: run with ARCHDSL_UPDATE_GOLDEN=1 and check it by eye"
-    assert text == golden.read_text()
+    check_golden(spec, fmt, fmt, capsys, monkeypatch)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=str)

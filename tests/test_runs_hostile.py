@@ -19,11 +19,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from test_faults import write_images as faults_images
 from test_runs import cli, error_line  # archdsl in-process; the one error of a failed command
 
 pytestmark = pytest.mark.tf
@@ -45,18 +45,8 @@ train {
 """
 
 
-def write_images(root: Path, per_class=(8, 4)) -> Path:
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split, n in zip(("train", "test"), per_class):
-        for c, name in enumerate(("dark", "light")):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(n):
-                pixels = rng.integers(0, 128, (8, 8, 3)) + 127 * c
-                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i:03d}.png")
-    return root
+def write_images(root: Path) -> Path:
+    return faults_images(root, per_class=(8, 4), side=8)
 
 
 
