@@ -18,7 +18,7 @@ import archdsl
 from archdsl.render import ascii as ascii_backend
 from archdsl.render import graphviz as gv
 from archdsl.cli import main
-from archdsl.render.draw import choose_format
+from archdsl.render.draw import block_caption, choose_format
 from archdsl.errors import UsageError
 from archdsl.render.tables import _pair, _shape
 from spec_files import spec_paths
@@ -142,7 +142,8 @@ def test_nested_blocks_and_repeats_are_nested_clusters(tmp_path):
     assert outer_parent is None and outer_nodes == {"n1", "n2", "n3", "n4"}
     inner_nodes, inner_parent = by_label["inner(8)#2"]
     assert clusters[inner_parent][0] == "outer(8)#1" and inner_nodes == {"n2"}
-    assert by_label["3*conv#1"][0] == {"n9", "n10", "n11"}
+    # the repeat `3 * conv 3x3 10 same` (resolve's label `3*conv#1`) is headed by what it is
+    assert by_label["3 × conv (repeat 1 of conv)"][0] == {"n9", "n10", "n11"}
     assert len(clusters) == 2 + 6 + 1
 
 
@@ -371,6 +372,28 @@ def test_ascii_matches_golden(capsys):
         golden.write_text(text, encoding="utf-8")
     assert golden.exists(), f"no golden file {golden}: run with ARCHDSL_UPDATE_GOLDEN=1 and check it by eye"
     assert text == golden.read_text(encoding="utf-8")
+
+
+def test_ascii_repeats_are_headed_by_what_they_are(capsys):
+    """examples/vgg_pool.arch has `2 * conv` twice and `3 * sep` once: each bracket says the count, the op and
+    which repeat of that op it is (the table's block column keeps resolve's `2*conv#2`). Checked by eye."""
+    assert main(["draw", "examples/vgg_pool.arch"]) == 0
+    text = capsys.readouterr().out
+    golden = GOLDEN / "draw_vgg_pool.txt"
+    if os.environ.get("ARCHDSL_UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert golden.exists(), f"no golden file {golden}: run with ARCHDSL_UPDATE_GOLDEN=1 and check it by eye"
+    assert text == golden.read_text(encoding="utf-8")
+    heads = [line.split("┌─ ")[1] for line in text.splitlines() if "┌─ " in line]
+    assert heads == ["2 × conv (repeat 1 of conv)", "2 × conv (repeat 2 of conv)", "3 × sep (repeat 1 of sep)"]
+    assert "3 x sep (repeat 1 of sep)" in ascii_backend.to_plain_ascii(text)
+
+
+def test_block_caption_leaves_named_blocks_as_they_are():
+    assert block_caption("2*conv#1") == "2 × conv (repeat 1 of conv)"
+    assert block_caption("12*sep#3") == "12 × sep (repeat 3 of sep)"
+    for label in ("dwpw(48,1)#1", "residual#2", "parallel#1", "stage(64)#1", "my_block(2*x)#1"):
+        assert block_caption(label) == label
 
 
 def test_ascii_to_a_file(tmp_path):

@@ -3,8 +3,8 @@
 One line a layer: a rail on the left that shows the flow (as `git log --graph` does),
 the layer's index, the layer as written, its output shape, receptive field, jump and
 parameters. The layers of one use of a block hang from a bracket headed by the block
-label, nested blocks inside their parent's bracket; where one use ends and the next
-begins, one `├─` line does both:
+label (a repeat's `2*conv#1` as `2 × conv (repeat 1 of conv)`), nested blocks inside their
+parent's bracket; where one use ends and the next begins, one `├─` line does both:
 
     ●   1  conv 3x3 24 same bn relu6        32x32x24  rf 3   jump 1     744 params
     │      ┌─ dwpw(48,1)#1
@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from ..analysis import Analysis
 from ..ir import Model
 from ..display import pair as _pair, shape as _shape
+from .draw import block_caption
 
 MAX_WIDTH = 100
 
 NODE, PIPE, BLANK = "● ", "│ ", "  "
 PLAIN = str.maketrans({"●": "*", "│": "|", "├": "|", "┤": "|", "─": "-", "╮": "\\", "╯": "/", "┼": "+",
-                       "┴": "+", "┌": "+", "└": "+", "·": ".", "…": "~"})
+                       "┴": "+", "┌": "+", "└": "+", "·": ".", "…": "~", "×": "x"})
 
 
 def to_plain_ascii(text: str) -> str:
@@ -112,12 +113,12 @@ def _block_lines(current: list[str], new: list[str], rail: str) -> list[_Line]:
     for depth in range(len(current) - 1, common, -1):
         out.append(_Line(rail, body=PIPE * depth + "└─"))
     if common < len(current) and common < len(new):  # one block ends where a sibling begins
-        out.append(_Line(rail, body=PIPE * common + "├─ " + new[common]))
+        out.append(_Line(rail, body=PIPE * common + "├─ " + block_caption(new[common])))
         common += 1
     elif common < len(current):
         out.append(_Line(rail, body=PIPE * common + "└─"))
     for depth in range(common, len(new)):
-        out.append(_Line(rail, body=PIPE * depth + "┌─ " + new[depth]))
+        out.append(_Line(rail, body=PIPE * depth + "┌─ " + block_caption(new[depth])))
     return out
 
 

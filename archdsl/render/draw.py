@@ -7,6 +7,7 @@ the `.dot` source is still written next to the requested output.
 """
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -16,6 +17,14 @@ from ..safe_text import terminal_text
 
 EXTENSIONS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".txt": "ascii"}
 BINARY = ("png", "pdf")
+REPEAT_LABEL = re.compile(r"(\d+)\*(.+)#(\d+)")  # resolve's label of a repeat: `2*conv#1`
+
+
+def block_caption(segment: str) -> str:
+    """How both drawings head one block use: a repeat's label `2*conv#1` (the first `N * conv` line) says what
+    it is, `2 × conv (repeat 1 of conv)`; a named block's `stage(64)#1` is already its name, arguments and use."""
+    m = REPEAT_LABEL.fullmatch(segment)
+    return f"{m[1]} × {m[2]} (repeat {m[3]} of {m[2]})" if m else segment
 
 
 def run_draw(args) -> int:

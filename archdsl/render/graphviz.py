@@ -3,7 +3,7 @@
 One node a layer, reading as the spec does: the layer as written, its output shape,
 receptive field and jump, and its parameters. Nodes are coloured by the kind of op;
 the input and the head (the model's output) are marked; the layers of one use of a
-repeat or named block sit in a `cluster_*` subgraph labelled with the block, nested
+repeat or named block sit in a `cluster_*` subgraph labelled with the block (`draw.block_caption`), nested
 blocks in nested clusters. Edges are the layers' `inputs`, so branches and merges
 draw as they are: the longest path from input to output is kept straight (the trunk),
 and the first layers of parallel branches start side by side, in written order.
@@ -22,6 +22,7 @@ from ..errors import RunError, UsageError
 from ..ir import Layer, Model
 from ..ops import op_of
 from ..display import pair as _pair, shape as _shape
+from .draw import block_caption
 
 FONT = "Helvetica"
 CODE_FONT = "Courier-Bold"  # the layer as written: what the user typed
@@ -169,7 +170,7 @@ def _emit(g: graphviz.Digraph, tree: dict, model: Model, analysis: Analysis, pat
         sub_path = path + (n,)
         name = "cluster_" + "_".join(str(p) for p in sub_path)
         with g.subgraph(name=name) as c:
-            c.attr(label=f'<<FONT POINT-SIZE="11" COLOR="#334155"><B>{escape(segment)}</B></FONT>>',
+            c.attr(label=f'<<FONT POINT-SIZE="11" COLOR="#334155"><B>{escape(block_caption(segment))}</B></FONT>>',
                    labeljust="l", style="rounded,filled", color="#94a3b8", penwidth="1",
                    fillcolor=CLUSTER_FILLS[min(len(sub_path), len(CLUSTER_FILLS)) - 1], margin="8")
             _emit(c, sub, model, analysis, sub_path, width, trunk)
