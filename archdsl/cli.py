@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, metavar="N", help="epochs to train (overrides the spec's `epochs`)")
     p.add_argument("--batch-size", type=int, metavar="N", help="images a step (overrides the spec's `batch`)")
     p.add_argument("--lr", type=float, help="learning rate (overrides the spec's `lr`)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one setting of the spec's `train { }` section, written as there: --set lr=0.2, "
+                        "--set \"schedule=inverse_time 0.3\", --set \"augment=flip crop 4\" (replaces the whole "
+                        "augment), --set nesterov; repeatable, later ones win")
+    p.add_argument("--recipe", metavar="FILE", help="a file holding only a `train { }` section: its settings "
+                   "override the spec's; --set, then --epochs/--batch-size/--lr override it")
     p.add_argument("--limit", type=int, metavar="N", help="train on the first N training images")
     p.add_argument("--test-limit", type=int, metavar="N", help="evaluate on the first N test images")
     p.add_argument("--seed", type=int, metavar="N", help="seeds weights, shuffling, augmentation and dropout (default 0)")

@@ -308,8 +308,8 @@ CODES: dict[str, Code] = _table(
     Code("E606", "`archdsl build -o` names a file that does not end in .keras.", "Write e.g. `-o model.keras`."),
     Code("E610", "`archdsl train`: no spec file (and no `--resume`).", "Give the spec."),
     Code("E611",
-        "`archdsl train --resume`: a flag (`--epochs`, `--batch-size`, `--lr`, `--data`) differs from the run's own "
-        "setting.",
+        "`archdsl train --resume`: a flag (`--epochs`, `--batch-size`, `--lr`, `--data`, `--set`, `--recipe`, "
+        "`--val-split`) differs from the run's own setting.",
         "Leave the flag out, or start a new run."),
     Code("E612",
         "`archdsl train`/`eval`: a flag's value is out of range (`--epochs 0`, `--seed -1`, `--lr inf`, `--limit 0`).",
@@ -317,6 +317,11 @@ CODES: dict[str, Code] = _table(
     Code("E613",
         "`archdsl eval`: the target is neither a run directory nor a .keras file.",
         "Give a run directory or a .keras file."),
+    Code("E614",
+        "`archdsl train --set`/`--recipe`: a `--set` that is not one KEY=VALUE setting (no key, a line break, only "
+        "a comment), or a recipe file that holds something other than one `train { }` section (a spec's layers, "
+        "`input`, asserts) or none.",
+        "Write `--set lr=0.2` (any key of the train section); put only the `train { }` section in the recipe file."),
     Code("E620",
         "`archdsl train`: an unknown `--strategy` or `--precision`, or a `--peer-timeout` that is not positive.",
         "Use one of the values the hint lists."),

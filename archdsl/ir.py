@@ -111,6 +111,9 @@ class TrainConfig(Frozen):
     normalize: Literal["scale", "standard"] = "scale"
     tta_flip: bool = False
     strategy: Literal["auto", "default", "mirrored", "multiworker"] = "auto"  # tf.distribute; see distribute.py
+    # training images held out (stratified, fixed by the seed) to validate on and choose best.keras by;
+    # 0: validate on the test split, the seed's protocol (training/holdout.py)
+    val_split: int = Field(0, ge=0, le=10**9)
 
 
 class Model(Frozen):

@@ -208,6 +208,8 @@ EXAMPLES: dict[str, list[Example]] = {
     "E610": [X(argv=["train"])],
     "E612": [X(argv=["train", "best.arch", "--epochs", "0"], setup=_spec)],
     "E613": [X(argv=["eval", "runs/best/nope.keras"])],
+    "E614": [X(argv=["train", "best.arch", "--recipe", "other.arch"],
+               setup=lambda d: (_spec(d), _spec(d, "other.arch", TINY)))],
     "E620": [X(argv=["train", "best.arch", "--strategy", "mirrord"], setup=_spec)],
     "E621": [X(argv=["train", "best.arch", "--strategy", "multiworker"], setup=_spec,
                patch=lambda: mock.patch.dict(os.environ, {"TF_CONFIG": '{"cluster": 3'}),

@@ -15,16 +15,22 @@ from .spec import Token, TrainItem, TrainSection
 # key -> an example line, for hints
 NUMERIC = {"lr": "lr 0.01", "decay": "decay 0.319", "warmup": "warmup 2", "final_lr": "final_lr 0",
            "momentum": "momentum 0.9", "weight_decay": "weight_decay 5e-4", "batch": "batch 128",
-           "epochs": "epochs 50", "passes": "passes 2", "label_smoothing": "label_smoothing 0.1", "ema": "ema 0.999"}
+           "epochs": "epochs 50", "passes": "passes 2", "label_smoothing": "label_smoothing 0.1", "ema": "ema 0.999",
+           "val_split": "val_split 5000"}
 CHOICE = {"optimizer": "optimizer sgd", "loss": "loss categorical_crossentropy", "normalize": "normalize scale",
           "strategy": "strategy multiworker"}
-INTEGER = {"batch", "epochs", "passes"}
+INTEGER = {"batch", "epochs", "passes", "val_split"}
 KEYS = sorted([*NUMERIC, *CHOICE, "schedule", "nesterov", "augment", "tta"])
 
 
-def resolve_train(section: TrainSection | None, errors: list) -> TrainConfig:
+def resolve_train(section: TrainSection | None, errors: list, base: TrainConfig | None = None) -> TrainConfig:
+    """The train config `section` gives, each setting it leaves out taken from `base` (default: the defaults).
+
+    With a base, a setting replaces only itself: `augment` replaces the whole augmentation, `schedule
+    inverse_time 0.319` also sets `decay`. On errors (appended to `errors`), the base is returned."""
+    base = base or TrainConfig()
     if section is None:
-        return TrainConfig()
+        return base
     values: dict = {}
     where: dict[str, Token] = {}
     for item in section.items:
@@ -36,14 +42,14 @@ def resolve_train(section: TrainSection | None, errors: list) -> TrainConfig:
         where[key] = item.key
         _read_item(key, item, values, where, errors)
     try:
-        return TrainConfig(**values)
+        return TrainConfig(**{**base.model_dump(), **values})
     except ValidationError as exc:
         for problem in exc.errors():
             field = str(problem["loc"][0]) if problem["loc"] else ""
             tok = where.get(f"{field}=") or where.get(field) or where.get("schedule") or section.items[0].key
             message, hint = _problem(field, problem, tok)
             errors.append(SpecSemanticError(message, tok.span, hint, "E251"))
-        return TrainConfig()
+        return base
 
 
 def _read_item(key: str, item: TrainItem, values: dict, where: dict, errors: list) -> None:

@@ -2,6 +2,7 @@
 
     <out>/<spec stem>/<YYYYmmdd-HHMMSS>[-N]/
         spec.arch          the spec text as given
+        recipe.arch        the `--recipe` file as given (only if one was)
         resolved.json      the resolved IR (with the command line's overrides applied)
         history.csv        epoch, lr, loss, accuracy, val_loss, val_accuracy, seconds (one row per epoch)
         metrics.json       summary so far: best/final val accuracy, wall time, images/s, complete,
@@ -55,6 +56,7 @@ class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.spec = self.path / "spec.arch"
+        self.recipe = self.path / "recipe.arch"
         self.resolved = self.path / "resolved.json"
         self.history = self.path / "history.csv"
         self.metrics = self.path / "metrics.json"
@@ -216,7 +218,7 @@ def open_run(path: str | os.PathLike) -> RunDir:
     if not run.path.is_dir():
         raise RunError(f"{run} is not a directory", hint=RUN_HINT, code="E520")
     # a resume writes into checkpoint/ and tb/ and reads spec.arch and resolved.json: all of them the run's own
-    for p in (run.checkpoint, run.tb, run.tb / "train", run.tb / "validation", run.spec, run.resolved):
+    for p in (run.checkpoint, run.tb, run.tb / "train", run.tb / "validation", run.spec, run.resolved, run.recipe):
         real = outside(run, p)
         if real:
             raise RunError(f"{p} is a link to {real}, outside the run folder", code="E521",

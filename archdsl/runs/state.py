@@ -21,6 +21,9 @@ class _Settings(_Part):
     precision: Literal["fp32", "mixed_bf16", "mixed_fp16"] = "fp32"
     scale_lr: bool = False
     batchnorm: Literal["fused", "keras"] = "keras"
+    recipe: Optional[str] = None  # the --recipe file as given (a record); the run reads its copy, recipe.arch
+    set: list[str] = []           # the --set arguments, in order
+    val_split: Optional[int] = Field(None, ge=1)  # training images held out to validate on; None: the test split
 
 
 class _Data(_Part):

@@ -28,10 +28,18 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import checkpoints, distribute, schedules, whitening
 from .. import runs
 from ..errors import DataError, RunError, UsageError
-from ..ir import Model, TrainConfig
+from ..fileio import shown_path
+from ..ir import Model
+from . import checkpoints, distribute, schedules, whitening
+from .overrides import (
+    apply_recipe,
+    check_resume_recipe,
+    check_spec_copy,
+    recipe_of,
+    with_overrides,
+)
 
 # The batch norm a new run trains with (the back-end's fused kernel), and the one a run from
 # before `--batchnorm` existed trained with, so that it resumes bit for bit.
@@ -50,14 +58,17 @@ def run_train(args) -> int:
     from .. import load
     from .data import load_dataset
 
-    model = with_overrides(load(args.file), epochs=args.epochs, batch=args.batch_size, lr=args.lr,
-                           strategy=_strategy_flag(args))
+    recipe, sets = recipe_of(args)
+    model = apply_recipe(load(args.file), recipe, shown_path(args.recipe or ""), sets)
+    model = with_overrides(model, epochs=args.epochs, batch=args.batch_size, lr=args.lr,
+                           strategy=_strategy_flag(args), val_split=getattr(args, "val_split", None))
     plan = _plan(args, model, args.precision or "fp32", args.scale_lr)
     out = runs.check_out(args.out) if plan.is_chief else None  # only the chief writes under --out
     settings = {"data": args.data or "cifar10", "data_dir": _abs(args.data_dir), "limit": args.limit,
                 "test_limit": args.test_limit, "seed": 0 if args.seed is None else args.seed,
                 "precision": plan.precision, "scale_lr": plan.scale_lr,
-                "batchnorm": getattr(args, "batchnorm", None) or NEW_RUN_BATCHNORM}
+                "batchnorm": getattr(args, "batchnorm", None) or NEW_RUN_BATCHNORM,
+                "recipe": _abs(args.recipe), "set": sets}
     plan.connect()  # before the data is loaded: a worker that cannot join its cluster fails fast
     dataset = load_dataset(settings["data"], args.data_dir, args.limit, args.test_limit)
     if settings["data"] != "cifar10":
@@ -67,6 +78,8 @@ def run_train(args) -> int:
     if plan.is_chief:
         run = runs.create_run_dir(out, Path(args.file).stem)
         runs.write_bytes(run.spec, Path(args.file).read_bytes())
+        if recipe is not None:  # the text read above: what the run trains with, for a resume and a rerun
+            runs.write_bytes(run.recipe, recipe.encode("utf-8"))
     return _train_and_report(model, dataset, run, settings, resume=False, verbose=args.verbose, plan=plan,
                              command=getattr(args, "command_line", None))
 
@@ -115,6 +128,8 @@ def _resume(args) -> int:
                              settings.get("precision", "fp32"))}
     if args.scale_lr and not settings.get("scale_lr"):
         given["--scale-lr"] = (True, "unscaled learning rate")
+    if getattr(args, "val_split", None) not in (None, settings.get("val_split") or 0):
+        given["--val-split"] = (args.val_split, settings.get("val_split") or 0)
     for flag, (value, kept) in given.items():
         if value is not None and value != kept:
             raise UsageError(f"{flag} {value} differs from the run's {kept}: a resumed run keeps its settings",
@@ -129,6 +144,7 @@ def _resume(args) -> int:
     if args.data and args.data != settings["data"] and _abs(args.data) != settings["data"]:
         raise UsageError(f"--data {args.data} differs from the run's {settings['data']}",
                          hint="leave out --data to resume on the run's own data", code="E611")
+    check_resume_recipe(args, run, settings)
     if args.file:  # a spec named beside --resume must at least exist (a typo is not silently ignored)
         from ..language.parser import read_source
         if read_source(args.file).encode("utf-8") != run.spec.read_bytes():
@@ -159,68 +175,6 @@ def _resume(args) -> int:
     print(f"resuming {run} after epoch {state['epoch']} of {state['epochs']}")
     return _train_and_report(model, dataset, run, settings, resume=True, verbose=args.verbose, plan=plan,
                              command=getattr(args, "command_line", None))
-
-
-OVERRIDES = {"epochs": "--epochs", "batch": "--batch-size", "lr": "--lr", "strategy": "--strategy"}
-
-
-def check_spec_copy(run: runs.RunDir, model: Model, state: dict) -> None:
-    """Warn when the run's spec.arch no longer means its resolved.json: a resume trains resolved.json (the model
-    the run's checkpoints hold), so an edit of spec.arch is not applied, and the user is told so.
-
-    The two are compared as resolved models, leaving out positions (a comment or a reformatted line is no
-    change) and asserts (they do not train); the train section's values that the first command line gave as
-    flags (state "commands"; all four when it is not recorded) are taken from resolved.json.
-    """
-    from ..errors import ArchError
-    from ..fileio import os_reason
-    from ..language.parser import parse
-    from ..language.resolve import resolve
-
-    try:
-        text = run.spec.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = f"it cannot be read: {os_reason(exc)}"
-    else:
-        if not text.strip():  # `train()` given a model without a file writes an empty copy
-            return
-        commands = state.get("commands") or []
-        given = _flags_of(commands[0]["command"]) if commands and commands[0]["from_epoch"] == 0 else set(OVERRIDES)
-        try:
-            written = resolve(parse(text, str(run.spec)))
-            written = with_overrides(written, **{k: getattr(model.train, k) for k in given})
-        except (ArchError, ValueError):
-            why = "it is not a valid spec any more"
-        else:
-            if _meaning(written) == _meaning(model):
-                return
-            why = "it describes another model or recipe"
-    _warn(f"{run.spec} differs from {run.resolved} ({why}): resuming with resolved.json, the model the run has "
-          f"trained so far; the edit is not applied (to train the edited spec, start a new run: archdsl train "
-          f"{run.spec})")
-
-
-def _flags_of(command: str) -> set[str]:
-    """Which of OVERRIDES' settings a recorded command line gave (argparse also takes a flag's unique prefix)."""
-    import shlex
-
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return set(OVERRIDES)
-    prefixes = [w.split("=")[0] for w in words if w.startswith("--") and len(w.split("=")[0]) > 2]
-    return {key for key, flag in OVERRIDES.items() if any(flag.startswith(p) for p in prefixes)}
-
-
-def _meaning(model: Model):
-    """What a model trains: its dump without the file, positions and asserts."""
-    def strip(value):
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "where"}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-    return strip(model.model_dump(mode="json", exclude={"file", "assertions"}))
 
 
 def _train_and_report(model: Model, dataset, run: runs.RunDir | None, settings: dict, *, resume: bool,
@@ -314,7 +268,12 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
     import tensorflow as tf
 
     from ..keras_backend.compile import compile as compile_keras
-    from .pipeline import make_eval_dataset, make_train_dataset, normalizer, steps_per_epoch
+    from .pipeline import (
+        make_eval_dataset,
+        make_train_dataset,
+        normalizer,
+        steps_per_epoch,
+    )
 
     cfg, seed, start = plan.scaled(model.train), state["settings"]["seed"], state["epoch"]
     before = (state.get("distribution") or {}).get("replicas", 1)
@@ -381,22 +340,6 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
     return runs.summarize(checkpointer.state, run)
 
 
-def with_overrides(model: Model, **overrides) -> Model:
-    """`model` with its train section's epochs/batch/lr replaced by the given (non-None) values."""
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if not values:
-        return model
-    try:
-        cfg = TrainConfig(**{**model.train.model_dump(), **values})
-    except ValueError as exc:
-        problem = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ["?"], "msg": str(exc)}
-        flag = {"epochs": "--epochs", "batch": "--batch-size", "lr": "--lr",
-                "strategy": "--strategy"}.get(str(problem["loc"][0]), "")
-        raise UsageError(f"{flag} {values.get(problem['loc'][0])}: {problem['msg'].lower()}",
-                         hint="see `archdsl train --help`", code="E612") from None
-    return model.model_copy(update={"train": cfg})
-
-
 def check_data(model: Model, dataset) -> None:
     """DataError unless the spec's input shape and class count match the data."""
     from .data import check_fits
@@ -412,10 +355,12 @@ def _initial_state(model: Model, dataset, seed: int, settings: dict | None) -> d
     cfg = model.train
     settings = dict(settings or {})
     settings.setdefault("data", dataset.source)
-    for key in ("data_dir", "limit", "test_limit"):
+    for key in ("data_dir", "limit", "test_limit", "recipe"):
         settings.setdefault(key, None)
+    settings.setdefault("set", [])
     settings["seed"] = seed
     settings.setdefault("batchnorm", NEW_RUN_BATCHNORM)
+    settings["val_split"] = cfg.val_split or None  # the report labels its curve by it
     return {"format": runs.FORMAT, "spec": model.name, "epoch": 0, "epochs": cfg.epochs, "batch": cfg.batch,
             "passes": cfg.passes, "lr": cfg.lr, "complete": False, "checkpoint": None, "sha256": None,
             "settings": settings,
