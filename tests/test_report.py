@@ -202,8 +202,8 @@ def test_run_curves_and_metrics(tmp_path):
         assert len(lines) == (1 if name == "Learning rate" else 2)  # train and val
         assert len(svg.findall(f".//{ns}circle")) == 6 * len(lines)  # a point an epoch
     c = cards(text)
-    assert c["best val accuracy"] == (f"{m['best_val_accuracy'] * 100:.2f} %", f"epoch {m['best_epoch']}")
-    assert c["final val accuracy"][0] == f"{m['final_val_accuracy'] * 100:.2f} %"
+    assert c["best val accuracy (test split)"] == (f"{m['best_val_accuracy'] * 100:.2f} %", f"epoch {m['best_epoch']}")
+    assert c["final val accuracy (test split)"][0] == f"{m['final_val_accuracy'] * 100:.2f} %"
     assert c["wall time"][0] == f"{m['wall_seconds']:,.1f} s"
     assert c["training images/s"] == ("1,235", "1,500 after epoch 1")
     assert c["epochs"] == ("6 of 6", "complete")
@@ -227,7 +227,7 @@ def test_markdown_run_writes_curves_beside_it(tmp_path):
     for name in ("loss", "accuracy", "lr"):
         assert f"![{name}](notes_files/{name}.svg)" in text
         ET.parse(tmp_path / "notes_files" / f"{name}.svg")
-    assert f"| best val accuracy | {m['best_val_accuracy'] * 100:.2f} % | epoch {m['best_epoch']} |" in text
+    assert f"| best val accuracy (test split) | {m['best_val_accuracy'] * 100:.2f} % | epoch {m['best_epoch']} |" in text
     assert f"| wall time | {m['wall_seconds']:,.1f} s |" in text
 
 
@@ -237,7 +237,7 @@ def test_run_without_metrics_uses_history(tmp_path):
     text = report(tmp_path, "specs/best.arch", run=run)
     assert "the run has no metrics.json" in text
     c = cards(text)
-    assert c["best val accuracy"] == (f"{(0.8 - 0.45 / 4 + 0.05) * 100:.2f} %", "epoch 4")
+    assert c["best val accuracy (test split)"] == (f"{(0.8 - 0.45 / 4 + 0.05) * 100:.2f} %", "epoch 4")
     assert c["wall time"][0] == f"{sum(10.0 + e / 10 for e in range(1, 5)):,.1f} s"
     assert c["training images/s"][0] == "—"
 
@@ -250,7 +250,7 @@ def test_history_without_optional_columns(tmp_path):
     assert 'aria-label="Loss"' in text
     assert 'aria-label="Accuracy"' not in text and 'aria-label="Learning rate"' not in text
     assert "history.csv has no lr, accuracy, val_accuracy, seconds columns" in text
-    assert cards(text)["best val accuracy"][0] == "—"
+    assert cards(text)["best val accuracy (test split)"][0] == "—"
 
 
 def test_reads_the_files_the_trainer_writes():
@@ -276,8 +276,8 @@ def test_run_as_the_trainer_writes_it(tmp_path):
     (run / run_reader.METRICS).write_text(json.dumps(metrics))
     text = report(tmp_path, "specs/best.arch", run=run)
     c = cards(text)
-    assert c["best val accuracy"] == ("57.00 %", "epoch 3")
-    assert c["final val accuracy"][0] == "57.00 %"
+    assert c["best val accuracy (test split)"] == ("57.00 %", "epoch 3")
+    assert c["final val accuracy (test split)"][0] == "57.00 %"
     assert c["wall time"][0] == f"{metrics['wall_seconds']:,.1f} s" == "96.0 s"
     assert c["training images/s"][0] == f"{metrics['images_per_second']:,.0f}"
     assert "incomplete run: 3 of 10 planned epochs" in text
@@ -507,15 +507,15 @@ def test_history_ahead_of_metrics_takes_the_history_row(tmp_path):
     text = report(tmp_path, "specs/best.arch", run=run)
     c = cards(text)
     epoch4 = 0.8 - 0.45 / 4 + 0.05  # write_run's val_accuracy at epoch 4, also the best
-    assert c["final val accuracy"] == (f"{epoch4 * 100:.2f} %", "epoch 4")
-    assert c["best val accuracy"] == (f"{epoch4 * 100:.2f} %", "epoch 4")
+    assert c["final val accuracy (test split)"] == (f"{epoch4 * 100:.2f} %", "epoch 4")
+    assert c["best val accuracy (test split)"] == (f"{epoch4 * 100:.2f} %", "epoch 4")
     assert "metrics.json covers 3 epochs, history.csv 4; the best and final accuracy are from history.csv" in text
 
 
 def test_history_behind_metrics_keeps_value_and_epoch_together(tmp_path):
     run, _ = write_run(tmp_path / "run", epochs=3, planned=10, metrics={"epochs_done": 4, "final_val_accuracy": 0.7})
     c = cards(report(tmp_path, "specs/best.arch", run=run))
-    assert c["final val accuracy"] == ("70.00 %", "epoch 4")
+    assert c["final val accuracy (test split)"] == ("70.00 %", "epoch 4")
 
 
 def test_complete_only_with_evidence(tmp_path):

@@ -187,15 +187,15 @@ def test_history_rows_are_read_up_to_a_limit(tmp_path, monkeypatch):
     assert "incomplete" not in page
     assert re.search(r'<div class="label">epochs</div><div class="value">200 of 200</div>\s*'
                      r'<div class="sub">complete</div>', page)
-    assert re.search(r'best val accuracy</div><div class="value">90.00 %</div>\s*<div class="sub">epoch 150', page)
-    assert re.search(r'final val accuracy</div><div class="value">61.00 %</div>\s*<div class="sub">epoch 200', page)
+    assert re.search(r'best val accuracy \(test split\)</div><div class="value">90.00 %</div>\s*<div class="sub">epoch 150', page)
+    assert re.search(r'final val accuracy \(test split\)</div><div class="value">61.00 %</div>\s*<div class="sub">epoch 200', page)
     # without metrics.json, what is known: at least 50 epochs; no final accuracy or wall time from a part
     (run / "metrics.json").unlink()
     text = tmp_path / "r2.html"
     assert main(["report", "specs/best.arch", str(run), "-o", str(text)]) == 0
     page = html.unescape(text.read_text())
     assert re.search(r'<div class="label">epochs</div><div class="value">50\+</div>', page)
-    assert re.search(r'final val accuracy</div><div class="value">—</div>', page)
+    assert re.search(r'final val accuracy \(test split\)</div><div class="value">—</div>', page)
     assert re.search(r'wall time</div><div class="value">—</div>', page)
     assert "epochs read" in page  # the best of what was read, said so
 
@@ -236,7 +236,7 @@ def test_100k_epochs_and_a_huge_history_render_within_limits(tmp_path):
         assert len(list(svg.iter(f"{NS}circle"))) <= charts.MAX_POINTS * len(kept)
         assert any("downsampled from 100,000 epochs" in (t.text or "") for t in svg.iter(f"{NS}text"))
     tips = [t.text for t in found["Accuracy"].iter(f"{NS}title")]
-    assert f"val, epoch {best}: 90.00 %" in tips  # the extreme is kept
+    assert f"val (test split), epoch {best}: 90.00 %" in tips  # the extreme is kept
     page = html.unescape(text)
     assert "the curves are downsampled from 100,000 epochs" in page
     assert "history.csv is longer than a report reads" in page and "the rest is left out" in page

@@ -72,11 +72,13 @@ def _fraction(value: float, bounds: tuple[float, float]) -> float:
 def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", y_label: str = "",
                y_format: Callable[[float], str] | None = None, value_format: Callable[[float], str] | None = None,
                markers: Sequence[Marker] = (), width: int = 380, height: int = 250,
-               y_zero: bool = False, max_points: int = MAX_POINTS) -> Markup:
+               y_zero: bool = False, y_scale: str = "linear", max_points: int = MAX_POINTS) -> Markup:
     """A line chart of `series` over a shared x axis (integer ticks when x is an epoch).
 
     `y_format` formats tick labels, `value_format` the values in each point's tooltip.
     `y_zero` keeps 0 on the y axis (for accuracy; a loss reads better zoomed in).
+    `y_scale="auto"` draws the y axis logarithmic when every value is positive and they span
+    `LOG_SPREAD` times or more (a loss with an outlier), and the chart says so; else linear.
     A series longer than `max_points` is drawn downsampled (`downsample`), and the chart says so.
     """
     longest = max((len(s.points) for s in series), default=0)
@@ -87,8 +89,12 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", 
     value_format = value_format or y_format
     f = _Frame(width, height)
     f.parts.append(_text(12, 22, title, size=14, weight="600"))
-    if longest > max_points:
-        f.parts.append(_text(12, 35, f"downsampled from {longest:,} {x_label}s", colour=MUTED, size=10))
+    log = y_scale == "auto" and _wide_positive(ys)
+    subtitle = [f"downsampled from {longest:,} {x_label}s"] if longest > max_points else []
+    if log:
+        subtitle.insert(0, "log scale")
+    if subtitle:
+        f.parts.append(_text(12, 35, " · ".join(subtitle), colour=MUTED, size=10))
     if not xs or not ys:
         f.parts.append(_text(width / 2, height / 2, "no values", anchor="middle", colour=MUTED))
         return _svg(f, title)
@@ -98,20 +104,26 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", 
         x_lo, x_hi = x_lo - 1, x_hi + 1
     x_ticks = nice_ticks(x_lo, x_hi, 6, integer=True)
     f.x_range = (x_lo, x_hi)
-    y_lo, y_hi = min(ys), max(ys)
-    if y_zero:
-        y_lo = min(0.0, y_lo)
-    size = max(abs(y_lo), abs(y_hi))
-    if y_hi - y_lo <= size * 1e-9 or size < 1e-290:  # flat, or too close to tell apart (0 and 5e-324)
-        pad = size * 0.1 if size >= 1e-290 else 1.0
-        y_lo, y_hi = max(y_lo - pad, -_MAX), min(y_hi + pad, _MAX)
-    y_ticks = nice_ticks(y_lo, y_hi, 5)
-    f.y_range = (min(y_lo, y_ticks[0]), max(y_hi, y_ticks[-1]))
+    # where a value sits on the axis: its logarithm on a log scale, itself on a linear one
+    at = math.log10 if log else float
+    if log:
+        y_ticks = log_ticks(min(ys), max(ys))
+        f.y_range = (min(at(min(ys)), at(y_ticks[0])), max(at(max(ys)), at(y_ticks[-1])))
+    else:
+        y_lo, y_hi = min(ys), max(ys)
+        if y_zero:
+            y_lo = min(0.0, y_lo)
+        size = max(abs(y_lo), abs(y_hi))
+        if y_hi - y_lo <= size * 1e-9 or size < 1e-290:  # flat, or too close to tell apart (0 and 5e-324)
+            pad = size * 0.1 if size >= 1e-290 else 1.0
+            y_lo, y_hi = max(y_lo - pad, -_MAX), min(y_hi + pad, _MAX)
+        y_ticks = nice_ticks(y_lo, y_hi, 5)
+        f.y_range = (min(y_lo, y_ticks[0]), max(y_hi, y_ticks[-1]))
     f.left = max(44, 14 + 7 * max(len(y_format(t)) for t in y_ticks))
 
     plot_right = width - f.right
     for t in y_ticks:  # grid and y labels
-        y = f.y(t)
+        y = f.y(at(t))
         f.parts.append(f'<line x1="{f.left}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" stroke="{GRID}"/>')
         f.parts.append(_text(f.left - 6, y + 4, y_format(t), anchor="end", colour=MUTED, size=11))
     base = height - f.bottom
@@ -138,7 +150,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", 
     n_points = max(len(s.points) for s in series)
     for s in series:
         for run in _runs(s.points):
-            path = " ".join(f"{'M' if i == 0 else 'L'}{f.x(x):.1f},{f.y(y):.1f}" for i, (x, y) in enumerate(run))
+            path = " ".join(f"{'M' if i == 0 else 'L'}{f.x(x):.1f},{f.y(at(y)):.1f}" for i, (x, y) in enumerate(run))
             dash = ' stroke-dasharray="6 4"' if s.dashed else ""
             f.parts.append(f'<path d="{path}" fill="none" stroke="{s.colour}" stroke-width="2" '
                            f'stroke-linejoin="round" stroke-linecap="round"{dash}/>')
@@ -149,7 +161,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", 
                 continue
             tip = f"{s.name}, {x_label} {_plain(x)}: {value_format(y)}"
             style = f'fill="{s.colour}"' if visible else 'fill="transparent"'
-            f.parts.append(f'<circle cx="{f.x(x):.1f}" cy="{f.y(y):.1f}" r="{2.6 if visible else 4}" {style}>'
+            f.parts.append(f'<circle cx="{f.x(x):.1f}" cy="{f.y(at(y)):.1f}" r="{2.6 if visible else 4}" {style}>'
                            f'<title>{escape(tip)}</title></circle>')
 
     _legend(f, series)
@@ -226,6 +238,40 @@ def _text(x, y, text, *, anchor="start", colour=TEXT, size=12, weight=None, rota
         extra += f' transform="rotate(-90 {x:.1f} {y:.1f})"'
     return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="{colour}" font-size="{size}"{extra}>'
             f'{escape(text)}</text>')
+
+
+# Why a log axis and not a clipped one, for a loss with an outlier (one epoch's val loss of 150 beside
+# training losses near 1): clipping hides a real value behind a note and needs a rule for "outlier";
+# a log axis keeps every point where it is and gives each decade the same height, so a training
+# loss that halves still visibly falls. Used only when the values span LOG_SPREAD times or more: a
+# loss that stays within one decade reads better on a linear axis.
+LOG_SPREAD = 10.0
+
+
+def _wide_positive(ys: Sequence[float]) -> bool:
+    """All positive, the largest at least LOG_SPREAD times the smallest (a quotient past float range is inf)."""
+    return bool(ys) and min(ys) > 0 and max(ys) / min(ys) >= LOG_SPREAD
+
+
+def log_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
+    """Ticks of a log axis over [lo, hi] (0 < lo < hi): the powers of ten inside it (0.1, 1, 10, 100; every
+    n-th past `count`) when there are two or more; else 1, 2 and 5 times them inside it, or failing two of
+    those, the ones bracketing it."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    step = max(1, math.ceil((last - first) / count))
+    # float("1e309") is inf and float("1e-330") 0, where 10.0 ** 309 raises
+    powers = [float(f"1e{k}") for k in range(first, last + 1, step)]
+    inside = [t for t in powers if lo <= t <= hi and 0 < t < _MAX]
+    if len(inside) >= 2:
+        return inside
+    candidates = [t for t in (float(f"{m}e{k}") for k in range(first, last + 1) for m in (1, 2, 5))
+                  if 0 < t < _MAX]
+    inside = [t for t in candidates if lo <= t <= hi]
+    if len(inside) >= 2:
+        return inside
+    below = [t for t in candidates if t <= lo] or candidates[:1]
+    above = [t for t in candidates if t >= hi] or candidates[-1:]
+    return [t for t in candidates if below[-1] <= t <= above[0]]
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:

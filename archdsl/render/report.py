@@ -102,7 +102,9 @@ class Report:
     fmt: str
     model: dict
     columns: list[dict]                  # RF table: {"name", "align"}
-    rows: list[dict]                     # {"cells", "index", "final" (the final rf's row), "global"}
+    rows: list[dict]                     # {"cells", "index", "final" (the final rf's row), "global", "beyond"}
+    beyond: dict                         # `_beyond`'s answers -> the mark a row's rf gets
+    table_notes: list[str]               # what the table's marks and labels mean, those it uses
     asserts: list[dict]
     warnings: list[str]
     costs: dict
@@ -115,14 +117,16 @@ class Report:
 def build(model: Model, analysis: Analysis, run: Run | None, fmt: str) -> Report:
     from .tables import layer_cells, layer_columns
     results = check_assertions(analysis)
-    columns = [{"name": c, "align": "left" if c in ("layer", "output", "block") else "right"}
+    columns = [{"name": c, "label": f"{c} ({AXES[c]})" if c in AXES else c,
+                "align": "left" if c in ("layer", "output", "block") else "right"}
                for c in layer_columns(analysis)]
     final = analysis.final
     rows = [{"cells": cells, "final": layer.index == final.index, "index": layer.index,
-             "global": cells[4] == "global"}
-            for cells, layer in zip(layer_cells(analysis), model.layers)]
+             "global": cells[4] == "global", "beyond": None if cells[4] == "global" else _beyond(row.rf, model)}
+            for cells, layer, row in zip(layer_cells(analysis), model.layers, analysis.rows)]
     stderr: list[str] = []
-    report = Report(fmt=fmt, model=_header(model, analysis), columns=columns, rows=rows,
+    report = Report(fmt=fmt, model=_header(model, analysis), columns=columns, rows=rows, beyond=BEYOND,
+                    table_notes=_table_notes(model, rows),
                     asserts=[_assert(r) for r in results], warnings=list(analysis.warnings),
                     costs=_costs(model, analysis), diagram=_diagram(model, analysis, stderr),
                     training=report_training.training(run, model) if run else None, stderr=stderr)
@@ -131,6 +135,47 @@ def build(model: Model, analysis: Analysis, run: Run | None, fmt: str) -> Report
         stderr.append(f"{len(failed)} assert{'s' if len(failed) > 1 else ''} of {model.file} "
                       f"do{'es' if len(failed) == 1 else ''} not hold (shown in the report)")
     return report
+
+
+# the table's columns whose sizes are pairs or shapes, and the order of their numbers: `39x43` is 39 rows
+# (height) by 43 columns (width), as everywhere in archdsl; a square pair is written once (`33`)
+AXES = {"output": "HxWxC", "rf": "HxW", "jump": "HxW", "start": "HxW"}
+# the marks of a receptive field larger than the input: the whole input, or past it along one axis
+BEYOND = {"both": "⊇ input", "height": "taller than input", "width": "wider than input"}
+
+
+def _beyond(rf: tuple[int, int], model: Model) -> str | None:
+    """How a layer's receptive field compares with the input: "both" when it covers the whole input (as tall and
+    as wide, the test of the analysis' "already covers the input" warning), "height" or "width" when it is larger
+    along that axis only; None when it fits inside. Past the input, a field reaches into the padding."""
+    h, w = model.input_shape[:2]
+    if rf[0] >= h and rf[1] >= w:
+        return "both"
+    if rf[0] > h:
+        return "height"
+    if rf[1] > w:
+        return "width"
+    return None
+
+
+def _table_notes(model: Model, rows: list[dict]) -> list[str]:
+    from .draw import REPEAT_LABEL, block_caption
+    h, w = model.input_shape[:2]
+    kinds = {row["beyond"] for row in rows if row["beyond"]}
+    notes = []
+    if "both" in kinds:
+        notes.append(f"{BEYOND['both']}: the receptive field is at least the {h}x{w} input, so a unit at the centre "
+                     "sees all of it (one at an edge sees padding too); a layer after it adds depth but no context")
+    for axis, size in (("height", h), ("width", w)):
+        if axis in kinds:
+            notes.append(f"{BEYOND[axis]}: the receptive field is more than the input's {size} pixels {axis}wise, "
+                         "so part of every unit's field is padding")
+    repeat = next((layer.block.split("/")[-1] for layer in model.layers
+                   if layer.block and REPEAT_LABEL.fullmatch(layer.block.split("/")[-1])), None)
+    if repeat:
+        notes.append(f"block {repeat}: the layers of a repeat, drawn as “{block_caption(repeat)}”; "
+                     "name(args)#n is the n-th use of a block")
+    return notes
 
 
 def _header(model: Model, analysis: Analysis) -> dict:
@@ -144,6 +189,7 @@ def _header(model: Model, analysis: Analysis) -> dict:
         "non_trainable": f"{analysis.params - analysis.trainable_params:,}", "macs": f"{analysis.macs:,}",
         "macs_short": _short(analysis.macs), "params_short": _short(analysis.params),
         "rf": _pair(final.rf), "jump": _pair(final.jump), "rf_layer": final.index,
+        "input_hw": f"{model.input_shape[0]}x{model.input_shape[1]}",
         "description": _leading_comment(source) if source else "", "source": source,
     }
 

@@ -11,6 +11,8 @@ curves are `charts`' SVG.
 from __future__ import annotations
 
 import math
+import ntpath
+import posixpath
 
 from . import charts
 from ..ir import Model
@@ -71,16 +73,17 @@ def training(run: Run, model: Model) -> dict:
     elif run.spec_text is not None and read_text(model.file) not in (None, run.spec_text):
         notes.append(f"the run's spec.arch differs from {model.file}: the curves are of the run's version")
 
+    split = validation_split(run, notes)
     summary = [
-        ("best val accuracy", _pct(best_acc), (f"epoch {best_epoch}" + (" (the best of the epochs read)"
+        (f"best val accuracy ({split})", _pct(best_acc), (f"epoch {best_epoch}" + (" (the best of the epochs read)"
                                                                          if best_of_part else "")) if best_epoch else ""),
-        ("final val accuracy", _pct(final_acc), f"epoch {final_epoch}" if final_epoch is not None else ""),
+        (f"final val accuracy ({split})", _pct(final_acc), f"epoch {final_epoch}" if final_epoch is not None else ""),
         ("epochs", shown_done + (f" of {planned}" if planned else ""), status),
         ("wall time", _seconds(wall), _duration(wall)),
         ("training images/s", _rate(ips), f"{_rate(ips_later)} after epoch 1" if ips_later is not None else ""),
     ]
     details = _run_details(m)
-    curves = _curves(h, best_epoch)
+    curves = _curves(h, best_epoch, f"val ({split})")
     if len(h) > charts.MAX_POINTS:
         notes.append(f"the curves are downsampled from {len(h):,} epochs to at most {charts.MAX_POINTS} points a "
                      "line (of each stretch of epochs its first, last, lowest and highest)")
@@ -91,7 +94,34 @@ def training(run: Run, model: Model) -> dict:
               "val_accuracy": _pct(r["val_accuracy"]), "seconds": _fmt(r["seconds"], ".1f"),
               "best": r["epoch"] == best_epoch} for r in h]
     return {"path": str(run.path), "summary": summary, "details": details, "incomplete": incomplete,
-            "notes": notes, "curves": curves, "history": table}
+            "notes": notes, "curves": curves, "history": table, "val": f"val ({split})"}
+
+
+def validation_split(run: Run, notes: list[str]) -> str:
+    """What the run validated on, for the labels of its val curves and metrics: `held-out 5,000` when it kept
+    training images apart (`val_split`, a count, in its settings), else `test split`: runs made before
+    `val_split` existed (and runs with 0) validated on the test images. Read leniently from metrics.json
+    (top level or `settings`) or the checkpoint's state.json, so old and new runs both render."""
+    import json
+    places = [run.metrics, run.metrics.get("settings")]
+    state_text = read_text(str(run.path / "checkpoint" / "state.json"))
+    if state_text is not None:
+        try:
+            state = json.loads(state_text)
+        except ValueError:
+            state = None
+        places.append(state.get("settings") if isinstance(state, dict) else None)
+    for place in places:
+        if isinstance(place, dict) and place.get("val_split") is not None:
+            value = place["val_split"]
+            if value == 0 and not isinstance(value, bool):
+                return "test split"
+            if positive_int_or_none(value) is None:
+                notes.append(f"the run's val_split is {clip(repr(value))}, not a count of images; "
+                             "its validation is labelled as the test split")
+                return "test split"
+            return f"held-out {value:,}"
+    return "test split"
 
 
 def _metric_reader(m: dict, notes: list[str]):
@@ -115,8 +145,9 @@ def _metric_reader(m: dict, notes: list[str]):
     return number
 
 
-def _run_details(m: dict) -> list[tuple[str, str]]:
-    """Settings of the run worth a line: data, batch, lr, seed (strings from the run are user text)."""
+def _run_details(m: dict) -> list[tuple[str, str, str]]:
+    """Settings of the run worth a line: data, batch, lr, seed (strings from the run are user text); each
+    (label, value, the value in full where the page shortens it, else "")."""
     out = []
     data = m.get("data")
     if isinstance(data, dict):
@@ -124,33 +155,51 @@ def _run_details(m: dict) -> list[tuple[str, str]]:
         counts = [f"{data[k]:,} {w}" for k, w in (("train_images", "training"), ("test_images", "test"))
                   if isinstance(data.get(k), int)]
         if source is not None or counts:
-            out.append(("data", f"{source if source is not None else '?'}"
-                        + (f" ({' / '.join(counts)} images)" if counts else "")))
+            shown, full = data_source(source)
+            out.append(("data", shown + (f" ({' / '.join(counts)} images)" if counts else ""), full))
     for key, label in (("batch", "batch"), ("lr", "initial lr"), ("seed", "seed"), ("params", "params")):
         value = m.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out.append((label, f"{value:,}" if isinstance(value, int) else f"{value:g}"))
+            out.append((label, f"{value:,}" if isinstance(value, int) else f"{value:g}", ""))
         elif value is not None:
-            out.append((label, clip(str(value), 200)))
+            out.append((label, clip(str(value), 200), ""))
     if isinstance(m.get("spec"), str):
-        out.insert(0, ("model trained", m["spec"]))
+        out.insert(0, ("model trained", m["spec"], ""))
     return out
 
 
-def _curves(h: list[dict], best_epoch: int | None) -> list[dict]:
-    """The line charts: loss and accuracy (train vs val), lr; each {"name", "svg"}."""
+def data_source(source) -> tuple[str, str]:
+    """The run's data as the page names it, and the recorded path in full where that is shortened ("" if not).
+
+    `archdsl train` records the data as an absolute path (a resume may start in another folder), which
+    names folders of the machine the run was made on: elsewhere they mean nothing, and a page that is
+    shared or kept in a repository should not carry them. The page shows the file's name, the part that
+    tells one data set from another; the HTML keeps the full path in a tooltip (metrics.json keeps it
+    too). A relative path or a name (`cifar10 (keras.datasets.cifar10)`) is shown as it is."""
+    if source is None:
+        return "?", ""
+    text = str(source)
+    path = posixpath if posixpath.isabs(text) else ntpath if ntpath.isabs(text) else None
+    if path is None:
+        return text, ""
+    return path.basename(text.rstrip("/\\" if path is ntpath else "/")) or text, text
+
+
+def _curves(h: list[dict], best_epoch: int | None, val: str) -> list[dict]:
+    """The line charts: loss and accuracy (train vs `val`, the validation's label), lr; each {"name", "svg"}.
+    The loss axis turns logarithmic when the losses span a decade or more (`charts.line_chart`'s y_scale)."""
     def series(key: str, name: str, colour: str, dashed: bool = False):
         points = [(r["epoch"], r[key]) for r in h]
         return charts.Series(name, points, colour, dashed) if any(y is not None for _, y in points) else None
 
     out = []
-    loss = [s for s in (series("loss", "train", charts.COLOURS[0]), series("val_loss", "val", charts.COLOURS[1]))
+    loss = [s for s in (series("loss", "train", charts.COLOURS[0]), series("val_loss", val, charts.COLOURS[1]))
             if s]
     if loss:
-        out.append({"name": "loss", "svg": charts.line_chart(loss, title="Loss", y_format=_tick,
+        out.append({"name": "loss", "svg": charts.line_chart(loss, title="Loss", y_format=_tick, y_scale="auto",
                                                              value_format=lambda v: f"{v:.4f}")})
     acc = [s for s in (series("accuracy", "train", charts.COLOURS[0]),
-                       series("val_accuracy", "val", charts.COLOURS[1])) if s]
+                       series("val_accuracy", val, charts.COLOURS[1])) if s]
     if acc:
         markers = [charts.Marker(best_epoch, f"best {best_epoch}")] if best_epoch else []
         out.append({"name": "accuracy", "svg": charts.line_chart(
