@@ -38,7 +38,11 @@ STAGES = (
           "the command line is wrong (or, for E651/E652 of `draw`, the graphviz program is). Exit 2, except where "
           "a RunError carries the code."),
 )
-_STAGE_OF = {stage.prefix: stage for stage in STAGES}
+# warnings are not errors: they are said (or silenced by `allow`) and the spec is still accepted
+WARNING_STAGE = Stage("W3", "Spec warnings", "SpecWarning",
+                      "the spec is accepted, but a layer probably does not do what was meant. Exit status unchanged; "
+                      "`allow CODE` silences a code for the file, `# allow CODE` after a layer for its line.")
+_STAGE_OF = {stage.prefix: stage for stage in (*STAGES, WARNING_STAGE)}
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,14 @@ CODES: dict[str, Code] = _table(
     Code("E264",
         "The merged paths step through the image differently (unequal jumps): their units would not line up.",
         "Downsample every path by the same strides."),
+    Code("E270",
+        "`allow` (or an `# allow` comment) names a code that is not a warning's.",
+        "Name a warning code (W301, W302: see docs/warnings.md); the hint's did-you-mean gives the nearest."),
+    Code("E271",
+        "An `# allow` comment on a line that writes no layer: it silences only the layers written on its own "
+        "line, so here it would silence nothing.",
+        "Move it to the end of the layer's line (inside a block: the body's line), or write `allow CODE` on a "
+        "line of its own for the whole file."),
 
     # E3xx: Asserts
     Code("E300", "The default code of a failed constraint; every message today is E301.", "—", reserved=True),
@@ -322,6 +334,10 @@ CODES: dict[str, Code] = _table(
         "a comment), or a recipe file that holds something other than one `train { }` section (a spec's layers, "
         "`input`, asserts) or none.",
         "Write `--set lr=0.2` (any key of the train section); put only the `train { }` section in the recipe file."),
+    Code("E615",
+        "`archdsl train --val-split N` (or `val_split N` in the train section): N is 0 or less, or holds out so "
+        "many training images that a class would have none left to train on.",
+        "Hold out at most the number the hint gives, or leave `--val-split` out to validate on the test split."),
     Code("E620",
         "`archdsl train`: an unknown `--strategy` or `--precision`, or a `--peer-timeout` that is not positive.",
         "Use one of the values the hint lists."),
@@ -349,4 +365,33 @@ CODES: dict[str, Code] = _table(
     Code("E652",
         "`archdsl draw`: graphviz failed to draw.",
         "Draw `--format dot` and report the problem.", raised_as="RunError"),
+    Code("E660",
+        "`archdsl erf --layers` names no layer of the spec, or a layer that is not spatial (each unit of a gap, "
+        "flatten or dense sees the whole input), or the spec has no spatial layer.",
+        "Name spatial layers by the table's # column (`archdsl rf FILE`), or `--layers all`."),
+    Code("E661",
+        "`archdsl erf`: the run's best.keras or the .keras file is not a model of the spec (a layer is missing or "
+        "makes another shape).",
+        "Give the run or model trained from this spec."),
+    Code("E662",
+        "`archdsl erf --images N`: N is below 1 or more than the data's test split holds.",
+        "Give a number from 1 to the test split's size, e.g. `--images 64`."),
+    Code("E663",
+        "`archdsl erf -o`: the file name does not end in .html, .svg or .png.",
+        "Write e.g. `-o erf.html`."),
+)
+
+
+# W3xx: what the analysis says of a spec it accepts (archdsl/analysis/warnings.py); docs/warnings.md shows each
+WARNINGS: dict[str, Code] = _table(
+    Code("W301",
+        "A layer's window adds no context: every unit of its input, the corner units included, already sees the "
+        "whole input image. The layer adds depth (and parameters), not a wider view.",
+        "Downsample earlier (a stride or a pool), so that fewer layers reach the whole image, or drop layers; "
+        "if the depth is deliberate, `allow W301`."),
+    Code("W302",
+        "The paths of a residual or parallel block reach the merge with receptive fields centred on different "
+        "pixels: the merge adds features of neighbouring places. The message names the layer that shifts a path.",
+        "Centre that layer's windows like the other path's: symmetric `pad` instead of TF's `same` with a stride "
+        "on an even size, an odd kernel instead of an even one; if the shift is deliberate, `allow W302`."),
 )

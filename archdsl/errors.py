@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from .display import terminal_text
-from .error_codes import CODES
+from .error_codes import CODES, WARNINGS
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,60 @@ class ArchErrors(ArchError):
         elif len(self.errors) > 1:
             parts.append(f"{len(self.errors)} errors")
         return "\n\n".join(parts)
+
+
+@dataclass(frozen=True)
+class SpecWarning:
+    """What the analysis says of a spec it accepts: a layer that probably does not do what was meant.
+
+    Rendered like an error, with a code of the registry's W3xx family (archdsl/error_codes.py `WARNINGS`):
+
+        examples/resnet8.arch:10:1: warning[W302]: layer 9 (residual add): the merged paths' ...
+          10 | residual {
+             | ^^^^^^^^
+          hint: ...
+
+    `str()` is its one-line form (place, code, message, hint). The same warning of consecutive layers is one
+    SpecWarning whose `layers` are all of them; `silenced_by` is the line of the `allow` (or the `# allow`
+    comment) that silences it, None if it is said.
+    """
+
+    code: str
+    message: str                    # what is wrong, starting with the layer(s): "layer 9 (residual add): ..."
+    hint: str | None
+    span: Span | None               # the first layer's place
+    layers: tuple[int, ...]         # the layers it is about (1-based, as the table numbers them)
+    silenced_by: int | None = None
+
+    def __post_init__(self):
+        if self.code not in WARNINGS:
+            raise AssertionError(f"warning code {self.code!r} is not in archdsl/error_codes.py WARNINGS "
+                                 "(a typo? a new code needs an entry there)")
+
+    @property
+    def silenced(self) -> bool:
+        return self.silenced_by is not None
+
+    def render(self, source: str | None = None) -> str:
+        if source is None and self.span is not None:
+            source = _read_quietly(self.span.file)
+        where = f"{terminal_text(str(self.span))}: " if self.span else ""
+        lines = [f"{where}warning[{self.code}]: {terminal_text(self.message)}"]
+        if self.span and source is not None:
+            lines.extend(_caret_lines(source, self.span))
+        if self.hint:
+            lines.append(f"  hint: {terminal_text(self.hint)}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        where = f"{self.span}: " if self.span else ""
+        return terminal_text(f"{where}[{self.code}] {self.message}" + (f" (hint: {self.hint})" if self.hint else ""))
+
+    def to_dict(self) -> dict:
+        """What JSON says of it."""
+        return {"code": self.code, "message": self.message, "hint": self.hint,
+                "line": self.span.line if self.span else None, "column": self.span.column if self.span else None,
+                "layers": list(self.layers), "silenced": self.silenced, "silenced_by": self.silenced_by}
 
 
 def raise_collected(errors: list[ArchError]) -> None:

@@ -81,6 +81,13 @@ class Assertion(Frozen):
     where: Where
 
 
+class Allow(Frozen):
+    """`allow W301 W302` (the whole file), or `# allow W301` after a layer (the layers written on that line)."""
+    codes: tuple[str, ...]
+    line: int
+    whole_file: bool = True
+
+
 class Augment(Frozen):
     flip: bool = False                  # horizontal flip
     flip_mode: Literal["random", "alternate"] = "random"  # alternate: each image mirrored every other epoch
@@ -124,6 +131,8 @@ class Model(Frozen):
     layers: tuple[Layer, ...]
     assertions: tuple[Assertion, ...] = ()
     train: TrainConfig = TrainConfig()
+    # which warnings the spec silences: a note to the analysis, not the model (a run's resolved.json leaves it out)
+    allows: tuple[Allow, ...] = Field((), exclude=True)
 
     def layer(self, index: int) -> Layer:
         return self.layers[index - 1]

@@ -6,6 +6,7 @@ script, not a test: nothing here asserts a time.
     python benchmarks/bench_frontend.py --runs 40 --json fe.json
     python benchmarks/bench_frontend.py --root /tmp/before       # beside another checkout (before/after)
     python benchmarks/bench_frontend.py --runs 1 --warmup 0      # smoke run, a few seconds
+    python benchmarks/bench_frontend.py --stack 3000             # a generated spec of 3,000 layers
 
 Sides, each run once a round, in an order rotated round by round (so load that drifts slowly
 hits all alike):
@@ -83,6 +84,9 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=20, help="timed rounds (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
     p.add_argument("--spec", default="specs/best.arch", help="relative to each checkout (default specs/best.arch)")
+    p.add_argument("--stack", type=int, metavar="N",
+                   help="instead of --spec, a generated spec: N lines of `conv 3x3 8 same relu` on a 32x32 input "
+                        "(a long file: work a layer, and one warning said for all the layers it is about)")
     p.add_argument("--root", action="append", default=[], metavar="CHECKOUT",
                    help="another archdsl checkout to measure beside this one (repeatable)")
     p.add_argument("--no-split", action="store_true", help="whole processes only")
@@ -98,6 +102,10 @@ def main(argv=None) -> int:
             p.error(f"{other} is not an archdsl checkout")
         roots[path.name if path.name not in roots else str(path)] = path
     with tempfile.TemporaryDirectory(prefix="bench-frontend-") as scratch:
+        if args.stack:
+            stack = Path(scratch) / f"stack{args.stack}.arch"
+            stack.write_text("input 32x32x3\n" + "conv 3x3 8 same relu\n" * args.stack)
+            args.spec = str(stack)
         sides = make_sides(roots, args.spec, Path(scratch))
         results = {"machine": machine(), "args": vars(args), "roots": {k: str(v) for k, v in roots.items()},
                    "sides": {name: side["describe"] for name, side in sides.items()}, "load_start": _load()}

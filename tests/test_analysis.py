@@ -109,8 +109,12 @@ def test_warning_when_rf_already_covers_input():
     # rf after three valid 3x3: 7 < 8; after the fourth 9 >= 8 but the warning is for layers whose
     # *input* already covers the image: none here
     assert a.warnings == []
+    # layer 3's input (rf 5) is above 4, but its unit 0 sees [-2, 2] and misses pixel 3: layer 3 adds context
     _, a = table("input 4x4x1\nconv 3x3 4 same\nconv 3x3 4 same\nconv 3x3 4 same\n")
-    assert len(a.warnings) == 1 and "layer 3" in a.warnings[0]
+    assert a.warnings == []
+    # layer 4's input (rf 7): unit 0 sees [-3, 3], unit 3 [0, 6], both the whole [0, 3]
+    _, a = table("input 4x4x1\nconv 3x3 4 same\nconv 3x3 4 same\nconv 3x3 4 same\nconv 3x3 4 same\n")
+    assert [(w.code, w.layers) for w in a.warnings] == [("W301", (4,))] and "layer 4" in str(a.warnings[0])
 
 
 def test_repeat_and_block_expand():

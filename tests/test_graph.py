@@ -30,9 +30,9 @@ def test_residual_edges_and_union_rf_by_hand():
     # union [-3, 5]: rf 9, centre 1
     assert a.rows[4].rf == (9, 9) and a.rows[4].start == (1.0, 1.0) and a.rows[4].jump == (2, 2)
     assert a.rows[3].rf == (3, 3) and a.rows[3].start == (0.0, 0.0)
-    assert len(a.warnings) == 1 and "centred on different pixels (layer 3 at 1, layer 4 at 0)" in a.warnings[0]
+    assert len(a.warnings) == 1 and "centred on different pixels (layer 3 at 1, layer 4 at 0)" in a.warnings[0].message
     # the cause is named: layer 2 on the 32x32 map pads total (16 - 1) * 2 + 3 - 32 = 1, the smaller half before
-    assert a.warnings[0].endswith(": layer 2 (conv 3x3 32 s2 same bn relu) has stride 2 on size 32, which TF's "
+    assert a.warnings[0].message.endswith(": layer 2 (conv 3x3 32 s2 same bn relu) has stride 2 on size 32, which TF's "
                                   "SAME padding pads 0 before and 1 after")
 
 
@@ -136,7 +136,7 @@ def test_concat_of_pooled_vectors_builds_in_keras():
 ])
 def test_misalignment_warning_names_the_layer_that_shifts_a_path(text, warning):
     a = archdsl.analyze(archdsl.loads(text))
-    assert len(a.warnings) == 1 and a.warnings[0].endswith(warning)
+    assert len(a.warnings) == 1 and a.warnings[0].message.endswith(warning)
 
 
 @pytest.mark.parametrize("size,body,shortcut,aligned", [

@@ -13,10 +13,11 @@ from fractions import Fraction
 from dataclasses import dataclass, field
 
 from ..display import num, pair
-from ..errors import ConstraintError, Span, SpecSemanticError, raise_collected
+from ..errors import ConstraintError, Span, SpecSemanticError, SpecWarning, raise_collected
 from ..ir import Assertion, Layer, Model
 from ..ops import op_of, post_step
 from ..ops.geometry import INPUT_AXIS, Axis
+from .warnings import coverage_findings, merge_finding, said
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ def stats(index: int, axes, params: int, trainable: int, macs: int) -> LayerStat
 class Analysis:
     model: Model
     rows: list[LayerStats]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[SpecWarning] = field(default_factory=list)   # what is said, a range of layers once
+    silenced: list[SpecWarning] = field(default_factory=list)   # what the spec's `allow`s silence
 
     @property
     def params(self) -> int:
@@ -95,24 +97,28 @@ def _after_whole_map_pools(model: Model) -> set[int]:
 def analyze(model: Model) -> Analysis:
     geo: dict[int, tuple] = {0: (INPUT_AXIS, INPUT_AXIS)}
     rows = []
-    merge_warnings, errors = [], []
+    findings, errors = [], []
+    merges: set[int] = set()  # the merges W302 checks
     for layer in model.layers:
         inputs = [geo[i] for i in layer.inputs]
-        if len(layer.inputs) > 1:
-            _check_merge(model, layer, inputs, merge_warnings, errors)
+        if len(layer.inputs) > 1 and _check_merge(layer, inputs, errors):
+            merges.add(layer.index)
+            finding = merge_finding(model, layer, inputs)
+            if finding:
+                findings.append(finding)
         geo[layer.index] = op_of(layer).geometry(layer, inputs)
         params, trainable = layer_params(layer)
         rows.append(stats(layer.index, geo[layer.index], params, trainable, _macs(layer)))
     raise_collected(errors)
-    result = Analysis(model, rows)
-    result.warnings = _warnings(model, result) + merge_warnings
-    return result
+    covering, windows = coverage_findings(model, geo)
+    warnings, silenced = said(model, findings + covering, {"W301": windows, "W302": merges})
+    return Analysis(model, rows, warnings, silenced)
 
 
-def _check_merge(model: Model, layer: Layer, inputs: list[tuple], warnings: list[str], errors: list) -> None:
-    """A merge's inputs must step through the image alike; say where their centres differ."""
+def _check_merge(layer: Layer, inputs: list[tuple], errors: list) -> bool:
+    """A merge's inputs must step through the image alike (E264); False if they do not."""
     if not layer.spatial:  # vectors (after gap/flatten): each unit sees its whole map, nothing to line up
-        return
+        return False
     jumps = [tuple(a.jump for a in axes) for axes in inputs]
     names = [f"layer {i}" if i else "the input" for i in layer.inputs]
     if len(set(jumps)) > 1:
@@ -121,55 +127,8 @@ def _check_merge(model: Model, layer: Layer, inputs: list[tuple], warnings: list
             f"{layer.text} merges paths that step through the image differently ({described})",
             Span(layer.where.file, layer.where.line, layer.where.column, layer.where.end_column),
             "downsample every path by the same strides (e.g. `same` padding with equal strides)", "E264"))
-        return
-    starts = [tuple(a.start for a in axes) for axes in inputs]
-    if len(set(starts)) > 1:
-        described = ", ".join(f"{n} at {_axes(s)}" for n, s in zip(names, starts))
-        causes = [c for i in sorted(_own_layers(model, layer)) if (c := _offset_cause(model.layer(i)))]
-        warnings.append(f"{layer.where.file}:{layer.where.line}: layer {layer.index} ({layer.text}): the merged "
-                        f"paths' receptive fields are centred on different pixels ({described}): "
-                        + ("; ".join(causes) or "their windows are centred differently"))
-
-
-def _own_layers(model: Model, merge: Layer) -> set[int]:
-    """The layers on some but not all of a merge's paths, back to where every path starts."""
-    reach: dict[int, set[int]] = {}  # layer -> the paths that reach it
-    for path, i in enumerate(merge.inputs):
-        reach.setdefault(i, set()).add(path)
-    own: set[int] = set()
-    while reach:
-        i = max(reach)  # inputs have lower indices: every path through i is known by now
-        paths = reach.pop(i)
-        if len(paths) == len(merge.inputs) and not reach:
-            break
-        if len(paths) < len(merge.inputs):
-            own.add(i)
-        for j in model.layer(i).inputs if i else ():
-            reach.setdefault(j, set()).update(paths)
-    return own
-
-
-def _offset_cause(layer: Layer) -> str | None:
-    """Why a layer's first window is not centred on its input's first unit, in the user's terms; None if it is."""
-    kind = op_of(layer)
-    for axis in (0, 1):
-        window = kind.window(layer, axis)
-        if window is None:
-            return None
-        n, k, s, d, before, after = window
-        k_eff = d * (k - 1) + 1
-        if before == (k_eff - 1) / 2:
-            continue
-        what = f"layer {layer.index} ({layer.text})"
-        if k_eff % 2 == 0:
-            return f"{what} has an even kernel, whose centre falls between two pixels"
-        if layer.padding == "same":
-            return f"{what} has stride {s} on size {n}, which TF's SAME padding pads {before} before and {after} after"
-        if layer.padding == "explicit":
-            return f"{what} pads {before} before and {after} after a {k_eff}-wide window, which centres it " \
-                   f"{(k_eff - 1) / 2 - before:g} units in from its input's edge"
-        return f"{what} is `valid`: its first window is centred {(k_eff - 1) // 2} units in from its input's edge"
-    return None
+        return False
+    return True
 
 
 def _axes(values) -> str:
@@ -188,22 +147,6 @@ def layer_params(layer: Layer) -> tuple[int, int]:
 def _macs(layer: Layer) -> int:
     """Multiply-accumulates of conv and dense layers (pools, BN and activations count 0)."""
     return op_of(layer).macs(layer)
-
-
-def _warnings(model: Model, analysis: Analysis) -> list[str]:
-    h, w, _ = model.input_shape
-    warnings = []
-    by_index = {0: ((1, 1),)}
-    for layer, row in zip(model.layers, analysis.rows):
-        by_index[layer.index] = (row.rf,)
-        if not op_of(layer).windowed or layer.kernel == (1, 1):  # a 1x1 window never adds context
-            continue
-        incoming = by_index[layer.inputs[0]][0]
-        if incoming[0] >= h and incoming[1] >= w:
-            warnings.append(f"{layer.where.file}:{layer.where.line}: layer {layer.index} ({layer.text}): the "
-                            f"receptive field already covers the {h}x{w} input before it "
-                            f"({incoming[0]}x{incoming[1]}); it adds depth but no context")
-    return warnings
 
 
 _COMPARE = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt,

@@ -8,7 +8,8 @@ blank lines folded to one. Formatting is idempotent and never changes the IR.
 from __future__ import annotations
 
 from .options import canonical_op, option_word
-from .spec import AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token, TrainSection
+from .spec import (AllowStmt, AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
+                   TrainSection)
 
 INDENT = "  "
 
@@ -49,6 +50,8 @@ def _lines(stmt, depth: int) -> list[tuple[int, int, str]]:
             members = ", ".join(canonical_token(m) for m in stmt.members)
             text = f"assert {stmt.metric.text} {stmt.comparison} [{members}]"
         return [(stmt.span.line, depth, text)]
+    if isinstance(stmt, AllowStmt):
+        return [(stmt.span.line, depth, " ".join(["allow", *(t.text.upper() for t in stmt.codes)]))]
     if isinstance(stmt, BlockDef):
         params = ", ".join(p.name.text + (f"={canonical_token(p.default)}" if p.default else "")
                            for p in stmt.params)

@@ -12,8 +12,8 @@ from lark.exceptions import UnexpectedInput, VisitError
 
 from ..errors import ArchError, Span, SpecSyntaxError, source_lines
 from ..fileio import shown_path
-from .spec import (AssertStmt, BlockDef, Body, Branch, CallArg, Comment, HeaderStmt, LayerStmt, ParallelStmt, Param,
-                   ResidualStmt, Spec, Token, TrainItem, TrainSection)
+from .spec import (AllowStmt, AssertStmt, BlockDef, Body, Branch, CallArg, Comment, HeaderStmt, LayerStmt,
+                   ParallelStmt, Param, ResidualStmt, Spec, Token, TrainItem, TrainSection)
 from .syntax_errors import syntax_error, token_span
 
 MAX_SOURCE_BYTES = 1_000_000
@@ -313,6 +313,10 @@ class _ToSpec(Transformer):
     def param(self, items):
         name, default = items if len(items) == 2 else (items[0], None)
         return Param(self._tok(name), self._tok(default) if default is not None else None)
+
+    @v_args(meta=True)
+    def allow_stmt(self, meta, items):
+        return AllowStmt(self._args(items), Span(self.file, meta.line, meta.column, meta.column + len("allow")))
 
     @v_args(meta=True)
     def assert_compare(self, meta, items):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
 
+from .allows import read_allows
 from .blocks import STATEMENT_KEYWORDS, bind, check_definitions, note_origin, substitute_at_use
 from ..errors import ArchError, SpecSemanticError, did_you_mean, raise_collected
 from ..ir import Assertion, Layer, Model, Where
@@ -83,6 +84,7 @@ def resolve(spec: Spec) -> Model:
         errors.append(SpecSemanticError("a second train section", extra.span,
                                         f"merge it into the one on line {sections[0].span.line}", "E207"))
     train = resolve_train(sections[0] if sections else None, errors)
+    allows = read_allows(spec, state.layers, errors)
     if not state.layers and not errors:
         where = spec.statements[0].span if spec.statements else None
         errors.append(SpecSemanticError("the spec has no layers", where,
@@ -110,7 +112,7 @@ def resolve(spec: Spec) -> Model:
     raise_collected(errors)
     return Model(name=headers.get("model") or _name_from_file(spec.file), file=spec.file,
                  input_shape=input_shape, classes=classes, layers=tuple(state.layers),
-                 assertions=tuple(assertions), train=train)
+                 assertions=tuple(assertions), train=train, allows=allows)
 
 
 def _headers(spec: Spec, errors: list) -> dict:
@@ -196,8 +198,9 @@ def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth:
         return
     op = canonical_op(name)
     if op is None:
-        state.errors.append(SpecSemanticError(f"unknown op '{name}'", stmt.op.span,
-                                              unknown_op_hint(name, list(state.blocks) + STATEMENT_KEYWORDS), "E206"))
+        hint = "`allow` goes on a line of its own outside any block, or as `# allow CODE` at the end of a " \
+            "layer's line" if name.lower() == "allow" else unknown_op_hint(name, list(state.blocks) + STATEMENT_KEYWORDS)
+        state.errors.append(SpecSemanticError(f"unknown op '{name}'", stmt.op.span, hint, "E206"))
         state.shape = None
         guess = get_close_matches(name.lower(), WRITTEN_OPS, n=1, cutoff=0.6)
         if guess:  # check the options as if the suggestion were written, to report their typos too

@@ -182,7 +182,15 @@ class HeaderStmt:
     span: Span
 
 
-Statement = Union[HeaderStmt, LayerStmt, BlockDef, AssertStmt, TrainSection, ResidualStmt, ParallelStmt]
+@dataclass
+class AllowStmt:
+    """`allow W301 W302`: warnings the file does not want said."""
+    codes: list[Token]
+    span: Span
+
+
+Statement = Union[HeaderStmt, LayerStmt, BlockDef, AssertStmt, TrainSection, ResidualStmt, ParallelStmt,
+                  AllowStmt]
 
 
 @dataclass
@@ -216,6 +224,8 @@ def written_tokens(statements: list[Statement]) -> Iterator[Token]:
             yield from written_tokens(stmt.body)
         elif isinstance(stmt, AssertStmt):
             yield from [t for t in (stmt.metric, stmt.value, *stmt.members) if t is not None]
+        elif isinstance(stmt, AllowStmt):
+            yield from stmt.codes
         elif isinstance(stmt, TrainSection):
             for item in stmt.items:
                 yield from [item.key, *item.args]

@@ -19,6 +19,7 @@ import json
 from fractions import Fraction
 
 from ..analysis import Analysis, AssertionResult, LayerStats, check_assertions
+from ..errors import SpecWarning
 from ..ir import Layer
 from ..display import num as _num, pair as _pair, shape as _shape
 
@@ -57,8 +58,23 @@ def to_dict(analysis: Analysis, results: list[AssertionResult] | None = None) ->
         "final": {"layer": final.index, "rf": list(final.rf), "jump": list(final.jump)},
         "asserts": [{"assert": r.assertion.text, "line": r.assertion.where.line, "ok": r.ok,
                      "actual": r.actual} for r in results],
-        "warnings": list(analysis.warnings),
+        # said and silenced alike, in layer order: what stderr says and the table's `silenced:` lines
+        "warnings": [w.to_dict() for w in all_warnings(analysis)],
     }
+
+
+def all_warnings(analysis: Analysis) -> list[SpecWarning]:
+    return sorted(analysis.warnings + analysis.silenced, key=lambda w: (w.layers[0], w.code))
+
+
+def silenced_lines(analysis: Analysis) -> list[str]:
+    """The table's note of each warning the spec silences, and by which line."""
+    lines = []
+    for w in analysis.silenced:
+        layers = f"layer {w.layers[0]}" if len(w.layers) == 1 else f"layers {w.layers[0]}-{w.layers[-1]}"
+        by = "allow" if any(a.line == w.silenced_by and a.whole_file for a in analysis.model.allows) else "# allow"
+        lines.append(f"silenced: {w.code} on {layers} ({by} on line {w.silenced_by})")
+    return lines
 
 
 def _layer_dict(layer: Layer, row: LayerStats) -> dict:
@@ -88,18 +104,23 @@ def to_csv(analysis: Analysis, results: list[AssertionResult] | None = None) -> 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["index", "line", "name", "op", "text", "output_shape", "rf_h", "rf_w", "jump_h", "jump_w",
-                     "start_h", "start_w", "params", "trainable_params", "macs"])
+                     "start_h", "start_w", "params", "trainable_params", "macs", "warnings"])
+    codes: dict[int, list[str]] = {}  # layer -> its warnings' codes, `W301 silenced` for one the spec silences
+    for w in all_warnings(analysis):
+        for index in w.layers:
+            codes.setdefault(index, []).append(w.code + (" silenced" if w.silenced else ""))
     for layer, row in zip(analysis.model.layers, analysis.rows):
         geometry = ["global", "global", "", "", "", ""] if is_global(layer) else \
             [*row.rf, *row.jump, *(_num(s) for s in row.start)]
         writer.writerow([layer.index, layer.where.line, layer.name, layer.op, layer.text, _shape(layer.output_shape),
-                         *geometry, row.params, row.trainable_params, row.macs])
+                         *geometry, row.params, row.trainable_params, row.macs, "; ".join(codes.get(layer.index, []))])
     return out.getvalue().rstrip("\n")
 
 
 def layer_cells(analysis: Analysis) -> list[list[str]]:
     """The table's cells, a list a layer, as every format shows them (report's table too)."""
     rows = []
+    graph, blocks = _is_graph(analysis), _has_blocks(analysis)  # once: a check a row made the table quadratic
     for layer, row in zip(analysis.model.layers, analysis.rows):
         if is_global(layer):
             geometry = ["global", "", ""]
@@ -107,9 +128,9 @@ def layer_cells(analysis: Analysis) -> list[list[str]]:
             geometry = [_pair(row.rf), _pair(row.jump), _pair(tuple(_num(s) for s in row.start))]
         cells = [str(layer.index), str(layer.where.line), layer.text, _shape(layer.output_shape), *geometry,
                  f"{row.params:,}", f"{row.macs:,}"]
-        if _is_graph(analysis):  # where each layer reads from, when it is not simply the layer above
+        if graph:  # where each layer reads from, when it is not simply the layer above
             cells.append(",".join(str(i) for i in layer.inputs))
-        if _has_blocks(analysis):
+        if blocks:
             cells.append(layer.block or "")
         rows.append(cells)
     return rows
@@ -162,7 +183,7 @@ def _summary(analysis: Analysis, results: list[AssertionResult]) -> list[str]:
     for r in results:
         actual = ", ".join(r.actual) if isinstance(r.actual, list) else f"{r.actual:,}"
         lines.append(f"{'ok  ' if r.ok else 'FAIL'} {r.assertion.text}   (line {r.assertion.where.line}: {actual})")
-    return lines
+    return lines + silenced_lines(analysis)
 
 
 def _ranges(indices: list[int]) -> str:
