@@ -138,8 +138,11 @@ def test_a_loss_within_a_decade_keeps_a_linear_axis(tmp_path):
 def test_log_ticks_by_hand():
     assert charts.log_ticks(0.3, 150) == [1, 10, 100]
     assert charts.log_ticks(0.001, 1000) == [0.001, 0.01, 0.1, 1, 10, 100, 1000]
-    assert charts.log_ticks(0.5, 2.1) == [0.5, 1, 2]  # within a decade or two: 1, 2 and 5 times a power
-    assert charts.log_ticks(0.55, 0.9) == [0.5, 1]  # fewer than two inside: the ticks bracketing the span
+    # fewer than two powers of ten inside: 1, 2 and 5 times them, from the one at or below the lowest value
+    # to the one at or above the highest
+    assert charts.log_ticks(0.5, 2.1) == [0.5, 1, 2, 5]
+    assert charts.log_ticks(0.316, 4.11) == [0.2, 0.5, 1, 2, 5]
+    assert charts.log_ticks(0.55, 0.9) == [0.5, 1]
     ticks = charts.log_ticks(5e-324, 1.7e308)
     assert 2 <= len(ticks) <= 7 and all(0 < t < math.inf for t in ticks)
 

@@ -95,6 +95,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", 
         subtitle.insert(0, "log scale")
     if subtitle:
         f.parts.append(_text(12, 35, " · ".join(subtitle), colour=MUTED, size=10))
+        f.top += 10  # the top tick's label clear of the subtitle
     if not xs or not ys:
         f.parts.append(_text(width / 2, height / 2, "no values", anchor="middle", colour=MUTED))
         return _svg(f, title)
@@ -255,8 +256,8 @@ def _wide_positive(ys: Sequence[float]) -> bool:
 
 def log_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
     """Ticks of a log axis over [lo, hi] (0 < lo < hi): the powers of ten inside it (0.1, 1, 10, 100; every
-    n-th past `count`) when there are two or more; else 1, 2 and 5 times them inside it, or failing two of
-    those, the ones bracketing it."""
+    n-th past `count`) when there are two or more; else 1, 2 and 5 times them, from the last at or below lo
+    to the first at or above hi (the axis then reaches them, as a linear one reaches its round ticks)."""
     first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
     step = max(1, math.ceil((last - first) / count))
     # float("1e309") is inf and float("1e-330") 0, where 10.0 ** 309 raises
@@ -266,9 +267,6 @@ def log_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
         return inside
     candidates = [t for t in (float(f"{m}e{k}") for k in range(first, last + 1) for m in (1, 2, 5))
                   if 0 < t < _MAX]
-    inside = [t for t in candidates if lo <= t <= hi]
-    if len(inside) >= 2:
-        return inside
     below = [t for t in candidates if t <= lo] or candidates[:1]
     above = [t for t in candidates if t >= hi] or candidates[-1:]
     return [t for t in candidates if below[-1] <= t <= above[0]]
