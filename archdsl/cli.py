@@ -120,6 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="keras|pytorch",
                    help="the framework the generated file builds the model with")
     p.add_argument("-o", "--output", required=True, help="the .py file to write")
+
+    p = _command(sub, "erf", "effective receptive fields: how strongly each input pixel moves a layer's centre unit",
+                 "Without a run or model: the spec at initialisation (the mean of 4 seeds). Images: the first N "
+                 "of the test split (--data, or the run's own), or standard normal noise for a spec alone. "
+                 "See docs/erf.md for the statistics.")
+    p.add_argument("file", metavar="FILE", help=SPEC)
+    p.add_argument("target", nargs="?", metavar="RUN_DIR|MODEL",
+                   help="a training run's folder (its best.keras) or a saved MODEL (.keras) of this spec")
+    _add_data_arguments(p)
+    p.add_argument("--images", type=int, default=64, metavar="N", help="images to average over (default 64)")
+    p.add_argument("--layers", metavar="3,7,11|all",
+                   help="IR indices of spatial layers (the table's # column); default: all of them")
+    p.add_argument("--twin", action="store_true",
+                   help="the linear, positive twin of `rf --verify` (every tap 1/(kh*kw)): a closed form")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="how to print (default: table)")
+    p.add_argument("-o", "--output", help="also draw the maps: .html (every layer, beside the table), "
+                                          ".png (every layer, side by side) or .svg (the deepest chosen layer)")
     return parser
 
 
@@ -314,13 +331,20 @@ def cmd_report(args) -> int:
     return run_report(args)
 
 
+def cmd_erf(args) -> int:
+    _start_tensorflow()
+    from .training.effective_rf import run_erf
+    return run_erf(args)
+
+
 def cmd_export(args) -> int:
     from .render.export import run_export
     return run_export(args)
 
 
 HANDLERS = {"rf": cmd_rf, "check": cmd_check, "fmt": cmd_fmt, "build": cmd_build,
-            "train": cmd_train, "eval": cmd_eval, "draw": cmd_draw, "report": cmd_report, "export": cmd_export}
+            "train": cmd_train, "eval": cmd_eval, "draw": cmd_draw, "report": cmd_report, "export": cmd_export,
+            "erf": cmd_erf}
 
 
 def main_exit() -> None:

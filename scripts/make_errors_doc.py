@@ -223,10 +223,15 @@ EXAMPLES: dict[str, list[Example]] = {
     "E651": [X(argv=["draw", "best.arch", "-o", "net.svg"], setup=_spec,
                patch=lambda: mock.patch.dict(os.environ, {"PATH": ""}),
                shown="archdsl draw best.arch -o net.svg    # without graphviz")],
+    "E660": [X(argv=["erf", "best.arch", "--layers", "12"], setup=_spec)],
+    "E662": [X(argv=["erf", "best.arch", "--images", "0"], setup=_spec)],
+    "E663": [X(argv=["erf", "best.arch", "-o", "erf.jpg"], setup=_spec)],
 }
 
 # a code no message can reach without a real training run (or a guard no input reaches): a note instead
 NOTES: dict[str, str] = {
+    "E661": "Needs a saved model of another spec: `error[E661]: best.keras is not a model of base.arch: it has no "
+            "layer l01_sep32_relu` (tests/test_erf.py makes one with `archdsl build`).",
     "E522": "`--resume` reports the damaged file itself (E523) whenever there is one; E522 is left for a "
             "checkpoint folder emptied while archdsl reads it.",
     "E525": "Needs a checkpoint written by another model: "

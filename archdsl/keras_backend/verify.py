@@ -149,7 +149,7 @@ def measure_rf(model: Model) -> dict[int, Measurement]:
     spatial = [layer.index for layer in model.layers if _measured(layer)]
     if not spatial:
         return {}
-    margin = _canvas_margin(model)
+    margin = canvas_margin(model)
     h, w, _ = model.input_shape
     deepest = max(spatial)
     check_measurement(model, (h + 2 * margin[0], w + 2 * margin[1]),
@@ -191,7 +191,7 @@ def _footprints(twin, items: list[tuple[int, int, Unit]], margin: tuple[int, int
             outs = outs if isinstance(outs, (list, tuple)) else [outs]
             picks: dict[int, list] = {}
             for b, (k, index, (y, x_)) in enumerate(part):
-                dy, dx = _offset(model.layer(index).output_shape, outs[k].shape, margin)
+                dy, dx = canvas_offset(model.layer(index).output_shape, outs[k].shape, margin)
                 picks.setdefault(k, []).append((0, y + dy, x_ + dx, b))
             loss = tf.add_n([tf.reduce_sum(tf.gather_nd(outs[k], p)) for k, p in picks.items()])
         grad = tape.gradient(loss, x).numpy()[0]
@@ -202,7 +202,7 @@ def _footprints(twin, items: list[tuple[int, int, Unit]], margin: tuple[int, int
     return result
 
 
-def _offset(shape, twin_shape, margin) -> tuple[int, int]:
+def canvas_offset(shape, twin_shape, margin) -> tuple[int, int]:
     """Where unit (0, 0) of a layer sits in the twin's map: the canvas adds margin / jump positions a side."""
     (h, w), (th, tw) = shape[:2], tuple(twin_shape[1:3])
     dy, dx = (th - h) // 2, (tw - w) // 2
@@ -229,7 +229,7 @@ def _units(shape) -> list[Unit]:
     return sorted({(0, 0), (min(1, h - 1), min(1, w - 1)), (h // 2, w // 2), (h - 1, w - 1)})
 
 
-def _canvas_margin(model: Model) -> tuple[int, int]:
+def canvas_margin(model: Model) -> tuple[int, int]:
     """Margin per axis: a multiple of every layer's period in pixels, at least as far as any RF reaches past the
     image.
 
