@@ -138,7 +138,8 @@ def test_resume_keeps_the_runs_settings(killed, tmp_path):
 
 
 def batch_norm_classes(keras_file) -> set[str]:
-    """The registered names of a saved model's batch-norm layers (Keras' own: plain "BatchNormalization")."""
+    """The registered names of a saved model's batch-norm layers (Keras' own: plain "BatchNormalization").
+    A run's checkpoints name the layer it trains with; its best.keras and last.keras, Keras' own always."""
     with zipfile.ZipFile(keras_file) as z:
         config = json.loads(z.read("config.json"))
     return {layer.get("registered_name") or layer["class_name"] for layer in config["config"]["layers"]
@@ -149,7 +150,8 @@ def test_new_runs_train_fused_and_runs_from_before_keep_keras(killed, tmp_path, 
     _, pristine = killed
     state = json.loads((pristine / "checkpoint/state.json").read_text())
     assert state["settings"]["batchnorm"] == "fused"
-    assert batch_norm_classes(pristine / "last.keras") == {"archdsl>BatchNormalization"}
+    assert batch_norm_classes(pristine / "checkpoint/epoch-0001.keras") == {"archdsl>BatchNormalization"}
+    assert batch_norm_classes(pristine / "last.keras") == {"BatchNormalization"}
 
     old = tmp_path / "old" / pristine.name  # a run from before --batchnorm: no such setting
     shutil.copytree(pristine, old)
@@ -158,7 +160,7 @@ def test_new_runs_train_fused_and_runs_from_before_keep_keras(killed, tmp_path, 
     proc = run_cli("train", "--resume", old, "--data-dir", data_cache)
     assert proc.returncode == 0, proc.stderr
     assert "batch norm keras" in proc.stdout and "--batchnorm" not in proc.stderr
-    assert batch_norm_classes(old / "last.keras") == {"BatchNormalization"}
+    assert batch_norm_classes(old / "checkpoint/epoch-0003.keras") == {"BatchNormalization"}
 
 
 def test_resume_may_switch_batch_norm_with_a_warning(killed, tmp_path, data_cache):
@@ -168,7 +170,7 @@ def test_resume_may_switch_batch_norm_with_a_warning(killed, tmp_path, data_cach
     proc = run_cli("train", "--resume", run, "--batchnorm", "keras", "--data-dir", data_cache)
     assert proc.returncode == 0, proc.stderr
     assert "the run trained with fused batch norm so far" in proc.stderr and "batch norm keras" in proc.stdout
-    assert batch_norm_classes(run / "last.keras") == {"BatchNormalization"}
+    assert batch_norm_classes(run / "checkpoint/epoch-0003.keras") == {"BatchNormalization"}
     state = json.loads((run / "checkpoint/state.json").read_text())
     assert state["settings"]["batchnorm"] == "keras" and state["epoch"] == 3
     assert "--batchnorm keras" in state["commands"][-1]["command"] and state["commands"][-1]["from_epoch"] == 1

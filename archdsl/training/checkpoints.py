@@ -24,6 +24,8 @@ from ..errors import RunError
 def checkpointer(keras, run: runs.RunDir, state: dict, kmodel, bn_averages=None):
     """The callback that commits a checkpoint after every epoch (see `runs` for the order of writes)."""
 
+    from ..keras_backend.batchnorm import saved_as_keras_layers
+
     class Checkpointer(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
@@ -59,7 +61,8 @@ def checkpointer(keras, run: runs.RunDir, state: dict, kmodel, bn_averages=None)
             runs.write_json(run.epoch_state(e), s)
             runs.write_bytes(run.history, runs.history_csv(s["history"]).encode())
             runs.write_json(run.metrics, runs.summarize(s, run))
-            with schedules.ema_weights(kmodel, bn_averages):
+            # the files a user loads hold Keras' own batch norm; the resume checkpoint above, archdsl's
+            with schedules.ema_weights(kmodel, bn_averages), saved_as_keras_layers(kmodel):
                 runs.save_model(kmodel, run.last)
                 if improved:
                     runs.save_model(kmodel, run.best)

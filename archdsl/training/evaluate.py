@@ -66,7 +66,7 @@ def run_eval(args) -> int:
 
     from ..keras_backend.batchnorm import BatchNormalization
     from .pipeline import make_eval_dataset
-    try:  # runs trained with --batchnorm fused (the default) save archdsl's BatchNormalization
+    try:  # a fused run's checkpoints, and best.keras of older runs, name "archdsl>BatchNormalization"
         kmodel = keras.models.load_model(path, compile=False,
                                          custom_objects={"archdsl>BatchNormalization": BatchNormalization})
     except Exception as exc:  # a damaged or foreign file
