@@ -10,9 +10,11 @@ import json
 import math
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
+from archdsl.cli import main
 from archdsl.render import charts
 from test_report import cards, check_html, report, write_run
 
@@ -198,3 +200,18 @@ def test_a_relative_data_path_or_a_name_is_shown_as_it_is(tmp_path, source):
     run, _ = write_run(tmp_path / "run", epochs=2, metrics={"data": {"source": source}})
     text = report(tmp_path, "specs/best.arch", run=run)
     assert f"data <b>{source}</b>" in text
+
+
+# --- the checked example ------------------------------------------------------------------------------
+
+def test_the_docs_example_is_what_the_report_writes(tmp_path, monkeypatch):
+    """docs/report_example.md is `archdsl report docs/report_example_run/spec.arch docs/report_example_run`
+    (docs/report_example_run/README.txt), but for the version line and the folder its pictures are in."""
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(root)  # the page names the files relative to the repository, as the command run there
+    out = tmp_path / "report_example.md"
+    assert main(["report", "docs/report_example_run/spec.arch", "docs/report_example_run", "-o", str(out)]) == 0
+    version = re.compile(r"^made by archdsl .*$", re.M)
+    written = version.sub("", out.read_text(encoding="utf-8"))
+    kept = version.sub("", (root / "docs" / "report_example.md").read_text(encoding="utf-8"))
+    assert written == kept, "regenerate docs/report_example.md as docs/report_example_run/README.txt says"
