@@ -76,7 +76,9 @@ def user_path(path: str) -> str:
     for machine, user in MACHINE_PATHS:
         if path == machine or path.startswith(machine + "/"):
             rest = path[len(machine):].strip("/")
-            return f"{user}/{rest}" if rest and user != "." else rest or user
+            if not rest:
+                return user
+            return rest if user == "." else f"{user}/{rest}"
     return path
 
 
@@ -96,11 +98,9 @@ def user_command(line: str, folder: Path) -> str:
     machine's folders as MACHINE_PATHS names them (`--out runs`, `--resume runs/<spec>/<time>`). A comment
     after `  # ` is kept. A path still absolute after that is an error: MACHINE_PATHS needs its folder."""
     command, hash_, comment = line.partition("  # ")
-    words = [user_path(w) for w in shlex.split(command)]
-    words = [SPEC_WRITTEN.sub(lambda m: user_spec(m.group(0), folder), w) if SPEC_WRITTEN.fullmatch(w) else w
-             for w in words]
+    words = [user_spec(w, folder) if SPEC_WRITTEN.fullmatch(w) else user_path(w) for w in shlex.split(command)]
     shown = shlex.join(words) + (f"  # {comment}" if hash_ else "")
-    if ABSOLUTE.search(shown):
+    if any(w.startswith("/") for w in words) or ABSOLUTE.search(shown):
         raise SystemExit(f"{folder.name}: the command `{line}` names a folder of the machine it ran on; "
                          "add it to MACHINE_PATHS in experiments/scripts/make_results_doc.py")
     return shown
@@ -120,8 +120,8 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| [{r['run']}](pages/{r['run']}.md) | {r['params']:,} | {r['macs'] / 1e6:.1f}M | {epochs} "
                      f"| {_duration(r['wall'])} | {r['images_per_second']:.0f} | {r['best']:.2%} ({r['best_epoch']}) "
                      f"| {r['final']:.2%} | {r['reached'] or '–'} |")
-    lines += ["", "The commands, as you would run them from the repository's root (a resumed run lists each command "
-              "and the epoch it started from; metrics.json keeps them exactly as run):", ""]
+    lines += ["", ("The commands, as you would run them from the repository's root (a resumed run lists each command "
+                   "and the epoch it started from; metrics.json keeps them exactly as run):"), ""]
     for r in rows:
         lines += [f"- {r['run']}:", "  ```", *(f"  {c}" for c in r["commands"] or ["(not recorded)"]), "  ```"]
     return "\n".join(lines)

@@ -94,9 +94,10 @@ def test_a_command_is_shown_as_a_user_runs_it(generator, run, recorded, shown):
     assert generator.user_command(recorded, EXPERIMENTS / "results" / run) == shown
 
 
-def test_an_unknown_machine_folder_stops_the_generator(generator):
+@pytest.mark.parametrize("out", ["/home/me/runs", "/data/runs"])
+def test_an_unknown_machine_folder_stops_the_generator(generator, out):
     with pytest.raises(SystemExit, match="add it to MACHINE_PATHS"):
-        generator.user_command("archdsl train specs/t90w.arch --out /home/me/runs", EXPERIMENTS / "results" / "t90w")
+        generator.user_command(f"archdsl train specs/t90w.arch --out {out}", EXPERIMENTS / "results" / "t90w")
 
 
 def test_the_pages_name_the_data_as_the_readme_does():
