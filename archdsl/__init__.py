@@ -14,7 +14,8 @@ The Python API, documented in README.md ("Python API"), is the names in `__all__
 Everything else is private: the subpackages (`archdsl.language`, `archdsl.analysis`, `archdsl.render`, ...)
 and their functions may change without notice. The objects these functions return are public as far as
 documented here and in the README: `Model` (`.name`, `.input_shape`, `.classes`, `.layers`, `.assertions`),
-`Analysis` (`.model`, `.rows`, `.params`, `.trainable_params`, `.macs`, `.final`, `.warnings`), a row
+`Analysis` (`.model`, `.rows`, `.params`, `.trainable_params`, `.macs`, `.final`, `.warnings`, `.silenced`),
+a warning (`SpecWarning`: `.code`, `.message`, `.hint`, `.span`, `.layers`, `.silenced_by`, `.render(source)`), a row
 (`.index`, `.rf`, `.jump`, `.start`, `.params`, `.trainable_params`, `.macs`; rf, jump and start as (h, w))
 and an assert's result (`.assertion.text`, `.assertion.where.line`, `.actual`, `.ok`).
 A bad spec raises `archdsl.ArchError` (`.render(source)` gives the positioned message the CLI prints).
@@ -30,14 +31,15 @@ import os
 from .version import __version__
 
 __all__ = ["load", "loads", "analyze", "check", "table", "to_keras", "draw", "export",
-           "ArchError", "Model", "Analysis", "TABLE_FORMATS", "DRAW_FORMATS", "EXPORT_TARGETS"]
+           "ArchError", "SpecWarning", "Model", "Analysis", "TABLE_FORMATS", "DRAW_FORMATS", "EXPORT_TARGETS"]
 
 TABLE_FORMATS = ("text", "json", "csv", "markdown")
 DRAW_FORMATS = ("ascii", "svg", "dot", "png", "pdf")
 EXPORT_TARGETS = ("keras", "pytorch")
 
 # public types, imported on first use (the IR brings pydantic)
-_LAZY = {"ArchError": ("archdsl.errors", "ArchError"), "Model": ("archdsl.ir", "Model"),
+_LAZY = {"ArchError": ("archdsl.errors", "ArchError"), "SpecWarning": ("archdsl.errors", "SpecWarning"),
+         "Model": ("archdsl.ir", "Model"),
          "Analysis": ("archdsl.analysis", "Analysis")}
 
 

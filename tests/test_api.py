@@ -169,7 +169,7 @@ def test_an_unknown_format_is_a_value_error_naming_the_choices(call):
 
 def test_all_is_the_public_surface():
     assert set(archdsl.__all__) == {"load", "loads", "analyze", "check", "table", "to_keras", "draw", "export",
-                                    "ArchError", "Model", "Analysis", "TABLE_FORMATS", "DRAW_FORMATS",
+                                    "ArchError", "SpecWarning", "Model", "Analysis", "TABLE_FORMATS", "DRAW_FORMATS",
                                     "EXPORT_TARGETS"}
     for name in archdsl.__all__:
         assert getattr(archdsl, name) is not None and name in dir(archdsl)

@@ -299,3 +299,60 @@ def test_the_check_catches_typos_wrong_classes_and_strays():
                                                        "Missing"))]
     assert "E651 is registered but raised nowhere (remove it, or mark it reserved)" not in problems  # Missing("x")
     assert "E236 is registered but raised nowhere (remove it, or mark it reserved)" in problems
+
+
+# ---------------------------------------------------------------- warning codes (W3xx)
+#
+# A warning is no exception: its code is the first argument of `Finding(...)` (archdsl/analysis/warnings.py) or
+# `SpecWarning(...)`, or their `code=`. Any other literal Wnnn in archdsl/ is a stray (a hint that names a code
+# writes it inside a longer string, which is no code literal).
+
+WARNING_CODE = re.compile(r"W\d{3}")
+WARNING_MAKERS = {"Finding", "SpecWarning"}
+
+
+def scan_warnings(sources: dict[str, str]) -> tuple[dict[str, list[str]], list[str]]:
+    """(code -> where a warning is made with it, the strays) of `sources` (path -> Python text)."""
+    made: dict[str, list[str]] = {}
+    strays = []
+    for path, text in sources.items():
+        tree = ast.parse(text, path)
+        parent_of = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str) and WARNING_CODE.fullmatch(node.value)):
+                continue
+            parent = parent_of.get(node)
+            call = parent_of.get(parent) if isinstance(parent, ast.keyword) and parent.arg == "code" else parent
+            given = isinstance(call, ast.Call) and _name(call.func) in WARNING_MAKERS and \
+                (parent is not call or (call.args and call.args[0] is node))
+            if given:
+                made.setdefault(node.value, []).append(f"{path}:{node.lineno}")
+            else:
+                strays.append(f"{path}:{node.lineno}: {node.value}")
+    return made, strays
+
+
+def test_every_warning_code_is_registered_and_made():
+    from archdsl.error_codes import WARNING_STAGE, WARNINGS
+    sources = {path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8")
+               for path in sorted(PACKAGE.rglob("*.py")) if path != REGISTRY}
+    made, strays = scan_warnings(sources)
+    assert not strays, strays
+    assert set(made) <= set(WARNINGS), sorted(set(made) - set(WARNINGS))
+    assert set(WARNINGS) <= set(made), f"registered but made nowhere: {sorted(set(WARNINGS) - set(made))}"
+    written = {m for text in sources.values() for m in re.findall(r"""["'](W\d{3})["']""", text)}
+    assert written == set(made)
+    for code, entry in WARNINGS.items():
+        assert entry.code == code and entry.stage is WARNING_STAGE and not entry.reserved
+        assert entry.meaning.strip() and entry.fix.strip() and f"allow {code}" in entry.fix, code
+    assert not set(WARNINGS) & set(CODES)
+
+
+def test_the_warning_scan_catches_strays_and_unregistered_codes():
+    made, strays = scan_warnings({"archdsl/fake.py": (
+        'Finding("W301", layer, "d", "h", ())\n'
+        'SpecWarning(code="W399", message="x", hint=None, span=None, layers=())\n'
+        'checked = {"W302": set()}\n'
+        'hint = "write `allow W301`"\n')})
+    assert made == {"W301": ["archdsl/fake.py:1"], "W399": ["archdsl/fake.py:2"]}
+    assert strays == ["archdsl/fake.py:3: W302"]

@@ -180,8 +180,8 @@ def test_a_pragma_of_another_code_silences_nothing():
 @pytest.mark.parametrize("text,code,message,hint", [
     ("allow W31\n" + STACK, "E270", "unknown warning code 'W31'", "did you mean W301?"),
     ("allow E206\n" + STACK, "E270", "unknown warning code 'E206'", "E206 is an error, which cannot be allowed"),
-    (STACK.replace("conv 3x3 4 same\n", "conv 3x3 4 same  # allow w399\n", 1), "E270", "unknown warning code "
-     "'w399'", "warnings are W301, W302"),
+    (STACK.replace("conv 3x3 4 same\n", "conv 3x3 4 same  # allow w399\n", 1), "E270",
+     "unknown warning code 'w399'", "warnings are W301, W302"),
     ("# allow W301\n" + STACK, "E271", "line 1 writes none", "write `allow W301` on a line of its own"),
     ("input 4x4x1\nblock b {\n  allow W301\n  conv 3x3 4 same\n}\nb\n", "E206", "unknown op 'allow'",
      "`allow` goes on a line of its own outside any block"),

@@ -4,7 +4,7 @@ Each op says how it changes rf, jump and start (`Op.geometry`; a window's formul
 `ops/geometry.py`). `start` is the centre of the first output unit's receptive field, in input
 pixels (pixel centres at 0, 1, 2, ...). A global op (gap, flatten) is a window over the whole
 feature map; element-wise layers carry their input's values over; on a graph, a merge's RF is
-the union of its inputs' RF intervals.
+the union of its inputs' RF intervals. The warnings of a spec (W3xx) are warnings.py's.
 """
 from __future__ import annotations
 
@@ -110,8 +110,7 @@ def analyze(model: Model) -> Analysis:
         params, trainable = layer_params(layer)
         rows.append(stats(layer.index, geo[layer.index], params, trainable, _macs(layer)))
     raise_collected(errors)
-    covering, windows = coverage_findings(model, geo)
-    warnings, silenced = said(model, findings + covering, {"W301": windows, "W302": merges})
+    warnings, silenced = said(model, [(findings, merges), coverage_findings(model, geo)])
     return Analysis(model, rows, warnings, silenced)
 
 

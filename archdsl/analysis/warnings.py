@@ -63,7 +63,7 @@ def coverage_findings(model: Model, geo: dict[int, tuple]) -> tuple[list[Finding
             "downsample earlier (a stride or a pool) so that fewer layers reach the whole image, or drop layers; "
             "if the depth is deliberate, `allow W301` on a line of its own (or `# allow W301` at the end of a "
             "layer's line, for that line)",
-            ("W301",),
+            (),
             f"every unit of each one's input, the corner units too, already sees the whole {h}x{w} input; "
             "they add depth but no context"))
     return found, checked
@@ -85,7 +85,7 @@ def merge_finding(model: Model, layer: Layer, inputs: list[tuple]) -> Finding | 
               + ("; ".join(causes) or "their windows are centred differently"))
     hint = "; ".join(fixes or ["centre every path's windows alike (odd kernels, symmetric `pad`)"]) + \
         "; if the shift is deliberate, `allow W302` (or `# allow W302` on this line)"
-    return Finding("W302", layer, detail, hint, ("W302", detail))
+    return Finding("W302", layer, detail, hint, (detail,))
 
 
 def own_layers(model: Model, merge: Layer) -> set[int]:
@@ -114,7 +114,7 @@ def _off_centre(layer: Layer):
         window = kind.window(layer, axis)
         if window is None:
             return None
-        n, k, s, d, before, after = window
+        _, k, _, d, before, _ = window
         if before != (d * (k - 1)) / 2:
             return axis, window
     return None
@@ -212,10 +212,12 @@ def _axes(values) -> str:
 
 # ---------------------------------------------------------------- findings -> warnings, ranges joined
 
-def said(model: Model, findings: list[Finding], checked: dict[str, set[int]]) -> tuple[list[SpecWarning],
-                                                                                          list[SpecWarning]]:
-    """(the warnings to say, the warnings the spec silences), in layer order. A finding joins the range before
-    it when it has the same key and silencing and no layer between them passed the same check."""
+def said(model: Model, checks: list[tuple[list[Finding], set[int]]]) -> tuple[list[SpecWarning], list[SpecWarning]]:
+    """(the warnings to say, the warnings the spec silences), in layer order, of checks given as (findings, the
+    layers checked). A finding joins the range before it when it has the same key and silencing and no layer
+    between them passed the same check."""
+    findings = [f for found, _ in checks for f in found]
+    checked = {f.code: layers for found, layers in checks for f in found}
     whole_file = {code: allow.line for allow in model.allows if allow.whole_file for code in allow.codes}
     by_line = {(code, allow.line): allow.line for allow in model.allows if not allow.whole_file
                for code in allow.codes}

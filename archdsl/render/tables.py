@@ -10,6 +10,10 @@ cells and empty jump and start cells.
 
 Each presenter shows the spec's asserts with their results: pass `results` to show others
 (`[]` for none); left out, they are the model's own asserts, checked here.
+
+Warnings (said on stderr by the command line) agree across formats: the table and Markdown end with a
+`silenced:` line for each warning the spec's `allow` silences, JSON lists every warning (code, message,
+hint, line, layers, silenced), CSV's last column gives each layer's codes (`W301`, `W301 silenced`).
 """
 from __future__ import annotations
 
