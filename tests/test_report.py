@@ -327,8 +327,10 @@ def test_user_text_is_escaped_in_markdown(tmp_path):
     folder = tmp_path / "<b>b|`q`"
     folder.mkdir()
     spec = folder / "x.arch"
-    spec.write_text("model x\ninput 4x4x1\nclasses 2\n\nconv 3x3 4 same\nconv 3x3 4 same\n"
-                    "conv 3x3 classes same\ngap\nsoftmax\n")
+    # six 3x3 convs on a 4x4 input: from layer 4 on every unit of the input, corners too, sees it all (a
+    # warning, which names the file)
+    spec.write_text("model x\ninput 4x4x1\nclasses 2\n\n" + "conv 3x3 4 same\n" * 5
+                    + "conv 3x3 classes same\ngap\nsoftmax\n")
     run, _ = write_run(tmp_path / "run", epochs=2, metrics={
         "spec": SCRIPT, "data": {"source": "a|b`c`<i>*d*", "train_images": 10}})
     text = report(tmp_path, str(spec), "md", run=run)

@@ -145,9 +145,9 @@ BEYOND = {"both": "⊇ input", "height": "taller than input", "width": "wider th
 
 
 def _beyond(rf: tuple[int, int], model: Model) -> str | None:
-    """How a layer's receptive field compares with the input: "both" when it covers the whole input (as tall and
-    as wide, the test of the analysis' "already covers the input" warning), "height" or "width" when it is larger
-    along that axis only; None when it fits inside. Past the input, a field reaches into the padding."""
+    """How a layer's receptive field compares with the input: "both" when it is as tall and as wide as the input
+    (its centre unit sees the whole image; W301 asks more, that the corner units do), "height" or "width" when
+    it is larger along that axis only; None when it fits inside. Past the input, a field reaches into padding."""
     h, w = model.input_shape[:2]
     if rf[0] >= h and rf[1] >= w:
         return "both"
@@ -165,7 +165,7 @@ def _table_notes(model: Model, rows: list[dict]) -> list[str]:
     notes = []
     if "both" in kinds:
         notes.append(f"{BEYOND['both']}: the receptive field is at least the {h}x{w} input, so a unit at the centre "
-                     "sees all of it (one at an edge sees padding too); a layer after it adds depth but no context")
+                     "sees all of it; units toward an edge see part of it and padding")
     for axis, size in (("height", h), ("width", w)):
         if axis in kinds:
             notes.append(f"{BEYOND[axis]}: the receptive field is more than the input's {size} pixels {axis}wise, "
