@@ -10,6 +10,7 @@ curves are `charts`' SVG.
 """
 from __future__ import annotations
 
+import json
 import math
 import ntpath
 import posixpath
@@ -102,7 +103,6 @@ def validation_split(run: Run, notes: list[str]) -> str:
     training images apart (`val_split`, a count, in its settings), else `test split`: runs made before
     `val_split` existed (and runs with 0) validated on the test images. Read leniently from metrics.json
     (top level or `settings`) or the checkpoint's state.json, so old and new runs both render."""
-    import json
     places = [run.metrics, run.metrics.get("settings")]
     state_text = read_text(str(run.path / "checkpoint" / "state.json"))
     if state_text is not None:
