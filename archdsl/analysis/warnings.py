@@ -144,9 +144,19 @@ def offset_fix(layer: Layer) -> str | None:
     if _off_centre(layer) is None:
         return None
     for text, why in _rewrites(layer):
-        if _centred_alike(layer, text):
-            return f"write layer {layer.index} (line {layer.where.line}) as `{text}` ({why})"
+        if not _centred_alike(layer, text):
+            continue
+        block = next((part.split("#")[0] for part in reversed((layer.block or "").split("/")) if "(" in part), "")
+        if block and text.replace(f" pad {_pad_word(_k_effs(layer))}", " same") == layer.text:
+            # a line of a block with parameters: the one word to change, not this use's values
+            return f"on line {layer.where.line} (block {block}: layer {layer.index} is `{layer.text}`), write " \
+                   f"`pad {_pad_word(_k_effs(layer))}` for `same` ({why})"
+        return f"write layer {layer.index} (line {layer.where.line}) as `{text}` ({why})"
     return None
+
+
+def _k_effs(layer: Layer) -> list[int]:
+    return [d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation)]
 
 
 _STRIDE = re.compile(r"s\d+(x\d+)?")
