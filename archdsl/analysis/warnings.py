@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 
 from ..display import num, pair
-from ..errors import Span, SpecWarning
+from ..errors import ArchError, Span, SpecWarning
 from ..ir import Layer, Model
+from ..language import loads
 from ..ops import op_of
 from ..ops.geometry import Axis
 
@@ -175,7 +176,7 @@ def _rewrites(layer: Layer):
         else:
             kept.append(words[i])
             i += 1
-    k_effs = [d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation)]
+    k_effs = _k_effs(layer)
     if all(k % 2 for k in k_effs):
         yield _with_pad(kept, k_effs), "symmetric zeros, as PyTorch pads, instead of TF's uneven `same`"
         return
@@ -201,8 +202,6 @@ def _with_pad(words: list[str], k_effs: list[int]) -> str:
 
 def _centred_alike(layer: Layer, text: str) -> bool:
     """Whether `text`, on the layer's input, is a layer of the same output shape centred on its first unit."""
-    from ..errors import ArchError
-    from ..language import loads
     h, w, c = layer.input_shape
     try:
         written = loads(f"input {h}x{w}x{c}\n{text}\n").layers
@@ -263,7 +262,8 @@ def _warning(run: list[Finding], silenced_by: int | None) -> SpecWarning:
     else:
         texts = {f.layer.text for f in run}
         more = "" if len(texts) == 1 else " ..."
-        message = f"layers {layer.index}-{run[-1].layer.index} ({layer.text}{more}): {first.detail_many or first.detail}"
+        detail = first.detail_many or first.detail
+        message = f"layers {layer.index}-{run[-1].layer.index} ({layer.text}{more}): {detail}"
     width = (layer.where.end_column - layer.where.column) if layer.where.end_column else len(layer.text.split()[0])
     span = Span(layer.where.file, layer.where.line, layer.where.column, layer.where.column + width)
     return SpecWarning(first.code, message, first.hint, span, tuple(f.layer.index for f in run), silenced_by)
