@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import image_folder
+from .progress import Progress
 from archdsl.errors import DataError
 from archdsl.fileio import one_line, pid_alive, shown_path, umask
 
@@ -83,9 +84,10 @@ def _identity(path: Path) -> dict:
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, Progress(f"hashing {path.name}", os.fstat(f.fileno()).st_size, "bytes") as bar:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
+                bar.advance(len(block))
     except OSError as e:
         raise DataError(f"cannot read '{path}': {one_line(e)}", hint="check that the file is readable") from e
     return digest.hexdigest()
@@ -105,8 +107,10 @@ def unpacked(archive: Path, target: Path, identity: dict) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".partial-{target.name}-{os.getpid()}-", dir=target.parent))
     try:
         try:
-            with tarfile.open(archive) as tar:
-                tar.extractall(tmp, filter=_member_filter(archive, *bounds))
+            with (open(archive, "rb") as raw, tarfile.open(fileobj=raw) as tar,
+                  Progress(f"unpacking {archive.name}", os.fstat(raw.fileno()).st_size, "bytes", "members") as bar):
+                # the filter sees each member before it is written; raw.tell() is how far the archive was read
+                tar.extractall(tmp, filter=_member_filter(archive, *bounds, lambda n: bar.update(raw.tell(), n)))
         except tarfile.FilterError as e:
             raise DataError(f"'{archive}' has an unsafe member: {shown_path(one_line(e))}",
                             hint=UNSAFE_HINT) from e
@@ -143,11 +147,13 @@ UNSAFE_HINT = ("an archive may hold only files and folders inside itself; "
                "rebuild it without absolute paths, '..' or links out of it")
 
 
-def _member_filter(archive: Path, max_bytes: int, max_members: int, bound_is: str
+def _member_filter(archive: Path, max_bytes: int, max_members: int, bound_is: str,
+                   on_member: Callable[[int], None] = lambda members: None
                    ) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo]:
     """tarfile's data filter, called before each member is extracted, which also refuses an absolute
     member (the filter alone strips the '/' and unpacks it inside, where it at best misses the layout
-    and at worst shadows a real file) and stops at the bounds, before the member that would pass one."""
+    and at worst shadows a real file) and stops at the bounds, before the member that would pass one.
+    `on_member` is told how many members were seen."""
     seen = {"members": 0, "bytes": 0}
 
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
@@ -162,6 +168,7 @@ def _member_filter(archive: Path, max_bytes: int, max_members: int, bound_is: st
                             hint=UNSAFE_HINT)
         seen["members"] += 1
         seen["bytes"] += max(member.size, 0)
+        on_member(seen["members"])
         if seen["members"] > max_members:
             raise DataError(f"'{archive}' has more than {max_members:,} members ({_members_rule()}): stopped at "
                             f"'{name}'", hint="an image archive needs a member for each image and folder; if it is "

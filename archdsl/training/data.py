@@ -19,6 +19,9 @@ An archive is unpacked within bounds (of its size and member count) and its entr
 by its content, its sha256 (archives.py says how). The hash comes with the dataset
 (`Dataset.archive_sha256`), so a run can record what it trained on.
 
+A first load shows its progress on stderr (progress.py): hashing and unpacking an archive, reading
+the headers, decoding, and one line for the cache entry written; a cached load shows nothing.
+
 Every cache entry is written under a temporary name and renamed into place, so a process
 killed half-way never leaves an entry that a later run trusts. A folder's `.npz` is keyed
 by the names, sizes and modification times of all its files: edit the folder and it is
@@ -47,6 +50,7 @@ import os
 import pickle
 import tarfile
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +58,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import archives, image_decode, image_folder
+from . import archives, image_decode, image_folder, progress
 from .archives import ARCHIVE_SUFFIXES, digest, make_dir
 from archdsl.errors import DataError, did_you_mean
 from archdsl.fileio import one_line, shown_path, umask
@@ -346,6 +350,7 @@ def _cached(npz: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, 
         return arrays
     arrays = build()
     make_dir(npz.parent)
+    start = time.monotonic()
     fd, tmp = tempfile.mkstemp(prefix=f".partial-{npz.name}-", dir=npz.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -360,6 +365,8 @@ def _cached(npz: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, 
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    progress.note(f"cached {len(arrays['x_train']) + len(arrays['x_test']):,} decoded images as {shown_path(npz)} "
+                  f"({sum(a.nbytes for a in arrays.values()) / 2**20:.1f} MiB, {time.monotonic() - start:.1f} s)")
     return arrays
 
 

@@ -29,6 +29,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError  # noqa: F401 (registers both)
 
+from .progress import Progress
 from archdsl.errors import DataError
 from archdsl.fileio import one_line
 
@@ -38,6 +39,7 @@ MAX_IMAGE_PIXELS = 4096 * 4096  # the default bound on one image (48 MB as RGB);
 # decode in worker processes only when there is enough to amortise starting them
 POOL_MIN_FILES = 4000
 POOL_CHUNK = 1000
+SERIAL_CHUNK = 100  # decoding here, progress is told after each SERIAL_CHUNK files
 BAD_FILE_HINT = "delete or replace the file; a class folder may hold only PNG or JPEG images"
 
 
@@ -93,17 +95,25 @@ def _run(paths: list[str], show: Callable[[Path], str], first: tuple[str, int, i
     size = first[1:]
     chunks = [paths[i:i + POOL_CHUNK] for i in range(0, len(paths), POOL_CHUNK)]
     workers = min(_cpus(), len(chunks))
-    if len(paths) >= POOL_MIN_FILES and workers > 1 and can_fork():
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-        try:
-            n = len(chunks)
-            return [im for chunk in pool.map(_decode_chunk, chunks, [size] * n, [load] * n)
-                    for im in _checked(chunk, show, first)]
-        except BrokenProcessPool:
-            pass  # a worker died (out of memory?): decode here instead
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)  # on a bad file, stop at once
-    return [im for chunk in chunks for im in _checked(_decode_chunk(chunk, size, load), show, first)]
+    out: list = []
+    with Progress("decoding images" if load else "reading image headers", len(paths)) as bar:
+        if len(paths) >= POOL_MIN_FILES and workers > 1 and can_fork():
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+            try:
+                n = len(chunks)
+                for chunk in pool.map(_decode_chunk, chunks, [size] * n, [load] * n):
+                    out += _checked(chunk, show, first)
+                    bar.advance(len(chunk))
+                return out
+            except BrokenProcessPool:
+                out = []  # a worker died (out of memory?): decode here instead
+                bar.update(0)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)  # on a bad file, stop at once
+        for i in range(0, len(paths), SERIAL_CHUNK):
+            out += _checked(_decode_chunk(paths[i:i + SERIAL_CHUNK], size, load), show, first)
+            bar.advance(min(SERIAL_CHUNK, len(paths) - i))
+    return out
 
 
 def can_fork() -> bool:
