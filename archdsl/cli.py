@@ -212,7 +212,7 @@ def _load(path: str):
 def cmd_rf(args) -> int:
     from .analysis import check_assertions
     from .render.tables import render
-    model, analysis, _ = _load(args.file)
+    model, analysis, text = _load(args.file)
     results = check_assertions(analysis)
     print(render(analysis, args.format, results))
     status = 0
@@ -223,7 +223,7 @@ def cmd_rf(args) -> int:
         print(report.render())
         status = 0 if report.ok else 1
     for w in analysis.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(w.render(text), file=sys.stderr)
     return status if all(r.ok for r in results) else 1
 
 
@@ -239,7 +239,7 @@ def cmd_check(args) -> int:
             continue
         failed = constraint_errors(check_assertions(analysis), source=text)
         for w in analysis.warnings:
-            print(f"warning: {w}", file=sys.stderr)
+            print(w.render(text), file=sys.stderr)
         for e in failed:
             print(e.render(), file=sys.stderr)
         if failed:

@@ -37,8 +37,9 @@ def import_tensorflow() -> None:
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
-            sys.stderr.write(without_repeats(caught.read(MAX_KEPT).decode("utf-8", "replace")))
-            sys.stderr.flush()
+            # back where TensorFlow wrote it (the native stderr), so whoever reads Python's sys.stderr sees
+            # what it saw before
+            os.write(2, without_repeats(caught.read(MAX_KEPT).decode("utf-8", "replace")).encode("utf-8"))
 
 
 def without_repeats(text: str) -> str:
