@@ -72,9 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "--set \"schedule=inverse_time 0.3\", --set \"augment=flip crop 4\" (replaces the whole "
                         "augment), --set nesterov; repeatable, later ones win")
     p.add_argument("--recipe", metavar="FILE", help="a file holding only a `train { }` section: its settings "
-                   "override the spec's; --set, then --epochs/--batch-size/--lr override it")
+                   "override the spec's; --set, then --epochs/--batch-size/--lr/--val-split override it")
+    p.add_argument("--val-split", type=int, metavar="N",
+                   help="hold out N training images (stratified by class, fixed by the seed) to validate on and "
+                        "choose best.keras by; the test split is then scored once at the end (overrides the "
+                        "spec's `val_split`). Without it: val (test split), the seed's protocol")
     p.add_argument("--limit", type=int, metavar="N", help="train on the first N training images")
-    p.add_argument("--test-limit", type=int, metavar="N", help="evaluate on the first N test images")
+    p.add_argument("--test-limit", type=int, metavar="N",
+                   help="evaluate on the first N test images (default with --limit: the same share of the test "
+                        "split as --limit is of the training split)")
     p.add_argument("--seed", type=int, metavar="N", help="seeds weights, shuffling, augmentation and dropout (default 0)")
     p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run directories (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete epoch")

@@ -334,6 +334,10 @@ CODES: dict[str, Code] = _table(
         "a comment), or a recipe file that holds something other than one `train { }` section (a spec's layers, "
         "`input`, asserts) or none.",
         "Write `--set lr=0.2` (any key of the train section); put only the `train { }` section in the recipe file."),
+    Code("E615",
+        "`archdsl train --val-split N` (or `val_split N` in the train section): N is 0 or less, or holds out so "
+        "many training images that a class would have none left to train on.",
+        "Hold out at most the number the hint gives, or leave `--val-split` out to validate on the test split."),
     Code("E620",
         "`archdsl train`: an unknown `--strategy` or `--precision`, or a `--peer-timeout` that is not positive.",
         "Use one of the values the hint lists."),

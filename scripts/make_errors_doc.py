@@ -210,6 +210,8 @@ EXAMPLES: dict[str, list[Example]] = {
     "E613": [X(argv=["eval", "runs/best/nope.keras"])],
     "E614": [X(argv=["train", "best.arch", "--recipe", "other.arch"],
                setup=lambda d: (_spec(d), _spec(d, "other.arch", TINY)))],
+    "E615": [X(argv=["train", "tiny.arch", "--data", "pets", "--data-dir", "cache", "--val-split", "3"],
+               setup=lambda d: (_spec(d, "tiny.arch", TINY), _image_folder(d)))],
     "E620": [X(argv=["train", "best.arch", "--strategy", "mirrord"], setup=_spec)],
     "E621": [X(argv=["train", "best.arch", "--strategy", "multiworker"], setup=_spec,
                patch=lambda: mock.patch.dict(os.environ, {"TF_CONFIG": '{"cluster": 3'}),

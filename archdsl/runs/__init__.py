@@ -6,7 +6,8 @@
         resolved.json      the resolved IR (with the command line's overrides applied)
         history.csv        epoch, lr, loss, accuracy, val_loss, val_accuracy, seconds (one row per epoch)
         metrics.json       summary so far: best/final val accuracy, wall time, images/s, complete,
-                           the command lines that trained it
+                           the command lines that trained it; with --val-split, the test accuracy
+                           scored once at the end
         best.keras         the model of the best val accuracy (EMA weights if `ema` is on)
         last.keras         the model after the last complete epoch
         tb/                TensorBoard logs (epoch scalars only)
@@ -182,6 +183,7 @@ def summarize(state: dict, run: "RunDir | None" = None) -> dict:
     n = state["data"]["train_images"] * state.get("passes", 1)  # images an epoch trains on
     train_s = sum(r["train_seconds"] for r in h)
     later = h[1:]  # the first epoch of a process also traces the graph
+    test = state.get("test") or {}
     out = {"spec": state["spec"], "run_dir": str(run.path) if run else None, "complete": state["complete"],
            "epochs_done": state["epoch"], "epochs": state["epochs"],
            "best_epoch": state["best"]["epoch"], "best_val_accuracy": state["best"]["val_accuracy"],
@@ -192,6 +194,9 @@ def summarize(state: dict, run: "RunDir | None" = None) -> dict:
            "images_per_second": n * len(h) / train_s if train_s else None,
            "images_per_second_after_epoch_1": (n * len(later) / sum(r["train_seconds"] for r in later)
                                                if later else None),
+           # held out (--val-split): the validation chose best.keras, and the test split was scored once at the end
+           "val_split": state["settings"].get("val_split"), "test_accuracy": test.get("accuracy"),
+           "final_test_accuracy": test.get("final_accuracy"), "test_images": test.get("images"),
            "params": state.get("params"), "seed": state["settings"]["seed"], "batch": state["batch"],
            "lr": state["lr"], "data": state["data"], "distribution": state.get("distribution"),
            "commands": state.get("commands", [])}

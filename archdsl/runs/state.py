@@ -31,6 +31,7 @@ class _Data(_Part):
     fingerprint: Optional[str] = None
     train_images: int = Field(ge=0)
     test_images: Optional[int] = Field(None, ge=0)
+    val_images: int = Field(0, ge=0)  # held out of the training images (--val-split); not in train_images
     classes: Optional[list[str]] = None
 
 
@@ -53,6 +54,14 @@ class _Row(_Part):
     val_accuracy: Optional[float] = None
     seconds: float
     train_seconds: float
+
+
+class _Test(_Part):
+    """A held-out run's test split, scored once after the last epoch."""
+    accuracy: float = Field(ge=0, le=1)        # best.keras's: the model the held-out images chose
+    final_accuracy: float = Field(ge=0, le=1)  # the last epoch's model (last.keras)
+    images: int = Field(ge=1)
+    epoch: int = Field(ge=1)                   # best.keras's epoch
 
 
 class _Distribution(_Part):
@@ -84,6 +93,7 @@ class _State(_Part):
     distribution: Optional[_Distribution] = None
     commands: list[_Command] = []
     ema_batch_norm: Optional[list[list[float]]] = None
+    test: Optional[_Test] = None
 
     @model_validator(mode="after")
     def _agrees_with_itself(self):

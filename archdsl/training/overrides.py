@@ -1,5 +1,5 @@
 """What `archdsl train`'s command line changes in the spec's train section, recorded so a run can be resumed
-and rerun exactly.
+and rerun exactly; and the numbers on it that no setting can take (`check_flags`).
 
 Precedence, lowest first: the spec's `train { }` section, `--recipe FILE`, each `--set KEY=VALUE` in the
 order given (both read by `language.recipe`, exactly as the spec's section), then the flags `--epochs`,
@@ -18,6 +18,21 @@ from ..ir import Model, TrainConfig
 # the train section's keys that a flag of its own overrides, and that flag
 OVERRIDES = {"epochs": "--epochs", "batch": "--batch-size", "lr": "--lr", "strategy": "--strategy",
              "val_split": "--val-split"}
+
+
+MAX_SEED = 2**32 - 1  # what keras.utils.set_random_seed takes
+
+
+def check_flags(args) -> None:
+    """Numbers on the command line that no setting can take, refused before anything is written."""
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed {seed}: must be from 0 to {MAX_SEED:,}", hint="e.g. --seed 1", code="E612")
+    for flag in ("limit", "test_limit"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} {value}: must be at least 1 image",
+                             hint=f"e.g. --{flag.replace('_', '-')} 1000, or leave it out for every image", code="E612")
 
 
 def with_overrides(model: Model, **overrides) -> Model:

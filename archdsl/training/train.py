@@ -32,9 +32,10 @@ from .. import runs
 from ..errors import DataError, RunError, UsageError
 from ..fileio import shown_path
 from ..ir import Model
-from . import checkpoints, distribute, schedules, whitening
-from .overrides import (
+from . import checkpoints, distribute, holdout, schedules, whitening
+from .overrides import (  # check_flags: also evaluate's
     apply_recipe,
+    check_flags,
     check_resume_recipe,
     check_spec_copy,
     recipe_of,
@@ -70,10 +71,21 @@ def run_train(args) -> int:
                 "batchnorm": getattr(args, "batchnorm", None) or NEW_RUN_BATCHNORM,
                 "recipe": _abs(args.recipe), "set": sets}
     plan.connect()  # before the data is loaded: a worker that cannot join its cluster fails fast
-    dataset = load_dataset(settings["data"], args.data_dir, args.limit, args.test_limit)
+    if args.limit is not None and args.test_limit is None:
+        # a --limit run validates (or tests) on the matching share of the test split, not all of it; the
+        # test limit that gives it is recorded, so a resume loads the same images
+        full = load_dataset(settings["data"], args.data_dir)
+        dataset, settings["test_limit"] = holdout.matching_test_split(full, args.limit)
+        if settings["test_limit"] is not None:
+            print(f"testing on {len(dataset.y_test):,} of the {len(full.y_test):,} test images, the share --limit "
+                  f"{args.limit:,} is of the {len(full.y_train):,} training images (--test-limit N chooses)")
+        del full
+    else:
+        dataset = load_dataset(settings["data"], args.data_dir, args.limit, args.test_limit)
     if settings["data"] != "cifar10":
         settings["data"] = dataset.source  # absolute: a resume may start in another folder
     check_data(model, dataset)
+    holdout.split_dataset(dataset, model.train.val_split, settings["seed"])  # an impossible N: refused here
     run = None
     if plan.is_chief:
         run = runs.create_run_dir(out, Path(args.file).stem)
@@ -87,21 +99,6 @@ def run_train(args) -> int:
 def _given(value, default):
     """The flag's value if given (0 included: it is checked, not replaced), else the default."""
     return default if value is None else value
-
-
-MAX_SEED = 2**32 - 1  # what keras.utils.set_random_seed takes
-
-
-def check_flags(args) -> None:
-    """Numbers on the command line that no setting can take, refused before anything is written."""
-    seed = getattr(args, "seed", None)
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise UsageError(f"--seed {seed}: must be from 0 to {MAX_SEED:,}", hint="e.g. --seed 1", code="E612")
-    for flag in ("limit", "test_limit"):
-        value = getattr(args, flag, None)
-        if value is not None and value < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} {value}: must be at least 1 image",
-                             hint=f"e.g. --{flag.replace('_', '-')} 1000, or leave it out for every image", code="E612")
 
 
 def _strategy_flag(args) -> str | None:
@@ -150,9 +147,9 @@ def _resume(args) -> int:
         if read_source(args.file).encode("utf-8") != run.spec.read_bytes():
             _warn(f"{args.file} differs from the run's spec.arch; resuming with the run's copy")
     if state.get("complete"):  # after the checks above: `--epochs 5` on a finished run is refused, not ignored
-        best = state["best"]
-        said = (f"best val accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}" if best["epoch"]
-                else "no val accuracy")  # the state is checked (runs/state.py): both or neither
+        best, val = state["best"], _val_name(settings)
+        said = (f"best {val} accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}" if best["epoch"]
+                else f"no {val} accuracy")  # the state is checked (runs/state.py): both or neither
         print(f"run {run} is complete: {state['epoch']}/{state['epochs']} epochs, {said}; nothing to do")
         return 0
     try:
@@ -193,14 +190,20 @@ def _train_and_report(model: Model, dataset, run: runs.RunDir | None, settings: 
         print_summary(metrics)
     else:
         print(f"worker {plan.worker_id} of {plan.workers} done: epoch {metrics['epochs_done']}/{metrics['epochs']}, "
-              f"val accuracy {metrics['final_val_accuracy']:.4f}; the chief wrote the run directory")
+              f"{_val_name(metrics)} accuracy {metrics['final_val_accuracy']:.4f}; the chief wrote the run directory")
     plan.finish()
     return 0
 
 
 def print_summary(m: dict) -> None:
-    print(f"best val accuracy {m['best_val_accuracy']:.4f} at epoch {m['best_epoch']}, "
-          f"final val accuracy {m['final_val_accuracy']:.4f} (epoch {m['epochs_done']}/{m['epochs']})")
+    val = _val_name(m)
+    print(f"best {val} accuracy {m['best_val_accuracy']:.4f} at epoch {m['best_epoch']}, "
+          f"final {val} accuracy {m['final_val_accuracy']:.4f} (epoch {m['epochs_done']}/{m['epochs']})")
+    if m.get("test_accuracy") is not None:
+        final = (f"; the final model's {m['final_test_accuracy']:.4f}" if m["final_test_accuracy"] != m["test_accuracy"]
+                 else "")
+        print(f"test accuracy {m['test_accuracy']:.4f} of best.keras on {m['test_images']:,} test images, scored "
+              f"once{final}")
     print(f"wall time {m['wall_seconds']:.1f} s ({m['train_seconds']:.1f} s training), "
           f"{m['images_per_second']:,.0f} training images/s")
     print(f"run directory: {m['run_dir']}")
@@ -260,6 +263,11 @@ def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None
             shutil.rmtree(writes.path, ignore_errors=True)
 
 
+def _val_name(m: dict) -> str:
+    """How a run's (state settings' or metrics') validation is named: held out, or the seed's test split."""
+    return "val (held out)" if m.get("val_split") else holdout.VAL_TEST_SPLIT
+
+
 def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, plan: distribute.Plan) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     strategy = plan.connect()  # first: a multi-worker strategy must set TensorFlow up before anything runs
@@ -282,15 +290,17 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
                        f"{plan.replicas}: the global batch would change", code="E526",
                        hint="resume with the strategy, workers and GPUs the run started with")
     batchnorm = state["settings"].get("batchnorm", OLD_RUN_BATCHNORM)
+    parts = holdout.split_dataset(dataset, state["settings"].get("val_split"), seed)  # the same on a resume
     if verbose:
         print(f"{plan.summary(model.train)}; batch norm {batchnorm}")
+        print(holdout.describe(parts))
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    n, classes = len(dataset.x_train), model.output.output_shape[0]
+    n, classes = len(parts.x_train), model.output.output_shape[0]
     batch = cfg.batch * plan.replicas  # the global batch
     steps = steps_per_epoch(n, batch, plan.replicas) * cfg.passes  # `passes N`: N pipeline epochs in one
     with strategy.scope() if strategy else contextlib.nullcontext(), distribute.dtype_policy(plan.precision):
-        kmodel = compile_keras(model, preprocess=normalizer(cfg.normalize, dataset.x_train),
+        kmodel = compile_keras(model, preprocess=normalizer(cfg.normalize, parts.x_train),
                                batchnorm=batchnorm)
         if plan.precision != "fp32":
             distribute.float32_head(kmodel)
@@ -299,20 +309,20 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
         if state.get("checkpoint_path"):
             checkpoints.restore(kmodel, state, start * steps)
         else:
-            whitening.set_whitened_kernels(model, kmodel, dataset.x_train)  # a fresh run only
+            whitening.set_whitened_kernels(model, kmodel, parts.x_train)  # a fresh run only
     state["params"] = int(kmodel.count_params())
     state["distribution"] = plan.describe(model.train)
     train_ds = plan.distribute(lambda ids, replicas: make_train_dataset(
-        dataset.x_train, dataset.y_train, batch=batch, num_classes=classes, augment=cfg.augment, seed=seed,
+        parts.x_train, parts.y_train, batch=batch, num_classes=classes, augment=cfg.augment, seed=seed,
         epoch=start * cfg.passes, epochs=(cfg.epochs - start) * cfg.passes, replicas=replicas, replica_ids=ids))
 
-    def eval_data(ids, replicas):
-        ds = make_eval_dataset(dataset.x_test, dataset.y_test, batch=batch, num_classes=classes,
-                               replicas=replicas, replica_ids=ids)
-        return ds if strategy is None else ds.repeat()  # a distributed dataset has no known length: count steps
+    def eval_data(x, y):
+        def one(ids, replicas):
+            ds = make_eval_dataset(x, y, batch=batch, num_classes=classes, replicas=replicas, replica_ids=ids)
+            return ds if strategy is None else ds.repeat()  # a distributed dataset has no known length: count steps
+        return plan.distribute(one), None if strategy is None else steps_per_epoch(len(x), batch)
 
-    val_ds = plan.distribute(eval_data)
-    val_steps = None if strategy is None else steps_per_epoch(len(dataset.x_test), batch)
+    val_ds, val_steps = eval_data(parts.x_val, parts.y_val)
     bn_averages = schedules.BatchNormAverages(kmodel, cfg.ema, state.get("ema_batch_norm")) if cfg.ema else None
     checkpointer = checkpoints.checkpointer(keras, run, state, kmodel, bn_averages)
     callbacks = [schedules.schedule_callback(cfg, cfg.epochs, steps)]
@@ -321,6 +331,8 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
     if bn_averages is not None:
         callbacks += [bn_averages.callback(), schedules.ema_validation(kmodel, bn_averages)]
     callbacks += [checkpoints.tensorboard(keras, tf, run.tb), checkpointer]
+    if verbose:
+        callbacks.append(holdout.epoch_line(keras, parts))
     shapes = (np.zeros((1, *model.input_shape), np.float32), np.zeros((1, classes), np.float32))
     try:
         with distribute.keras_fit_fixes(kmodel, shapes) if strategy else contextlib.nullcontext():
@@ -337,6 +349,14 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
                             "`archdsl train --resume RUN_DIR --strategy multiworker`", code="E551") from None
     if plan.final_weights:
         distribute.save_final_weights(kmodel, plan.final_weights)
+    if parts.x_test is not None and checkpointer.state["complete"]:  # held out: the test split, scored once
+
+        def test_accuracy(ema: bool) -> float:
+            ds, steps = eval_data(parts.x_test, parts.y_test)
+            swap = [schedules.ema_validation(kmodel, bn_averages)] if ema and bn_averages is not None else []
+            return float(kmodel.evaluate(ds, steps=steps, callbacks=swap, verbose=0, return_dict=True)["accuracy"])
+
+        holdout.score_test(kmodel, run, checkpointer.state, test_accuracy, len(parts.y_test))
     return runs.summarize(checkpointer.state, run)
 
 
@@ -366,7 +386,8 @@ def _initial_state(model: Model, dataset, seed: int, settings: dict | None) -> d
             "settings": settings,
             "data": {"source": dataset.source, "fingerprint": runs.data_fingerprint(dataset),
                      "archive_sha256": getattr(dataset, "archive_sha256", None),
-                     "train_images": int(len(dataset.x_train)),
+                     # the images trained on, and (--val-split) held out of them
+                     "train_images": int(len(dataset.x_train)) - cfg.val_split, "val_images": cfg.val_split,
                      "test_images": int(len(dataset.x_test)), "classes": list(dataset.class_names)},
             "rng": {"seed": seed, "seed_generators": []}, "best": {"epoch": None, "val_accuracy": None},
             "history": []}
