@@ -16,7 +16,11 @@ import pytest
 from test_train import _image_folder, history_values, the_run
 
 from archdsl.errors import UsageError
-from archdsl.training.holdout import largest_val_split, matching_test_count, split_indices
+from archdsl.training.holdout import (
+    largest_val_split,
+    matching_test_count,
+    split_indices,
+)
 
 # 12 images: 6 of class 0, 3 of class 1, 3 of class 2
 LABELS = np.array([0, 1, 0, 2, 0, 1, 0, 2, 0, 1, 0, 2])
@@ -104,7 +108,7 @@ def test_val_split_validates_on_held_out_images_and_tests_once(tmp_path, capsys)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_accuracy"] == test["accuracy"] and metrics["val_split"] == 12
     assert out.count("test accuracy") == 1 and f"test accuracy {test['accuracy']:.4f} of best.keras on 24" in out
-    assert re.search(r"^epoch 1: val \(held out: 12 training images\) accuracy \d\.\d{4}$", out, re.M)
+    assert re.search(r"^epoch 1: val \(held out: 12 training images\) accuracy \d\.\d{4}$", out, re.MULTILINE)
     assert "best val (held out) accuracy" in out
     # `archdsl eval` scores best.keras on the test split: the accuracy the run recorded
     assert main(["eval", str(run), "--data-dir", str(tmp_path / "cache")]) == 0
@@ -133,8 +137,8 @@ def test_the_seeds_protocol_is_named_and_a_limit_tests_on_its_share(tmp_path, ca
     assert main(["train", str(spec), "--limit", "30", *common, "--out", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     assert "testing on 12 of the 24 test images, the share --limit 30 is of the 60 training images" in out
-    assert re.search(r"^epoch 2: val \(test split\) accuracy \d\.\d{4}$", out, re.M)
-    assert re.search(r"^best val \(test split\) accuracy \d\.\d{4} at epoch \d, final val \(test split\)", out, re.M)
+    assert re.search(r"^epoch 2: val \(test split\) accuracy \d\.\d{4}$", out, re.MULTILINE)
+    assert re.search(r"^best val \(test split\) accuracy \d\.\d{4} at epoch \d, final val \(test split\)", out, re.MULTILINE)
     assert "test accuracy" not in out  # the test split was the validation: no second score
     run = the_run(tmp_path / "runs")
     state = json.loads((run / "checkpoint/state.json").read_text())
