@@ -94,7 +94,7 @@ def test_val_split_validates_on_held_out_images_and_tests_once(tmp_path, capsys)
     spec = tmp_path / "tiny.arch"
     spec.write_text(SPEC)
     common = ["--data", str(data), "--data-dir", str(tmp_path / "cache"), "--verbose", "2"]
-    assert main(["train", str(spec), "--val-split", "12", *common, "--out", str(tmp_path / "runs")]) == 0
+    assert main(["train", str(spec), "--val-split", "12", "--epochs", "3", *common, "--out", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     run = the_run(tmp_path / "runs")
     state = json.loads((run / "checkpoint/state.json").read_text())
@@ -104,6 +104,9 @@ def test_val_split_validates_on_held_out_images_and_tests_once(tmp_path, capsys)
         assert row["val_accuracy"] * 12 == pytest.approx(round(row["val_accuracy"] * 12), abs=1e-4)
     test = state["test"]
     assert test["images"] == 24 and test["epoch"] == state["best"]["epoch"]
+    # this seed's run is best at epoch 2 of 3, so best.keras's weights were loaded to score it (if another
+    # Keras or TensorFlow changes that, choose a seed or epoch count where the best epoch is not the last)
+    assert (test["epoch"], state["epoch"]) == (2, 3)
     assert test["accuracy"] * 24 == pytest.approx(round(test["accuracy"] * 24), abs=1e-4)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_accuracy"] == test["accuracy"] and metrics["val_split"] == 12
@@ -113,11 +116,13 @@ def test_val_split_validates_on_held_out_images_and_tests_once(tmp_path, capsys)
     # `archdsl eval` scores best.keras on the test split: the accuracy the run recorded
     assert main(["eval", str(run), "--data-dir", str(tmp_path / "cache")]) == 0
     assert f"test accuracy {test['accuracy']:.4f} on 24 images" in capsys.readouterr().out
+    assert main(["eval", str(run / "last.keras"), "--data", str(data), "--data-dir", str(tmp_path / "cache")]) == 0
+    assert f"test accuracy {test['final_accuracy']:.4f} on 24 images" in capsys.readouterr().out
 
-    # resumed after epoch 1, the run rebuilds the same split and ends as the uninterrupted one did
+    # resumed after epoch 2, the run rebuilds the same split and ends as the uninterrupted one did
     copy = tmp_path / "copy" / run.name
     shutil.copytree(run, copy)
-    shutil.copy(copy / "checkpoint/epoch-0001.json", copy / "checkpoint/state.json")
+    shutil.copy(copy / "checkpoint/epoch-0002.json", copy / "checkpoint/state.json")
     assert main(["train", "--resume", str(copy), "--val-split", "10"]) == 2  # a resume keeps its val_split
     assert "error[E611]: --val-split 10 differs from the run's 12" in capsys.readouterr().err
     assert main(["train", "--resume", str(copy), "--val-split", "12", "--verbose", "0"]) == 0
