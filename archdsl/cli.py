@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how to print the table (default: table)")
     p.add_argument("--verify", action="store_true",
                    help="build the Keras model and measure each layer's receptive field empirically")
+    p.add_argument("--memory", action="store_true",
+                   help="add activation memory (bytes of each layer's output, and of all alive while it runs, "
+                        "at int8), the peak and the estimated flash (docs/deploy.md)")
 
     p = _command(sub, "check", "validate specs and their asserts; exit 0, 1 (assert failed) or 2 (bad spec)")
     p.add_argument("files", nargs="+", metavar="FILE", help="the spec files (.arch) to check")
@@ -220,7 +223,7 @@ def cmd_rf(args) -> int:
     from .render.tables import render
     model, analysis, text = _load(args.file)
     results = check_assertions(analysis)
-    print(render(analysis, args.format, results))
+    print(render(analysis, args.format, results, memory=args.memory))
     status = 0
     if args.verify:
         _start_tensorflow()

@@ -340,6 +340,8 @@ def _render(example: Example) -> tuple[str, str]:
 
 def render() -> str:
     from archdsl.error_codes import CODES, STAGES
+    from archdsl.training import progress
+    progress.SHOW = False  # the examples show the error, not the rates and cache names of loading the data
 
     used = source_codes()
     cases = bad_cases()

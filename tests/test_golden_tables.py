@@ -22,13 +22,14 @@ def test_rf_table_matches_golden(spec, fmt, capsys, monkeypatch):
     check_golden(spec, fmt, {"table": "txt", "markdown": "md"}[fmt], capsys, monkeypatch)
 
 
-def check_golden(spec: Path, fmt: str, suffix: str, capsys, monkeypatch) -> None:
-    """`archdsl rf SPEC --format FMT` (exit status, output, warnings) is the golden file golden/DIR_SPEC.SUFFIX."""
+def check_golden(spec: Path, fmt: str, suffix: str, capsys, monkeypatch, *flags: str) -> None:
+    """`archdsl rf SPEC --format FMT [FLAGS]` (exit status, output, warnings) is the golden file
+    golden/DIR_SPEC[_FLAG].SUFFIX."""
     monkeypatch.chdir(ROOT)
-    status = main(["rf", str(spec), "--format", fmt])
+    status = main(["rf", str(spec), "--format", fmt, *flags])
     out = capsys.readouterr()
     text = f"exit {status}\n{out.out}" + (f"--- stderr\n{out.err}" if out.err else "")
-    golden = GOLDEN / f"{spec.parent.name}_{spec.stem}.{suffix}"
+    golden = GOLDEN / f"{spec.parent.name}_{spec.stem}{''.join('_' + f.lstrip('-') for f in flags)}.{suffix}"
     if os.environ.get("ARCHDSL_UPDATE_GOLDEN"):
         golden.write_text(text)
     assert golden.exists(), f"no golden file {golden}: run with ARCHDSL_UPDATE_GOLDEN=1 and check it by eye"
@@ -45,6 +46,13 @@ DATA_SPECS = [Path(p) for p in ("specs/best.arch", "examples/mnist_lenet.arch", 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_rf_json_and_csv_match_golden(spec, fmt, capsys, monkeypatch):
     check_golden(spec, fmt, fmt, capsys, monkeypatch)
+
+
+# `rf --memory`: a graph whose shortcut stays alive (ResNet-8) and a chain of separable convs (best)
+@pytest.mark.parametrize("spec", [Path("examples/resnet8.arch"), Path("specs/best.arch")], ids=str)
+@pytest.mark.parametrize("fmt, suffix", [("table", "txt"), ("markdown", "md"), ("json", "json"), ("csv", "csv")])
+def test_rf_memory_matches_golden(spec, fmt, suffix, capsys, monkeypatch):
+    check_golden(spec, fmt, suffix, capsys, monkeypatch, "--memory")
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=str)

@@ -8,6 +8,7 @@ the union of its inputs' RF intervals. The warnings of a spec (W3xx) are warning
 """
 from __future__ import annotations
 
+import functools
 import operator
 from fractions import Fraction
 from dataclasses import dataclass, field
@@ -73,7 +74,15 @@ class Analysis:
         maps = [r for r, layer in spatial if layer.index not in pooled] or [r for r, _ in spatial]
         return maps[-1] if maps else stats(0, (INPUT_AXIS, INPUT_AXIS), 0, 0, 0)
 
+    @functools.cached_property
+    def memory(self):
+        """Activation memory per layer and its peak, and the flash estimate (`analysis/memory.py`)."""
+        from .memory import activation_memory
+        return activation_memory(self.model)
+
     def metric(self, name: str):
+        if name in ("ram", "flash"):  # bytes of an int8 model: the peak of live activations, the .tflite file
+            return self.memory.peak_elements if name == "ram" else self.memory.flash_int8
         final = self.final
         return {
             "params": self.params, "trainable_params": self.trainable_params,

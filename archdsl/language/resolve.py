@@ -30,7 +30,7 @@ MAX_LAYERS = 10_000
 MAX_STEPS = 100_000
 MAX_NESTING = 32
 METRICS = ("params", "trainable_params", "non_trainable_params", "macs", "rf", "rf_h", "rf_w",
-           "jump", "layers", "output")
+           "jump", "layers", "output", "ram", "flash")
 
 
 @dataclass

@@ -44,6 +44,15 @@ class OpSignature:
     scale_center: bool = False     # a batch norm itself: `noscale`/`nocenter` right after the op apply to it
 
 
+@dataclass(frozen=True)
+class Weights:
+    """A constant tensor of the op as a converter stores it: `elements` values, quantized per `channels`
+    (1: one scale for the whole tensor); a bias is kept as 32-bit integers in an int8 model."""
+    elements: int
+    channels: int
+    bias: bool = False
+
+
 class Op:
     name: ClassVar[str]                        # as the IR stores it (`Layer.op`)
     spellings: ClassVar[tuple[str, ...]] = ()  # what a layer line may start with; () for ops written otherwise
@@ -108,6 +117,19 @@ class Op:
 
     def macs(self, layer) -> int:
         return 0
+
+    # --- memory (analysis/memory.py) -----------------------------------------------------------
+    fuses_activation: ClassVar[bool] = False   # relu/relu6 written after it run inside it (no tensor of their own)
+    folds_batch_norm: ClassVar[bool] = False   # a `bn` written after it is folded into its weights
+
+    def weight_tensors(self, layer) -> tuple[Weights, ...]:
+        """The op's constant tensors in a converted model (a conv's kernel and bias; a batch norm's folded away)."""
+        return ()
+
+    def step_shapes(self, layer) -> tuple[tuple[int, ...], ...]:
+        """The tensors the op makes before its output, in order, each read by the next (an explicit padding,
+        a separable conv's depthwise output): alive only while the layer runs."""
+        return ()
 
     # --- the Keras back-end ------------------------------------------------------------------
     def keras_layer(self, layer, L, bn_class, **window):
@@ -248,6 +270,23 @@ class WindowOp(Op):
 
     def window_twin(self, keras_layer, kit):
         return None
+
+    def step_shapes(self, layer):
+        return (self.padded_shape(layer),) if self.pads_apart(layer, layer.stride) else ()
+
+    def pads_apart(self, layer, stride) -> bool:
+        """Whether the zero padding is a tensor of its own: a converter folds a padding equal to what `same`
+        would add at the stride the window runs with into the window (TFLite's PAD + VALID -> SAME)."""
+        pads = self.pad_pairs(layer)
+        if not any(pads[0] + pads[1]) or (layer.padding != "explicit" and stride == layer.stride):
+            return False
+        return any(pads[a] != geometry.pads(layer.input_shape[a], layer.kernel[a], stride[a], layer.dilation[a],
+                                            "same") for a in (0, 1))
+
+    def padded_shape(self, layer) -> tuple[int, int, int]:
+        (top, bottom), (left, right) = self.pad_pairs(layer)
+        h, w, c = layer.input_shape
+        return h + top + bottom, w + left + right, c
 
     def pad_pairs(self, layer):
         """((top, bottom), (left, right)), as Keras' ZeroPadding2D takes it."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 
 from ..errors import SpecSemanticError
-from .base import KERAS_PAD, MAX_DIM, REQUIRED, OpSignature, WindowOp, needs_feature_map, register
+from . import geometry
+from .base import KERAS_PAD, MAX_DIM, REQUIRED, OpSignature, Weights, WindowOp, needs_feature_map, register
 
 # Keras window arguments as the templates write them: only what differs from Keras' defaults
 _STRIDES = "{% if l.stride != (1, 1) %}, strides={{ l.stride|py }}{% endif %}"
@@ -27,6 +28,8 @@ class ConvOp(WindowOp):
     """What the three convolutions share: filters or a depth multiplier, bias, a window of taps."""
     draw_kind = "conv"
     torch_forward = _T_FORWARD
+    fuses_activation = True
+    folds_batch_norm = True
 
     def window_twin(self, keras_layer, kit):
         return kit.window(keras_layer)  # a window of equal taps
@@ -103,6 +106,11 @@ class Conv(ConvOp):
         return layer.output_shape[0] * layer.output_shape[1] * kh * kw * layer.input_shape[-1] // layer.groups \
             * layer.filters
 
+    def weight_tensors(self, layer):
+        kh, kw = layer.kernel
+        f = layer.filters
+        return (Weights(kh * kw * layer.input_shape[-1] // layer.groups * f, f), Weights(f, f, bias=True))
+
     def keras_layer(self, layer, L, bn_class, **window):
         # a whitened conv is frozen; `archdsl train` sets its weights from the data (training/whitening.py)
         return L.Conv2D(layer.filters, layer.kernel, strides=window.get("strides", layer.stride),
@@ -159,6 +167,20 @@ class DepthwiseOp(ConvOp):
     def keras_output(self, layer):
         return f"{layer.name}_stride" if self.strides_by_hand(layer) else layer.name
 
+    def step_shapes(self, layer):
+        """As keras_call builds it: the padding (explicit, or SAME's by hand), the depthwise output of a `sep`,
+        and, for a stride built by hand, the stride-1 output the subsampling reads."""
+        if not self.strides_by_hand(layer):
+            return super().step_shapes(layer) + self.inner_shapes(layer, layer.output_shape[:2])
+        padded = self.padded_shape(layer)
+        full = tuple(padded[a] - geometry.effective_kernel(layer.kernel[a], layer.dilation[a]) + 1 for a in (0, 1))
+        return (((padded,) if self.pads_apart(layer, (1, 1)) else ()) + self.inner_shapes(layer, full)
+                + ((*full, layer.output_shape[2]),))
+
+    def inner_shapes(self, layer, size) -> tuple[tuple[int, ...], ...]:
+        """The tensors the op itself makes before its output at `size` (h, w): none for `dw`."""
+        return ()
+
     _BY_HAND = """{% if l.stride[0] != l.stride[1] %}
 # TF's depthwise kernels take only equal strides; as `archdsl build` does, pad as TF would,
 # convolve at stride 1 without padding, then subsample by the stride with a 1x1 pool
@@ -207,6 +229,15 @@ class Sep(DepthwiseOp):
         cin, dm, f = layer.input_shape[-1], layer.depth_multiplier, layer.filters
         return layer.output_shape[0] * layer.output_shape[1] * (kh * kw * cin * dm + cin * dm * f)
 
+    def weight_tensors(self, layer):
+        kh, kw = layer.kernel
+        inner, f = layer.input_shape[-1] * layer.depth_multiplier, layer.filters
+        return (Weights(kh * kw * inner, inner), Weights(inner, inner, bias=True),  # the depthwise step
+                Weights(inner * f, f), Weights(f, f, bias=True))                       # the 1x1 step
+
+    def inner_shapes(self, layer, size):
+        return ((*size, layer.input_shape[2] * layer.depth_multiplier),)  # the depthwise step's output
+
     def keras_layer(self, layer, L, bn_class, **window):
         return L.SeparableConv2D(layer.filters, layer.kernel, strides=window.get("strides", layer.stride),
                                  padding=window.get("padding", layer.padding), dilation_rate=layer.dilation,
@@ -250,6 +281,11 @@ class Dw(DepthwiseOp):
     def macs(self, layer):
         kh, kw = layer.kernel
         return layer.output_shape[0] * layer.output_shape[1] * kh * kw * layer.input_shape[-1] * layer.depth_multiplier
+
+    def weight_tensors(self, layer):
+        kh, kw = layer.kernel
+        inner = layer.input_shape[-1] * layer.depth_multiplier
+        return Weights(kh * kw * inner, inner), Weights(inner, inner, bias=True)
 
     def keras_layer(self, layer, L, bn_class, **window):
         return L.DepthwiseConv2D(layer.kernel, strides=window.get("strides", layer.stride),

@@ -1,7 +1,7 @@
 """`flatten` (a feature map to a vector, in Keras' NHWC order) and `dense` (a fully connected layer)."""
 from __future__ import annotations
 
-from .base import MODULE_CALL, REQUIRED, OpSignature, Op, register
+from .base import MODULE_CALL, REQUIRED, OpSignature, Op, Weights, register
 from .pool import GlobalOp
 
 
@@ -35,6 +35,8 @@ class Flatten(GlobalOp):
 @register
 class Dense(Op):
     torch_forward = MODULE_CALL
+    fuses_activation = True
+    folds_batch_norm = True
     name = "dense"
     spellings = ("dense",)
     doc = "a fully connected layer: `dense 10 [nobias]`, then post-ops"
@@ -58,6 +60,10 @@ class Dense(Op):
 
     def macs(self, layer):
         return layer.input_shape[-1] * layer.filters
+
+    def weight_tensors(self, layer):
+        # a fully connected layer's weights are quantized per tensor (TFLite's default), not per unit
+        return Weights(layer.input_shape[-1] * layer.filters, 1), Weights(layer.filters, 1, bias=True)
 
     def keras_layer(self, layer, L, bn_class, **window):
         return L.Dense(layer.filters, use_bias=layer.use_bias, name=layer.name)

@@ -7,13 +7,15 @@ A converter folds them into the layer before; they keep the receptive field as i
 from __future__ import annotations
 
 from ..ir import ACTIVATIONS
-from .base import MODULE_CALL, Op, OpSignature, register
+from .base import MODULE_CALL, Op, OpSignature, Weights, op_of, register
 
 # Keras activation -> torch.nn module. Keras 3's gelu is exact (approximate=False), as nn.GELU();
 # swish is x * sigmoid(x) = nn.SiLU; elu has alpha 1; softmax runs over channels, dim 1 in NCHW
 TORCH_ACTIVATIONS = {"relu": "ReLU()", "relu6": "ReLU6()", "swish": "SiLU()", "gelu": "GELU()",
                      "sigmoid": "Sigmoid()", "tanh": "Tanh()", "elu": "ELU(alpha=1.0)", "softmax": "Softmax(dim=1)",
                      "linear": "Identity()"}
+# activations a converter runs inside the op before them (TFLite's fused activation), when that op can
+FUSED = ("relu", "relu6")
 # a batch norm's options, read from `p`: its PostOp, or for a `bn` layer the layer itself
 _BN_KERAS = "{% if not p.scale %}scale=False, {% endif %}{% if not p.center %}center=False, {% endif %}"
 _BN_TORCH = ("{% if p.scale == p.center %}"
@@ -35,6 +37,19 @@ class ElementwiseOp(Op):
 
     def post_params(self, post, channels: int) -> tuple[int, int]:
         return 0, 0
+
+    def post_weights(self, post, layer) -> tuple[Weights, ...]:
+        """The constant tensors this post-op step keeps in a converted model (none once folded)."""
+        return ()
+
+    def post_tensors(self, post, layer) -> int:
+        """Tensors of the layer's output shape this post-op step makes after `layer`'s op (memory): none for
+        dropout (inference skips it) and for a step the op before takes in."""
+        return 0
+
+    def post_rereads(self, post) -> bool:
+        """Whether the step's last tensor is made from the step's input too, not only from its own first tensor."""
+        return False
 
     def post_torch_needs(self, post) -> tuple[str, ...]:
         """The helper definitions the PyTorch export of this post-op step needs (see Op.torch_helpers)."""
@@ -78,6 +93,20 @@ class BatchNorm(ElementwiseOp):
               "conv 3x3 4 same bn nocenter relu bn nocenter noscale")
     signature = OpSignature(scale_center=True)
     keras_class = "BatchNormalization"
+
+    def post_tensors(self, post, layer):
+        # folded into a conv's or dense layer's weights; after anything else a multiply, then an add
+        return 0 if op_of(layer).folds_batch_norm else 1
+
+    def post_weights(self, post, layer) -> tuple[Weights, ...]:
+        if op_of(layer).folds_batch_norm:
+            return ()
+        channels = layer.output_shape[-1]
+        return Weights(channels, 1), Weights(channels, 1)  # the multiply's scale and the add's shift
+
+    def weight_tensors(self, layer):
+        channels = layer.output_shape[-1]
+        return Weights(channels, 1), Weights(channels, 1)
     example = "bn"
     post_kinds = ("bn",)
 
@@ -147,6 +176,14 @@ class Act(ActivationOp):
 
     def post_keras_layer(self, post, name, L, bn_class):
         return L.Activation(post.activation, name=name)
+
+    def post_tensors(self, post, layer):
+        if post.activation == "linear" or (post.activation in FUSED and op_of(layer).fuses_activation):
+            return 0
+        return 2 if post.activation == "swish" else 1  # swish: a sigmoid, then a multiply
+
+    def post_rereads(self, post) -> bool:
+        return post.activation == "swish"  # x * sigmoid(x): the multiply reads x again
 
     post_keras_source = ("{{ v.var|ident }} = layers.Activation({{ p.activation|py }}, name={{ name|py }})"
                          "({{ v.var|ident }})")

@@ -9,6 +9,7 @@ from .base import MAX_DIM, Op, register
 
 
 class MergeOp(Op):
+    fuses_activation = True
     draw_kind = "merge"
     joins_paths = True
     keeps_shape = False       # add: the output has its inputs' shape (a residual's shortcut must match)

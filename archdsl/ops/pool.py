@@ -8,6 +8,7 @@ _STRIDES = "{% if l.stride != l.kernel %}, strides={{ l.stride|py }}{% endif %}"
 
 
 class PoolOp(WindowOp):
+    fuses_activation = True
     draw_kind = "pool"
     signature = OpSignature(OPTIONAL, window=True)
 

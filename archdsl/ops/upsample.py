@@ -40,6 +40,17 @@ class Upsample(Op):
         # bilinear mixes in a neighbour, one more
         return 2 if layer.interpolation == "bilinear" else 1
 
+    def step_shapes(self, layer):
+        """Nearest: Keras repeats rows, then columns, each a reshape, a tile and a reshape (as TFLite runs it);
+        bilinear is one resize."""
+        if layer.interpolation != "nearest":
+            return ()
+        (h, w, c), (fh, fw) = layer.input_shape, layer.factor
+        steps = [(h, 1, w, c), (h, fh, w, c), (h * fh, w, c)] if fh > 1 else []
+        if fw > 1:
+            return (*steps, (h * fh, w, 1, c), (h * fh, w, fw, c))
+        return tuple(steps[:-1])  # the rows' last reshape is the output
+
     def keras_layer(self, layer, L, bn_class, **window):
         return L.UpSampling2D(size=layer.factor, interpolation=layer.interpolation, name=layer.name)
 

@@ -23,17 +23,20 @@ import json
 from fractions import Fraction
 
 from ..analysis import Analysis, AssertionResult, LayerStats, check_assertions
+from ..analysis.memory import FLOAT32, INT8
 from ..errors import SpecWarning
 from ..ir import Layer
 from ..display import num as _num, pair as _pair, shape as _shape
 
 COLUMNS = ("#", "line", "layer", "output", "rf", "jump", "start", "params", "MACs")
+MEMORY_COLUMNS = ("out int8", "alive int8")  # bytes of the layer's output, and of all it keeps alive
 
 
-def render(analysis: Analysis, fmt: str = "table", results: list[AssertionResult] | None = None) -> str:
+def render(analysis: Analysis, fmt: str = "table", results: list[AssertionResult] | None = None,
+           memory: bool = False) -> str:
     """The analysis as `fmt` (table, json, csv or markdown); `results`: the asserts' results, by default the
-    model's own asserts checked now (`[]` shows none)."""
-    return FORMATS[fmt](analysis, results)
+    model's own asserts checked now (`[]` shows none); `memory`: with activation memory and flash (`rf --memory`)."""
+    return FORMATS[fmt](analysis, results, memory)
 
 
 def is_global(layer: Layer) -> bool:
@@ -46,11 +49,11 @@ def _results(analysis: Analysis, results: list[AssertionResult] | None) -> list[
     return check_assertions(analysis) if results is None else results
 
 
-def to_dict(analysis: Analysis, results: list[AssertionResult] | None = None) -> dict:
+def to_dict(analysis: Analysis, results: list[AssertionResult] | None = None, memory: bool = False) -> dict:
     results = _results(analysis, results)
     m = analysis.model
     final = analysis.final
-    return {
+    return {**_with_memory({
         "name": m.name,
         "file": m.file,
         "input": list(m.input_shape),
@@ -64,7 +67,20 @@ def to_dict(analysis: Analysis, results: list[AssertionResult] | None = None) ->
                      "actual": r.actual} for r in results],
         # said and silenced alike, in layer order: what stderr says and the table's `silenced:` lines
         "warnings": [w.to_dict() for w in all_warnings(analysis)],
-    }
+    }, analysis, memory)}
+
+
+def _with_memory(table: dict, analysis: Analysis, memory: bool) -> dict:
+    """`table` with each layer's memory (elements: bytes at int8; x4 at float32) and the totals, if asked."""
+    if not memory:
+        return table
+    mem = analysis.memory
+    for layer, m in zip(table["layers"], mem.layers):
+        layer["memory"] = {"output_elements": m.output_elements, "alive_elements": m.alive_elements}
+    table["memory"] = {"peak_elements": mem.peak_elements, "peak_layer": mem.peak.index,
+                       "peak_bytes_int8": mem.peak_elements * INT8, "peak_bytes_float32": mem.peak_elements * FLOAT32,
+                       "flash_bytes_int8": mem.flash_int8, "flash_bytes_float32": mem.flash_float32}
+    return table
 
 
 def all_warnings(analysis: Analysis) -> list[SpecWarning]:
@@ -97,18 +113,20 @@ def _layer_dict(layer: Layer, row: LayerStats) -> dict:
     }
 
 
-def to_json(analysis: Analysis, results: list[AssertionResult] | None = None) -> str:
+def to_json(analysis: Analysis, results: list[AssertionResult] | None = None, memory: bool = False) -> str:
     # a jump below a pixel (after an upsampling) is a fraction: JSON writes it as its decimal
-    return json.dumps(to_dict(analysis, _results(analysis, results)), indent=2, default=lambda x: float(x) if isinstance(x, Fraction)
+    return json.dumps(to_dict(analysis, _results(analysis, results), memory), indent=2, default=lambda x: float(x) if isinstance(x, Fraction)
                       else json.JSONEncoder().default(x))
 
 
-def to_csv(analysis: Analysis, results: list[AssertionResult] | None = None) -> str:
+def to_csv(analysis: Analysis, results: list[AssertionResult] | None = None, memory: bool = False) -> str:
     """One row a layer (the asserts are not rows: `results` is taken for a uniform signature)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["index", "line", "name", "op", "text", "output_shape", "rf_h", "rf_w", "jump_h", "jump_w",
-                     "start_h", "start_w", "params", "trainable_params", "macs", "warnings"])
+                     "start_h", "start_w", "params", "trainable_params", "macs", "warnings"]
+                    + (["output_elements", "alive_elements"] if memory else []))
+    mem = {m.index: [m.output_elements, m.alive_elements] for m in analysis.memory.layers} if memory else {}
     codes: dict[int, list[str]] = {}  # layer -> its warnings' codes, `W301 silenced` for one the spec silences
     for w in all_warnings(analysis):
         for index in w.layers:
@@ -117,13 +135,15 @@ def to_csv(analysis: Analysis, results: list[AssertionResult] | None = None) -> 
         geometry = ["global", "global", "", "", "", ""] if is_global(layer) else \
             [*row.rf, *row.jump, *(_num(s) for s in row.start)]
         writer.writerow([layer.index, layer.where.line, layer.name, layer.op, layer.text, _shape(layer.output_shape),
-                         *geometry, row.params, row.trainable_params, row.macs, "; ".join(codes.get(layer.index, []))])
+                         *geometry, row.params, row.trainable_params, row.macs, "; ".join(codes.get(layer.index, [])),
+                         *mem.get(layer.index, [])])
     return out.getvalue().rstrip("\n")
 
 
-def layer_cells(analysis: Analysis) -> list[list[str]]:
+def layer_cells(analysis: Analysis, memory: bool = False) -> list[list[str]]:
     """The table's cells, a list a layer, as every format shows them (report's table too)."""
     rows = []
+    mem = analysis.memory if memory else None
     graph, blocks = _is_graph(analysis), _has_blocks(analysis)  # once: a check a row made the table quadratic
     for layer, row in zip(analysis.model.layers, analysis.rows):
         if is_global(layer):
@@ -132,6 +152,10 @@ def layer_cells(analysis: Analysis) -> list[list[str]]:
             geometry = [_pair(row.rf), _pair(row.jump), _pair(tuple(_num(s) for s in row.start))]
         cells = [str(layer.index), str(layer.where.line), layer.text, _shape(layer.output_shape), *geometry,
                  f"{row.params:,}", f"{row.macs:,}"]
+        if mem is not None:
+            m = mem.layers[len(rows)]
+            peak = "*" if m.index == mem.peak.index else ""
+            cells += [f"{m.output_elements * INT8:,}", f"{peak}{m.alive_elements * INT8:,}"]
         if graph:  # where each layer reads from, when it is not simply the layer above
             cells.append(",".join(str(i) for i in layer.inputs))
         if blocks:
@@ -140,9 +164,10 @@ def layer_cells(analysis: Analysis) -> list[list[str]]:
     return rows
 
 
-def layer_columns(analysis: Analysis) -> tuple[str, ...]:
+def layer_columns(analysis: Analysis, memory: bool = False) -> tuple[str, ...]:
     """The table's column names: `from` only for a graph, `block` only where blocks were used."""
-    return COLUMNS + (("from",) if _is_graph(analysis) else ()) + (("block",) if _has_blocks(analysis) else ())
+    return (COLUMNS + (MEMORY_COLUMNS if memory else ()) + (("from",) if _is_graph(analysis) else ())
+            + (("block",) if _has_blocks(analysis) else ()))
 
 
 def _is_graph(analysis: Analysis) -> bool:
@@ -153,13 +178,13 @@ def _has_blocks(analysis: Analysis) -> bool:
     return any(layer.block for layer in analysis.model.layers)
 
 
-def text_table(analysis: Analysis, results: list[AssertionResult] | None = None) -> str:
+def text_table(analysis: Analysis, results: list[AssertionResult] | None = None, memory: bool = False) -> str:
     results = _results(analysis, results)
     m = analysis.model
     head = f"model {m.name}   input {_shape(m.input_shape)}" + (f"   classes {m.classes}" if m.classes else "") \
         + f"   ({m.file})"
-    rows = layer_cells(analysis)
-    columns = layer_columns(analysis)
+    rows = layer_cells(analysis, memory)
+    columns = layer_columns(analysis, memory)
     widths = [max(len(c[i]) for c in rows + [list(columns)]) for i in range(len(columns))]
     left = {2, 3, len(columns) - 1} if _has_blocks(analysis) else {2, 3}  # text left, numbers right
 
@@ -169,11 +194,11 @@ def text_table(analysis: Analysis, results: list[AssertionResult] | None = None)
     out = [head, "", line(columns).rstrip(), line(["-" * w for w in widths])]
     out += [line(r).rstrip() for r in rows]
     out.append("")
-    out += _summary(analysis, results)
+    out += _summary(analysis, results, memory)
     return "\n".join(out)
 
 
-def _summary(analysis: Analysis, results: list[AssertionResult]) -> list[str]:
+def _summary(analysis: Analysis, results: list[AssertionResult], memory: bool = False) -> list[str]:
     final = analysis.final
     non_trainable = analysis.params - analysis.trainable_params
     lines = [f"total params: {analysis.params:,} (trainable {analysis.trainable_params:,}, "
@@ -184,6 +209,11 @@ def _summary(analysis: Analysis, results: list[AssertionResult]) -> list[str]:
     if periodic:  # after an upsampling, neighbours' fields do not step evenly
         lines.append(f"layers {_ranges(periodic)}: after an upsampling, neighbouring units' fields differ; "
                      "rf is the widest, jump the average step, start unit 0's centre")
+    if memory:
+        mem = analysis.memory
+        lines += [f"peak activations: {mem.peak_elements * INT8:,} bytes int8, {mem.peak_elements * FLOAT32:,} "
+                  f"float32, while layer {mem.peak.index} runs (* in `alive`)",
+                  f"flash (estimated .tflite): {mem.flash_int8:,} bytes int8, {mem.flash_float32:,} float32"]
     for r in results:
         actual = ", ".join(r.actual) if isinstance(r.actual, list) else f"{r.actual:,}"
         lines.append(f"{'ok  ' if r.ok else 'FAIL'} {r.assertion.text}   (line {r.assertion.where.line}: {actual})")
@@ -200,22 +230,22 @@ def _ranges(indices: list[int]) -> str:
     return ", ".join(parts)
 
 
-def markdown_table(analysis: Analysis, results: list[AssertionResult] | None = None) -> str:
+def markdown_table(analysis: Analysis, results: list[AssertionResult] | None = None, memory: bool = False) -> str:
     results = _results(analysis, results)
     from ..safe_text import md_text  # names such as `__net__` would otherwise render as emphasis
     m = analysis.model
     out = [f"**{md_text(m.name)}** — input {_shape(m.input_shape)}", "",
-           "| " + " | ".join(layer_columns(analysis)) + " |",
+           "| " + " | ".join(layer_columns(analysis, memory)) + " |",
            "|" + "|".join("---" if i in (2, 3) or name == "block" else "---:"
-                          for i, name in enumerate(layer_columns(analysis))) + "|"]
-    names = layer_columns(analysis)
-    for cells in layer_cells(analysis):
+                          for i, name in enumerate(layer_columns(analysis, memory))) + "|"]
+    names = layer_columns(analysis, memory)
+    for cells in layer_cells(analysis, memory):
         # the layer as code; a block label is a user's name (`__b__` is not bold); the rest are numbers
         cells = [f"`{c}`" if i == 2 else md_text(c, at_line_start=False) if names[i] == "block"
                  else c.replace("|", "\\|") for i, c in enumerate(cells)]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
-    out += [f"- {line}" for line in _summary(analysis, results)]  # the grammar's words and numbers only
+    out += [f"- {line}" for line in _summary(analysis, results, memory)]  # the grammar's words and numbers only
     return "\n".join(out)
 
 
