@@ -87,9 +87,24 @@ def test_a_narrow_terminal_gets_lines_that_fit(monkeypatch):
             bar.update(members * 2**20 // 10, members)
     draws = out.getvalue().rstrip("\n").split("\r")[1:]
     assert all(len(d) <= 49 for d in draws), draws  # a wrapped line would not be redrawn in place
-    # the bar goes, then the members and rate; the name is shortened to what is left
-    assert all(d.startswith("unpacking a") and "..." in d and "[" not in d for d in draws)
-    assert draws[1] == "unpacking a-very-long...: 1%, 0.1/10.0 MiB, 0.1 s"
+    # the bar goes, the name is shortened, then the members and rate go too
+    assert draws[0] == "unpacking...: 0%, 0.0/10.0 MiB, 0.0 s"
+    assert draws[1] == "unpacking...: 1%, 0.1/10.0 MiB, 0.1 s"
+    assert draws[-1] == "unpacking...: 100%, 10.0/10.0 MiB, 10.0 s, done"
+
+
+def test_a_terminal_too_narrow_for_the_bar_keeps_the_whole_name(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    out, clock = io.StringIO(), FakeClock()
+    with stage(out, clock, True, "unpacking cifar10-jpg.tar.gz", 18 * 2**20, unit="bytes", items="members") as bar:
+        for members in range(1, 60_024):
+            clock.now += 0.0001
+            bar.update(members * 18 * 2**20 // 60_023, members)
+    draws = out.getvalue().rstrip("\n").split("\r")[1:]
+    assert all(len(d) <= 99 for d in draws)
+    assert draws[0].startswith("unpacking cifar10-jpg.tar.gz [---")  # until the members and rate come
+    assert all(d.startswith("unpacking cifar10-jpg.tar.gz: ") for d in draws[1:])
+    assert draws[-1] == "unpacking cifar10-jpg.tar.gz: 100%, 18.0/18.0 MiB, 60,023 members, 3.0 MiB/s, 6.0 s, done"
     assert draws[-1].endswith(", done")
 
 

@@ -33,6 +33,7 @@ BAR_WIDTH = 20
 MIB = 2**20
 BAR, PLAIN, COMPACT = range(3)  # a line's forms: with a bar, without, without the members and rate too
 SHORTEST_NAME = 12  # a stage name is shortened to no less (with its "...") before a form is dropped
+SLACK = 12  # what a line may grow by as its numbers do (919 -> 60,023 members, 1% -> 100%, ", done")
 
 
 class Progress:
@@ -124,16 +125,21 @@ class Progress:
         self.due = now + self.every
 
     def _fitted(self, now: float, final: bool) -> str:
-        """The terminal's line within its width (a wrapped line is not redrawn in place): without the
-        bar, then without the members and rate, the stage name shortened to what is left. What is
-        dropped or shortened stays so (a rate losing a digit would make the line flicker)."""
-        while True:
+        """The terminal's line within its width (a wrapped line is not redrawn in place): without the bar,
+        then with the stage name shortened (once, leaving the numbers room to grow), then without the
+        members and rate. What is dropped or shortened stays so: the line does not flicker."""
+        tail = self._tail(now, final, self.form)
+        while min(len(self.stage), self.room) + len(tail) > self.columns:
+            if self.form == BAR:
+                self.form = PLAIN
+            else:
+                room = self.columns - len(tail) - SLACK
+                if room >= SHORTEST_NAME or self.form == COMPACT:
+                    self.room = max(min(self.room, room), SHORTEST_NAME)
+                    break
+                self.form = COMPACT
             tail = self._tail(now, final, self.form)
-            if self.form == COMPACT or len(tail) + min(len(self.stage), SHORTEST_NAME) <= self.columns:
-                break
-            self.form += 1
-        self.room = min(self.room, self.columns - len(tail))
-        name = self.stage if len(self.stage) <= self.room else self.stage[:max(self.room - 3, 5)] + "..."
+        name = self.stage if len(self.stage) <= self.room else self.stage[:self.room - 3] + "..."
         return (name + tail)[:self.columns]
 
 
