@@ -134,3 +134,13 @@ def test_the_flash_estimate_is_within_10_percent_of_the_tflite_files(path):
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = converter.inference_output_type = tf.int8
     assert abs(memory.flash_int8 / len(converter.convert()) - 1) < 0.10
+
+
+def test_the_report_shows_each_layers_memory_and_marks_the_peak(tmp_path):
+    from archdsl.cli import main
+    out = tmp_path / "best.md"
+    assert main(["report", str(ROOT / "specs/best.arch"), "-o", str(out)]) == 0
+    text = out.read_text()
+    # best.arch's layer 5 (sep 3x3 64 on 32x32x48): the depthwise output 49,152 and the output 65,536 at once
+    assert "| 5 | `sep 3x3 64 same drop 0.05 bn relu` | 65,536 | 114,688 (peak) |" in text
+    assert "Peak **114,688 bytes** at int8 (458,752 at float32) while layer 5 runs" in text

@@ -108,6 +108,7 @@ class Report:
     asserts: list[dict]
     warnings: list[str]
     costs: dict
+    memory: dict                         # activation memory per layer and the peak, flash (`_memory`)
     diagram: dict                        # {"svg": Markup|None, "ascii": str|None, "missing": str|None}
     training: dict | None
     stderr: list[str] = field(default_factory=list)  # warnings for the terminal
@@ -128,7 +129,7 @@ def build(model: Model, analysis: Analysis, run: Run | None, fmt: str) -> Report
     report = Report(fmt=fmt, model=_header(model, analysis), columns=columns, rows=rows, beyond=BEYOND,
                     table_notes=_table_notes(model, rows),
                     asserts=[_assert(r) for r in results], warnings=list(analysis.warnings),
-                    costs=_costs(model, analysis), diagram=_diagram(model, analysis, stderr),
+                    costs=_costs(model, analysis), memory=_memory(model, analysis), diagram=_diagram(model, analysis, stderr),
                     training=report_training.training(run, model) if run else None, stderr=stderr)
     failed = [a for a in report.asserts if not a["ok"]]
     if failed:
@@ -235,6 +236,20 @@ def _costs(model: Model, analysis: Analysis) -> dict:
                      "params_text_bar": charts.text_bar(r.params / top_params, 16),
                      "macs_text_bar": charts.text_bar(r.macs / top_macs, 16)})
     return {"rows": rows, "omitted": len(model.layers) - len(rows)}
+
+
+def _memory(model: Model, analysis: Analysis) -> dict:
+    """Bytes each layer keeps alive at int8 (bars relative to the peak, the peak marked), and the totals."""
+    mem = analysis.memory
+    rows = [{"index": layer.index, "text": layer.text, "output": f"{m.output_elements:,}",
+             "alive": f"{m.alive_elements:,}", "bar": 100 * m.alive_elements / (mem.peak_elements or 1),
+             "text_bar": charts.text_bar(m.alive_elements / (mem.peak_elements or 1), 16),
+             "peak": m.index == mem.peak.index}
+            for layer, m in zip(model.layers, mem.layers)]
+    return {"rows": rows, "peak": f"{mem.peak_elements:,}", "peak_short": _short(mem.peak_elements),
+            "peak_float32": f"{mem.peak_elements * 4:,}", "peak_layer": mem.peak.index,
+            "flash": f"{mem.flash_int8:,}", "flash_short": _short(mem.flash_int8),
+            "flash_float32": f"{mem.flash_float32:,}"}
 
 
 def _short(n: int) -> str:
