@@ -319,8 +319,7 @@ def cmd_train(args) -> int:
     # oneDNN: 1.27x faster training measured on a 2-core AMD CPU, where TensorFlow leaves it off by
     # itself (docs/performance.md). Read when TensorFlow starts, so set before; the user's value wins.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    _start_tensorflow()
-    from .training.train import run_train
+    from .training.train import run_train  # which imports TensorFlow once the command line is checked
     return run_train(args)
 
 

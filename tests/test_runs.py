@@ -398,4 +398,4 @@ def test_accuracies_that_are_not_fractions_are_refused_in_a_report(tmp_path):
     assert "metrics.json: final_val_accuracy is -0.5, not a fraction (0 to 1)" in page
     assert "history.csv: accuracies that are not fractions (0 to 1) were left out: line 3 accuracy '1e+308'" in page
     # the summary falls back on history.csv, as for a value that is not a number
-    assert "| best val accuracy | 18.00 % | epoch 2 |" in page, page
+    assert "| best val accuracy (test split) | 18.00 % | epoch 2 |" in page, page

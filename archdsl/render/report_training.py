@@ -10,14 +10,13 @@ curves are `charts`' SVG.
 """
 from __future__ import annotations
 
-import json
 import math
 import ntpath
 import posixpath
 
 from . import charts
 from ..ir import Model
-from ..runs.reader import HISTORY, METRICS, Run, clip, positive_int_or_none, read_text
+from ..runs.reader import HISTORY, METRICS, Run, clip, positive_int_or_none, read_json, read_text
 
 
 def training(run: Run, model: Model) -> dict:
@@ -104,13 +103,11 @@ def validation_split(run: Run, notes: list[str]) -> str:
     `val_split` existed (and runs with 0) validated on the test images. Read leniently from metrics.json
     (top level or `settings`) or the checkpoint's state.json, so old and new runs both render."""
     places = [run.metrics, run.metrics.get("settings")]
-    state_text = read_text(str(run.path / "checkpoint" / "state.json"))
-    if state_text is not None:
-        try:
-            state = json.loads(state_text)
-        except ValueError:
-            state = None
-        places.append(state.get("settings") if isinstance(state, dict) else None)
+    try:
+        state = read_json(run.path / "checkpoint" / "state.json")
+    except (OSError, ValueError):  # missing, unreadable or nested too deeply: no label from it
+        state = None
+    places.append(state.get("settings") if isinstance(state, dict) else None)
     for place in places:
         if isinstance(place, dict) and place.get("val_split") is not None:
             value = place["val_split"]

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .. import runs
 from ..errors import DataError, RunError, UsageError
+from ..keras_backend.tensorflow_start import import_tensorflow
 from ..fileio import shown_path
 from ..ir import Model
 from . import checkpoints, distribute, holdout, schedules, whitening
@@ -70,6 +71,7 @@ def run_train(args) -> int:
                 "precision": plan.precision, "scale_lr": plan.scale_lr,
                 "batchnorm": getattr(args, "batchnorm", None) or NEW_RUN_BATCHNORM,
                 "recipe": _abs(args.recipe), "set": sets}
+    import_tensorflow()  # once the command line is checked: its notice said once, after no error
     plan.connect()  # before the data is loaded: a worker that cannot join its cluster fails fast
     if args.limit is not None and args.test_limit is None:
         # a --limit run validates (or tests) on the matching share of the test split, not all of it; the
@@ -161,6 +163,7 @@ def _resume(args) -> int:
     if _strategy_flag(args):
         model = with_overrides(model, strategy=_strategy_flag(args))
     plan = _plan(args, model, settings.get("precision", "fp32"), settings.get("scale_lr", False))
+    import_tensorflow()
     plan.connect()
     # the cache is the command line's or the default one, never a folder named by the run's files (state.json
     # records the first --data-dir only as a note): a run folder from elsewhere must not write outside itself
