@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help=SPEC)
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a training run to add curves and metrics from")
     p.add_argument("-o", "--output", required=True, help="report.html or report.md")
+    p.add_argument("--erf", action="store_true",
+                   help="with RUN_DIR: add the deepest spatial layer's effective receptive field, at initialisation "
+                        "and trained, on the run's own test images (needs TensorFlow; docs/erf.md)")
+    p.add_argument("--data-dir", metavar="DIR", help="with --erf: cache folder for the run's data "
+                                                      "(default: $ARCHDSL_DATA or ~/.cache/archdsl)")
 
     p = _command(sub, "export", "generate a readable standalone Python file that builds the model")
     p.add_argument("file", metavar="FILE", help=SPEC)
@@ -336,7 +341,23 @@ def cmd_draw(args) -> int:
 
 def cmd_report(args) -> int:
     from .render.report import run_report
-    return run_report(args)
+    if not args.erf:
+        return run_report(args)
+    if args.run_dir is None:
+        raise UsageError("--erf needs a RUN_DIR: it compares the trained model's field with the initial one",
+                         hint="e.g. archdsl report specs/best.arch runs/best/<time> --erf -o report.html", code="E601")
+    from pathlib import Path
+
+    from .fileio import check_target
+    from .render.report import report_format
+    report_format(Path(args.output))
+    check_target(args.output, overwrite=False)  # refuse before minutes of measuring
+    _start_tensorflow()
+    from .analysis import analyze
+    from .language import load
+    from .training.effective_rf import report_section
+    model = load(args.file)
+    return run_report(args, erf=report_section(model, analyze(model), args.run_dir, args.data_dir))
 
 
 def cmd_erf(args) -> int:

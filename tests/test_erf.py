@@ -201,3 +201,35 @@ def test_a_model_of_another_spec_is_refused(tmp_path):
                    check=True, capture_output=True, timeout=600)
     done = _erf("specs/base.arch", str(saved))
     assert done.returncode == 2 and "error[E661]" in done.stderr and "is not a model of" in done.stderr
+
+
+def test_report_erf_shows_the_initial_and_the_trained_field(tmp_path):
+    """`archdsl report SPEC RUN_DIR --erf`: the deepest spatial layer's maps, initial beside trained."""
+    from test_data import write_png
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("test", 4)):
+        for c in range(2):
+            for i in range(n):
+                write_png(tmp_path / "data" / split / f"c{c}" / f"{i}.png", rng.integers(0, 256, (8, 8, 3)).astype(np.uint8))
+    spec = tmp_path / "t.arch"
+    spec.write_text("input 8x8x3\nclasses 2\nconv 3x3 4 same bn relu\nconv 3x3 4 valid relu\ngap\ndense classes softmax\n"
+                    "train {\n  epochs 1\n  batch 4\n}\n")
+    common = ["--data-dir", str(tmp_path / "cache")]
+    done = subprocess.run([sys.executable, "-m", "archdsl", "train", str(spec), "--data", str(tmp_path / "data"),
+                           "--out", str(tmp_path / "runs"), "--verbose", "0", *common], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    run = next((tmp_path / "runs" / "t").iterdir())
+    done = subprocess.run([sys.executable, "-m", "archdsl", "report", str(spec), str(run), "--erf", *common,
+                           "-o", str(tmp_path / "r.md")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "r.md").read_text()
+    # layer 2 (3x3 valid after 3x3 same): rf 5; its 6x6 map's centre unit (2, 2) sees input rows/cols 1..5
+    assert "## Effective receptive field of layer 2" in text and "theoretical rf 5" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| initial |", "| trained |"))]
+    assert len(rows) == 2 and all("8 test images" in row for row in rows)
+    for name in ("initial", "trained"):
+        assert (tmp_path / "r_files" / f"erf_{name}.svg").read_text().startswith("<svg")
+    done = subprocess.run([sys.executable, "-m", "archdsl", "report", str(spec), "--erf", "-o", str(tmp_path / "x.md")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "--erf needs a RUN_DIR" in done.stderr

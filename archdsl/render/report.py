@@ -44,7 +44,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
 
 
-def run_report(args) -> int:
+def run_report(args, erf: dict | None = None) -> int:
+    """`erf`: what `training.effective_rf.report_section` measured, for `--erf` (the command line measures it:
+    it needs TensorFlow, which renderers do not import)."""
     out = Path(args.output)
     fmt = report_format(out)
     from ..fileio import check_target
@@ -55,6 +57,7 @@ def run_report(args) -> int:
     analysis = analyze(model)
     run = read_run(args.run_dir) if args.run_dir is not None else None  # "" is an error, not "no run"
     report = build(model, analysis, run, fmt)
+    report.erf = erf_section(erf) if erf else None
     for message in report.stderr + _other_spec(model, run, args.run_dir):
         print(f"warning: {terminal_text(message)}", file=sys.stderr)
     if fmt == "html":
@@ -111,6 +114,7 @@ class Report:
     memory: dict                         # activation memory per layer and the peak, flash (`_memory`)
     diagram: dict                        # {"svg": Markup|None, "ascii": str|None, "missing": str|None}
     training: dict | None
+    erf: dict | None = None              # `--erf`: the deepest spatial layer's ERF, initial and trained (`erf_section`)
     stderr: list[str] = field(default_factory=list)  # warnings for the terminal
     version: str = __version__
 
@@ -252,6 +256,22 @@ def _memory(model: Model, analysis: Analysis) -> dict:
             "flash_float32": f"{mem.flash_float32:,}"}
 
 
+def erf_section(measured: dict) -> dict:
+    """The report's ERF pictures and numbers: initial beside trained, of the deepest spatial layer."""
+    from ..display import pair
+    from .erf import PERCENTS, heatmap_svg
+    sides = []
+    for key in ("initial", "trained"):
+        layer = measured[key]
+        s = layer.stats
+        sides.append({"name": key, "source": measured[f"{key}_source"], "svg": heatmap_svg(layer),
+                      "widths": {p: pair(s.widths[p]) if s.centre else "-" for p in PERCENTS},
+                      "ratio": "/".join(f"{r:.2f}" for r in s.ratio(90)) if s.centre else "-"})
+    layer = measured["trained"]
+    return {"index": layer.stats.index, "text": layer.text, "rf": pair(layer.stats.rf), "sides": sides,
+            "clipped": any(layer.stats.field_clipped)}
+
+
 def _short(n: int) -> str:
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if n >= size:
@@ -315,6 +335,8 @@ def render_markdown(report: Report, files_dir: str) -> tuple[str, dict[str, str]
         files["diagram.svg"] = str(report.diagram["svg"])
     for curve in (report.training or {}).get("curves", []):
         files[f"{curve['name']}.svg"] = str(curve["svg"])
+    for side in (report.erf or {}).get("sides", []):
+        files[f"erf_{side['name']}.svg"] = str(side["svg"])
     text = _environment().get_template("report.md.j2").render(r=report, files_dir=files_dir, files=files)
     return text, files
 

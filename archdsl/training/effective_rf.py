@@ -40,7 +40,8 @@ def run_erf(args) -> int:
     if args.twin and args.target:
         raise UsageError("--twin measures the spec's linear twin, not a trained model",
                          hint=f"leave out {terminal_text(args.target)}, or --twin", code="E601")
-    maps, origin, source = _maps(args, model, indices)
+    maps, origin, source = measure_maps(model, indices, target=args.target, data=args.data, data_dir=args.data_dir,
+                                        images=args.images, twin=args.twin)
     layers = _layers(model, analysis, indices, maps, origin)
     title = f"effective receptive fields of {model.file}: {source}"
     from ..render import erf as render
@@ -76,38 +77,41 @@ def choose_layers(model, written: str | None, spatial: list[int]) -> list[int]:
     return sorted(set(chosen))
 
 
-def _maps(args, model, indices):
-    """(IR index -> heat map, origin, a line saying what was measured)."""
+def measure_maps(model, indices, *, target=None, data=None, data_dir=None, images=DEFAULT_IMAGES, twin=False,
+                 at_most=False):
+    """(IR index -> heat map, origin, a line saying what was measured): of the twin, of a trained model
+    (`target`: a run folder or a .keras file) or of the spec at initialisation. `at_most`: fewer `images` if the
+    test split has fewer (else that is an error)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from ..keras_backend import erf
 
-    if args.twin:
+    if twin:
         maps, margin = erf.twin_maps(model, indices)
         return maps, margin, "the linear, positive twin (every tap 1/(kh*kw)), on a canvas with a margin"
-    if args.target:
-        path, data = _trained_model(args.target)
+    if target:
+        path, own_data = _trained_model(target)
         keras_model = _load(path)
         check_matches(keras_model, model, path)
-        images, shown = _images(args, model, args.data or data, need_train=False)
-        return (erf.gradient_maps(keras_model, model, indices, images.astype("float32")), (0, 0),
-                f"trained weights of {terminal_text(path)}, {len(images)} test images of {shown}")
+        pictures, shown = _images(images, data_dir, model, data or own_data, need_train=False, at_most=at_most)
+        return (erf.gradient_maps(keras_model, model, indices, pictures.astype("float32")), (0, 0),
+                f"trained weights of {terminal_text(path)}, {len(pictures)} test images of {shown}")
     import keras
     import numpy as np
 
     from ..keras_backend.compile import compile as compile_keras
     from .pipeline import normalizer
 
-    if args.data:
-        images, shown, x_train = _images(args, model, args.data, need_train=True)
+    if data:
+        pictures, shown, x_train = _images(images, data_dir, model, data, need_train=True, at_most=at_most)
         preprocess = lambda: normalizer(model.train.normalize, x_train)  # noqa: E731
-        what = f"{len(images)} test images of {shown}"
+        what = f"{len(pictures)} test images of {shown}"
     else:
-        images = np.random.default_rng(0).standard_normal((args.images, *model.input_shape)).astype("float32")
-        preprocess, what = lambda: None, f"{args.images} images of standard normal noise"  # noqa: E731
+        pictures = np.random.default_rng(0).standard_normal((images, *model.input_shape)).astype("float32")
+        preprocess, what = lambda: None, f"{images} images of standard normal noise"  # noqa: E731
     total = None
     for seed in range(SEEDS):
         keras.utils.set_random_seed(seed)
-        maps = erf.gradient_maps(compile_keras(model, preprocess=preprocess()), model, indices, images)
+        maps = erf.gradient_maps(compile_keras(model, preprocess=preprocess()), model, indices, pictures)
         total = maps if total is None else {i: total[i] + maps[i] for i in indices}
     return ({i: total[i] / SEEDS for i in indices}, (0, 0),
             f"at initialisation (mean of {SEEDS} seeds), {what}")
@@ -159,16 +163,33 @@ def check_matches(keras_model, model, path) -> None:
                              hint="give the run (or .keras) trained from this spec", code="E661")
 
 
-def _images(args, model, data: str | None, need_train: bool):
+def _images(count: int, data_dir, model, data: str | None, need_train: bool, at_most: bool = False):
     from .data import check_fits, load_dataset
-    dataset = load_dataset(data or "cifar10", args.data_dir, limit=None if need_train else 1, test_limit=None)
+    dataset = load_dataset(data or "cifar10", data_dir, limit=None if need_train else 1, test_limit=None)
     check_fits(dataset, model.input_shape, model.output.output_shape[0])
-    if args.images > len(dataset.x_test):
-        raise UsageError(f"--images {args.images}: the test split of {terminal_text(dataset.source)} has "
+    if at_most:
+        count = min(count, len(dataset.x_test))
+    if count > len(dataset.x_test):
+        raise UsageError(f"--images {count}: the test split of {terminal_text(dataset.source)} has "
                          f"{len(dataset.x_test):,} images", hint=f"e.g. --images {min(64, len(dataset.x_test))}",
                          code="E662")
-    images = dataset.x_test[:args.images]
+    images = dataset.x_test[:count]
     return (images, dataset.source, dataset.x_train) if need_train else (images, dataset.source)
+
+
+def report_section(model, analysis, run_dir: str, data_dir=None) -> dict:
+    """`archdsl report SPEC RUN_DIR --erf`: the deepest spatial layer's ERF at initialisation and trained, on the
+    run's own test images ({"initial": ErfLayer, "trained": ErfLayer, "initial_source", "trained_source"})."""
+    from ..keras_backend.erf import spatial_layers
+    deepest = spatial_layers(model)[-1:]
+    if not deepest:
+        raise UsageError(f"{model.file} has no spatial layer: no effective receptive field to show",
+                         hint="leave out --erf", code="E660")
+    trained, origin, trained_source = measure_maps(model, deepest, target=run_dir, data_dir=data_dir, at_most=True)
+    _, own_data = _trained_model(run_dir)
+    initial, _, initial_source = measure_maps(model, deepest, data=own_data, data_dir=data_dir, at_most=True)
+    return {"initial": _layers(model, analysis, deepest, initial, origin)[0], "initial_source": initial_source,
+            "trained": _layers(model, analysis, deepest, trained, origin)[0], "trained_source": trained_source}
 
 
 def _layers(model, analysis, indices, maps, origin):
