@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   archdsl build specs/best.arch -o best.keras
   archdsl train specs/best.arch --data ../shared/data/cifar10-jpg.tar.gz --epochs 1 --limit 2000
   archdsl eval runs/best/<timestamp>
+  archdsl export runs/best/<timestamp> --to tflite --int8 -o best.tflite
 """
 
 
@@ -129,11 +130,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="with --erf: cache folder for the run's data "
                                                       "(default: $ARCHDSL_DATA or ~/.cache/archdsl)")
 
-    p = _command(sub, "export", "generate a readable standalone Python file that builds the model")
-    p.add_argument("file", metavar="FILE", help=SPEC)
-    p.add_argument("--to", required=True, metavar="keras|pytorch",
-                   help="the framework the generated file builds the model with")
-    p.add_argument("-o", "--output", required=True, help="the .py file to write")
+    p = _command(sub, "export", "a readable standalone Python file that builds the model, or a deployable model "
+                                "(.tflite, .onnx)",
+                 "--to keras|pytorch writes Python source from a spec FILE; --to tflite|onnx converts a spec FILE "
+                 "(untrained) or a run's best.keras (RUN_DIR) to a file that reads raw pixels 0..255, the "
+                 "normaliser included (docs/deploy.md). An existing output file is never overwritten.")
+    p.add_argument("file", metavar="FILE|RUN_DIR", help="the spec file (.arch); for tflite and onnx also a "
+                                                        "training run's folder (runs/<spec>/<time>)")
+    p.add_argument("--to", required=True, metavar="keras|pytorch|tflite|onnx",
+                   help="the framework the generated file builds the model with (keras, pytorch), or the "
+                        "deployable format (tflite: batch 1; onnx: opset 17, batch open)")
+    p.add_argument("-o", "--output", required=True, help="the file to write: .py, .tflite or .onnx")
+    _add_data_arguments(p)
+    p.add_argument("--int8", action="store_true",
+                   help="tflite: full-integer post-training quantization (every op int8), calibrated on the first "
+                        "--calibration training images of --data (a run: its own data by default)")
+    p.add_argument("--int8-io", action="store_true",
+                   help="tflite --int8: the input and output int8 too (raw pixels quantized as the file declares); "
+                        "default: float32 input and output around the int8 model")
+    p.add_argument("--calibration", type=int, default=200, metavar="N",
+                   help="--int8: calibrate on the first N training images (default 200)")
+    p.add_argument("--last", action="store_true", help="RUN_DIR: convert its last.keras, not best.keras")
+    p.add_argument("--verbose", action="store_true", help="tflite, onnx: show the converter's own output")
 
     p = _command(sub, "erf", "effective receptive fields: how strongly each input pixel moves a layer's centre unit",
                  "Without a run or model: the spec at initialisation (the mean of 4 seeds). Images: the first N "
@@ -367,9 +385,13 @@ def cmd_erf(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.to in ("tflite", "onnx"):  # a converted model: TensorFlow and the data; Python source needs neither
+        from .training.deploy import check_deploy_export, run_deploy_export
+        check_deploy_export(args)
+        _start_tensorflow()
+        return run_deploy_export(args)
     from .render.export import run_export
     return run_export(args)
-
 
 HANDLERS = {"rf": cmd_rf, "check": cmd_check, "fmt": cmd_fmt, "build": cmd_build,
             "train": cmd_train, "eval": cmd_eval, "draw": cmd_draw, "report": cmd_report, "export": cmd_export,

@@ -379,6 +379,26 @@ CODES: dict[str, Code] = _table(
     Code("E663",
         "`archdsl erf -o`: the file name does not end in .html, .svg or .png.",
         "Write e.g. `-o erf.html`."),
+    Code("E670",
+        "`archdsl export --to tflite|onnx`: the converter cannot express a layer of the model in that format (the "
+        "message names the layer and the format: e.g. gelu and grouped convs have no ONNX form through tf2onnx).",
+        "Export to the other format, or replace the layer's op in the spec (docs/deploy.md lists what each format "
+        "cannot express); `--verbose` shows the converter's own output.", raised_as="RunError"),
+    Code("E671",
+        "`archdsl export --to tflite|onnx`: the output file's extension is not the format's (.tflite, .onnx).",
+        "Write e.g. `-o model.tflite` or `-o model.onnx`."),
+    Code("E672",
+        "`archdsl export`: the deploy options do not fit together: --int8 without calibration data (--data, or a "
+        "run's own), --int8/--int8-io with --to onnx, --int8-io without --int8, --calibration below 1, or --last "
+        "without a RUN_DIR.",
+        "`--to tflite --int8 --data D` (or a RUN_DIR); `--last` only with a RUN_DIR."),
+    Code("E673",
+        "`archdsl eval` cannot load the .tflite or .onnx file (truncated, damaged, or not such a model).",
+        "Export it again with `archdsl export FILE|RUN_DIR --to tflite|onnx`.", raised_as="RunError"),
+    Code("E674",
+        "`archdsl export --to tflite|onnx` or `archdsl eval` of a .tflite/.onnx file: a package it needs (LiteRT, "
+        "tf2onnx, onnx, ONNX Runtime) is not installed.",
+        "pip install 'archdsl[deploy]'."),
 )
 
 

@@ -228,6 +228,8 @@ EXAMPLES: dict[str, list[Example]] = {
     "E660": [X(argv=["erf", "best.arch", "--layers", "12"], setup=_spec)],
     "E662": [X(argv=["erf", "best.arch", "--images", "0"], setup=_spec)],
     "E663": [X(argv=["erf", "best.arch", "-o", "erf.jpg"], setup=_spec)],
+    "E671": [X(argv=["export", "best.arch", "--to", "onnx", "-o", "best.tflite"], setup=_spec)],
+    "E672": [X(argv=["export", "best.arch", "--to", "tflite", "--int8", "-o", "best.tflite"], setup=_spec)],
 }
 
 # a code no message can reach without a real training run (or a guard no input reaches): a note instead
@@ -255,6 +257,13 @@ NOTES: dict[str, str] = {
             "on a run started with 50 epochs: a resumed run keeps its schedule, so it can end "
             "exactly as an uninterrupted one would.",
     "E632": "Every op and activation of the language has an export today; the check guards new ones.",
+    "E670": "Needs TensorFlow and the converter: `error[E670]: cannot export grouped.arch to onnx: layer l01_conv8: "
+            "no ONNX op for TensorFlow's StatefulPartitionedCall (Keras runs a grouped conv as a compiled "
+            "function)` (tests/test_deploy.py).",
+    "E673": "Needs the LiteRT interpreter or ONNX Runtime to try the file: `error[E673]: cannot load model.tflite: "
+            "not a TFLite model (...)` followed by the runtime's reason (tests/test_deploy.py).",
+    "E674": "Shown where the `deploy` extra is not installed: `error[E674]: onnx needs tf2onnx, onnx, onnxruntime, "
+            "which are not installed`.",
     "E652": "Not expected: archdsl escapes every label; the message carries graphviz's own error.",
 }
 
