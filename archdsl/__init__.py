@@ -23,10 +23,15 @@ A bad spec raises `archdsl.ArchError` (`.render(source)` gives the positioned me
 `import archdsl` is light: each function imports what it needs when called. TensorFlow is imported
 only by `to_keras` (and the code that builds or trains a model); graphviz only by `draw` of a picture;
 parsing, analysis and the tables never import either.
+
+In Jupyter (or any running IPython), a `Model` or an `Analysis` shown in a cell displays as summary cards,
+the RF table and the diagram: `import archdsl` registers IPython's formatters for them. `%load_ext archdsl`
+adds the `%%arch NAME` cell magic (archdsl/render/notebook.py; docs/jupyter.md).
 """
 from __future__ import annotations
 
 import os
+import sys
 
 from .version import __version__
 
@@ -128,3 +133,22 @@ def _analysis(analysis):
     """An Analysis as given, or a model's, analysed now."""
     from .analysis import Analysis as _Analysis
     return analysis if isinstance(analysis, _Analysis) else analyze(analysis)
+
+
+def load_ipython_extension(ip) -> None:
+    """`%load_ext archdsl`: models display as HTML in the notebook, and the `%%arch NAME` cell magic."""
+    from .render.notebook import load_ipython_extension as load
+    load(ip)
+
+
+def _display_in_ipython() -> None:
+    """Inside a running IPython (a notebook's kernel), models display richly from `import archdsl` on: IPython's
+    formatters, registered by type name, import nothing until a model is shown. Elsewhere: nothing at all."""
+    ipython = sys.modules.get("IPython")  # never imported here: a script without IPython pays nothing
+    ip = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if ip is not None:
+        from .render.notebook import register
+        register(ip)
+
+
+_display_in_ipython()
