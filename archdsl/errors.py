@@ -68,18 +68,8 @@ class ArchError(Exception):
         self.source = source  # full text of the file, to show the offending line
 
     def render(self, source: str | None = None) -> str:
-        source = source if source is not None else self.source
-        if source is None and self.span is not None:
-            source = _read_quietly(self.span.file)
-        # names in messages and hints come from files, folders and command lines: escaped, they cannot
-        # colour the terminal, move its cursor or forge a line
-        where = f"{terminal_text(str(self.span))}: " if self.span else ""
-        lines = [f"{where}error[{self.code}]: {terminal_text(self.message)}"]
-        if self.span and source is not None:
-            lines.extend(_caret_lines(source, self.span))
-        if self.hint:
-            lines.append(f"  hint: {terminal_text(self.hint)}")
-        return "\n".join(lines)
+        return render_finding("error", self.code, self.message, self.hint, self.span,
+                              source if source is not None else self.source)
 
     def __str__(self) -> str:
         return self.render()
@@ -173,15 +163,7 @@ class SpecWarning:
         return self.silenced_by is not None
 
     def render(self, source: str | None = None) -> str:
-        if source is None and self.span is not None:
-            source = _read_quietly(self.span.file)
-        where = f"{terminal_text(str(self.span))}: " if self.span else ""
-        lines = [f"{where}warning[{self.code}]: {terminal_text(self.message)}"]
-        if self.span and source is not None:
-            lines.extend(_caret_lines(source, self.span))
-        if self.hint:
-            lines.append(f"  hint: {terminal_text(self.hint)}")
-        return "\n".join(lines)
+        return render_finding("warning", self.code, self.message, self.hint, self.span, source)
 
     def __str__(self) -> str:
         where = f"{self.span}: " if self.span else ""
@@ -210,6 +192,21 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
 def one_of(choices: Iterable[str]) -> str:
     return "one of: " + ", ".join(sorted(choices))
+
+
+def render_finding(kind: str, code: str, message: str, hint: str | None, span, source: str | None) -> str:
+    """`file:line:col: error[E206]: message`, the source line with a caret under the span, and `hint: ...`.
+    Names in messages and hints come from files, folders and command lines: escaped, they cannot colour the
+    terminal, move its cursor or forge a line."""
+    if source is None and span is not None:
+        source = _read_quietly(span.file)
+    where = f"{terminal_text(str(span))}: " if span else ""
+    lines = [f"{where}{kind}[{code}]: {terminal_text(message)}"]
+    if span and source is not None:
+        lines.extend(_caret_lines(source, span))
+    if hint:
+        lines.append(f"  hint: {terminal_text(hint)}")
+    return "\n".join(lines)
 
 
 def _read_quietly(path: str) -> str | None:
