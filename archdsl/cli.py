@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table", help="how to print (default: table)")
     p.add_argument("-o", "--output", help="also draw the maps: .html (every layer, beside the table), "
                                           ".png (every layer, side by side) or .svg (the deepest chosen layer)")
+
+    _command(sub, "lsp", "a language server for editors (LSP over stdio: diagnostics, hover, inlay hints, "
+                         "completion, formatting)", "Started by the editor, not by hand; see docs/editors.md.")
     return parser
 
 
@@ -393,9 +396,22 @@ def cmd_export(args) -> int:
     from .render.export import run_export
     return run_export(args)
 
+def cmd_lsp(args) -> int:
+    try:  # the server's own dependencies are an optional extra: `archdsl rf` never needs them
+        from .lsp.server import main as serve
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
+            raise
+        raise UsageError(f"`archdsl lsp` needs pygls and lsprotocol ({exc})",
+                         hint='pip install -e ".[lsp]" (or: pip install "pygls>=2.1,<3" "lsprotocol>=2025")',
+                         code="E601") from None
+    serve()
+    return 0
+
+
 HANDLERS = {"rf": cmd_rf, "check": cmd_check, "fmt": cmd_fmt, "build": cmd_build,
             "train": cmd_train, "eval": cmd_eval, "draw": cmd_draw, "report": cmd_report, "export": cmd_export,
-            "erf": cmd_erf}
+            "erf": cmd_erf, "lsp": cmd_lsp}
 
 
 def main_exit() -> None:
