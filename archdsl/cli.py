@@ -396,6 +396,7 @@ def cmd_export(args) -> int:
     from .render.export import run_export
     return run_export(args)
 
+
 def cmd_lsp(args) -> int:
     try:  # the server's own dependencies are an optional extra: `archdsl rf` never needs them
         from .lsp.server import main as serve
