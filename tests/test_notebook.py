@@ -66,7 +66,7 @@ def shell():
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "archdsl")
     yield ip
-    for name in ("tiny", "typo", "best"):
+    for name in ("tiny", "typo", "deep"):
         ip.user_ns.pop(name, None)
 
 
@@ -161,6 +161,17 @@ def test_bad_cell_shows_the_check_message_not_a_traceback(shell, capsys, monkeyp
     assert not (tmp_path / "typo.arch").exists()  # nothing saved
 
 
+def test_warnings_are_said_as_rf_says_them(shell, capsys, monkeypatch, tmp_path):
+    deep = "input 4x4x1\n" + "conv 3x3 4 same\n" * 5  # layers 4-5 see the whole input already: W301
+    (tmp_path / "deep.arch").write_text(deep)
+    monkeypatch.chdir(tmp_path)
+    main(["rf", "deep.arch"])
+    expected = capsys.readouterr().err
+    assert shell.run_cell(f"%%arch deep --save deep.arch\n{deep}").success
+    assert "warning[W301]" in expected and capsys.readouterr().err == expected
+    assert "deep" in shell.user_ns  # a warning does not stop the cell
+
+
 @pytest.mark.parametrize("line, message", [
     ("1x", "'1x' cannot name a Python variable"),
     ("tiny --draw", "unknown option '--draw'"),
@@ -184,6 +195,19 @@ def test_the_hints_lead_to_accepted_lines(shell, capsys, monkeypatch, tmp_path):
         fixed = suggested if suggested.startswith("%%arch") else f"%%arch tiny {suggested}"
         assert shell.run_cell(f"{fixed}\n{TINY}").success, fixed
     assert (tmp_path / "tiny.arch").read_text() == TINY
+
+
+def test_readme_cells_run(shell, monkeypatch, tmp_path):
+    """The README's notebook cells (its ```ipython blocks), less the one that builds in Keras (test_api builds)."""
+    readme = (ROOT / "README.md").read_text()
+    cells = re.findall(r"```ipython\n(.*?)```", readme, re.S)
+    assert len(cells) == 3 and "to_keras(tiny)" in cells[2]
+    monkeypatch.chdir(tmp_path)
+    for cell in cells[:2]:
+        assert shell.run_cell(cell).success, cell
+    # conv 3x3 from 3 to 16 channels without bias, its batch norm (4 x 16), conv 3x3 from 16 to 10; gap, softmax: none
+    assert archdsl.analyze(shell.user_ns["tiny"]).params == 3 * 3 * 3 * 16 + 4 * 16 + 3 * 3 * 16 * 10
+    assert (tmp_path / "tiny.arch").read_text() == cells[1].split("\n", 1)[1]
 
 
 # --- examples/notebook.ipynb --------------------------------------------------------------------

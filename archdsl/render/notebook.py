@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import keyword
 import shlex
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -144,8 +145,8 @@ def arch_cell(line: str, cell: str, ip=None) -> None:
     except ArchError as exc:
         raise SpecCellError(exc, cell) from None
     display(view)
-    for w in view.analysis.warnings:
-        print(w.render(cell))
+    for w in view.analysis.warnings:  # on stderr, as `archdsl rf` says them
+        print(w.render(cell), file=sys.stderr)
     if name is not None:
         (ip if ip is not None else _shell()).user_ns[name] = view.model
 
