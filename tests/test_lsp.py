@@ -17,10 +17,10 @@ import pytest
 
 pytest_lsp = pytest.importorskip("pytest_lsp")
 
-from lsprotocol import types  # noqa: E402  (after the importorskip: the `lsp` extra may be missing)
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities  # noqa: E402
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from archdsl.display import terminal_text  # noqa: E402
+from archdsl.display import terminal_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = ROOT / "tests" / "bad"
@@ -250,6 +250,25 @@ async def test_inlay_hints_at_the_end_of_each_layer_line(client: LanguageClient)
     some = await client.text_document_inlay_hint_async(types.InlayHintParams(
         types.TextDocumentIdentifier(uri=uri), types.Range(types.Position(15, 0), types.Position(16, 0))))
     assert [h.position.line for h in some] == [15, 16]
+
+
+@lsp
+async def test_a_block_use_line_shows_its_expansion(client: LanguageClient):
+    # examples/resnet8.arch, as `archdsl rf` tables it: `stack(32, 2)` (line 25) is layers 6-10, params
+    # 4,768 + 9,376 + 544 + 0 + 0, ending in relu at 16x16x32, rf 13; `stack(64, 2)` layers 11-15, ending 8x8x64, rf 25
+    path = ROOT / "examples/resnet8.arch"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    await open_and_wait(client, path.as_uri(), "\n".join(lines))
+    hints = await client.text_document_inlay_hint_async(types.InlayHintParams(
+        types.TextDocumentIdentifier(uri=path.as_uri()), types.Range(types.Position(24, 0), types.Position(25, 0))))
+    assert [(h.position.line, h.label) for h in hints] == [
+        (24, "5 layers · 16x16x32 · rf 13 · 14,688 params"), (25, "5 layers · 8x8x64 · rf 25 · 58,048 params")]
+    hover = await client.text_document_hover_async(types.HoverParams(
+        types.TextDocumentIdentifier(uri=path.as_uri()), types.Position(line=24, character=2)))
+    close(client, path.as_uri())
+    text = hover.contents.value
+    assert text.startswith("**block stack**(c, s): defined on line 9; here 5 layers (#6 to #10), 14,688 params")
+    assert "| 8 | `conv 1x1 32 stride 2 same bias` | 16x16x32 | 7 | 2 | 0 | 544 | 131,072 |" in text
 
 
 # --- completion --------------------------------------------------------------------------------------------

@@ -9,12 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..analysis import Analysis, LayerStats, analyze, check_assertions, constraint_errors
+from ..analysis import (
+    Analysis,
+    LayerStats,
+    analyze,
+    check_assertions,
+    constraint_errors,
+)
 from ..errors import ArchError, Span, SpecSyntaxError, source_lines
 from ..ir import Layer
 from ..language.parser import BOM, MAX_SOURCE_BYTES, parse
 from ..language.resolve import resolve
-from ..language.spec import Spec
+from ..language.spec import (
+    BlockDef,
+    LayerStmt,
+    ParallelStmt,
+    ResidualStmt,
+    Spec,
+    Statement,
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,7 @@ def read(text: str, file: str) -> Reading:
     """Read `text` (the buffer of `file`, as messages name it) as `archdsl check FILE` reads the file."""
     reading = Reading(text)
     # a byte order mark is not the spec's (read_source drops it): read without it, place after it
-    body = text[len(BOM):] if text.startswith(BOM) else text
+    body = text.removeprefix(BOM)
     try:
         _refuse_what_is_not_text(body, file)
         reading.spec = parse(body, file)
@@ -66,7 +79,45 @@ def read(text: str, file: str) -> Reading:
                         + [problem(e, body) for e in failed]]
     for layer, row in zip(analysis.model.layers, analysis.rows):
         reading.layers_at.setdefault(layer.where.line, []).append((layer, row))
+    for line, expansion in block_uses(reading.spec, analysis).items():
+        reading.layers_at.setdefault(line, []).extend(expansion)
     return reading
+
+
+def block_uses(spec: Spec, analysis: Analysis) -> dict[int, list[tuple[Layer, LayerStats]]]:
+    """1-based line of each use of a named block (outside block definitions) -> the layers it expands to.
+
+    A layer's `block` is its expansion path (`residual#4/st(4)#4/b()#8`): each use of a block is one
+    instance (`st(4)#4`), numbered in the order written, `N * st(4)` N of them. The outermost instances
+    of named blocks are matched to the uses in source order; if their numbers differ, nothing is said."""
+    names = {s.name.text for s in spec.statements if isinstance(s, BlockDef)}
+    uses = [s for s in _outside_blocks(spec.statements) if isinstance(s, LayerStmt) and s.op.text in names]
+    instances: dict[str, list[tuple[Layer, LayerStats]]] = {}
+    for layer, row in zip(analysis.model.layers, analysis.rows):
+        segments = (layer.block or "").split("/")
+        for depth, segment in enumerate(segments):
+            if segment.split("(")[0].split("#")[0] in names:
+                instances.setdefault("/".join(segments[:depth + 1]), []).append((layer, row))
+                break
+    counts = [int(s.count.number) if s.count else 1 for s in uses]
+    if sum(counts) != len(instances):
+        return {}
+    expansions = iter(instances.values())
+    found: dict[int, list[tuple[Layer, LayerStats]]] = {}
+    for stmt, count in zip(uses, counts):
+        for _ in range(count):
+            found.setdefault(stmt.span.line, []).extend(next(expansions))
+    return found
+
+
+def _outside_blocks(statements: list[Statement]):
+    for stmt in statements:
+        yield stmt
+        if isinstance(stmt, ResidualStmt):
+            yield from _outside_blocks(stmt.body.statements + (stmt.shortcut.statements if stmt.shortcut else []))
+        elif isinstance(stmt, ParallelStmt):
+            for branch in stmt.branches:
+                yield from _outside_blocks(branch.body.statements)
 
 
 def _after_bom(p: Problem, text: str) -> Problem:

@@ -14,7 +14,14 @@ from ..errors import Span
 from ..ir import ACTIVATIONS
 from ..language.blocks import STATEMENT_KEYWORDS
 from ..language.options import spellings
-from ..language.spec import BlockDef, LayerStmt, ParallelStmt, ResidualStmt, Statement, TrainSection
+from ..language.spec import (
+    BlockDef,
+    LayerStmt,
+    ParallelStmt,
+    ResidualStmt,
+    Statement,
+    TrainSection,
+)
 from ..language.train_config import KEYS
 from ..ops import OPS
 from ..ops.base import OpSignature
@@ -48,8 +55,12 @@ def hover(reading: Reading, line: int, index: int) -> str | None:
             parts.append(f"**{word}**: {doc}")
         elif block := blocks_of(reading).get(word):
             params = ", ".join(p.name.text + (f"={p.default.text}" if p.default else "") for p in block.params)
-            parts.append(f"**block {word}**({params}): defined on line {block.span.line}, "
-                         f"{len(block.body)} statement{'s' if len(block.body) != 1 else ''}")
+            summary = f"**block {word}**({params}): defined on line {block.span.line}"
+            if expansion := reading.layers_at.get(line):
+                first, last = expansion[0][0].index, expansion[-1][0].index
+                summary += (f"; here {len(expansion)} layers (#{first} to #{last}), "
+                            f"{sum(row.params for _, row in expansion):,} params")
+            parts.append(summary)
     if rows := layer_rows(reading, line):
         parts.append(rows)
     return "\n\n".join(parts) or None
@@ -254,7 +265,7 @@ class Symbol:
     kind: str                  # block, layer, residual, parallel, train
     line: int                  # 1-based, first and last line
     end_line: int
-    children: list["Symbol"] = field(default_factory=list)
+    children: list[Symbol] = field(default_factory=list)
 
 
 def symbols(reading: Reading) -> list[Symbol]:

@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from ..version import __version__
 from ..errors import ArchError, Span
 from ..fileio import shown_path
 from ..language.formatter import format_spec
 from ..language.resolve import resolve
+from ..version import __version__
 from . import features
 from .document import Problem, Reading, code_point_index, read, span_range, utf16_column
 
