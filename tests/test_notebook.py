@@ -210,6 +210,37 @@ def test_readme_cells_run(shell, monkeypatch, tmp_path):
     assert (tmp_path / "tiny.arch").read_text() == cells[1].split("\n", 1)[1]
 
 
+def test_docs_show_the_real_messages(shell, capsys):
+    """docs/jupyter.md's two messages are what the magic prints for the cells they come from."""
+    doc = (ROOT / "docs/jupyter.md").read_text()
+    blocks = [b for b in re.findall(r"```\n(.*?)```", doc, re.S) if "error[" in b]
+    assert len(blocks) == 2
+    cells = ["%%arch tiny\ninput 32x32x3\nconv 3x3 16 same bn rleu\nsepp 3x3 32\ngap\nsoftmax\n",
+             "%%arch 2tiny\ninput 32x32x3\n"]
+    for cell, block in zip(cells, blocks):
+        assert not shell.run_cell(cell).success
+        assert capsys.readouterr().out == block
+
+
+def test_bad_cell_in_a_real_kernel_shows_the_message_as_its_traceback():
+    """What Jupyter shows of a failed cell is its error's traceback lines: in a kernel (ipykernel), those are
+    the caret message, not Python's frames; the notebook's run stops at that cell."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    from nbformat.v4 import new_code_cell, new_notebook
+    cell = "%%arch typo\ninput 32x32x3\nsepp 3x3 64 same drop .05 bn rleu\n"
+    notebook = new_notebook(cells=[new_code_cell("%load_ext archdsl"), new_code_cell(cell)])
+    with pytest.raises(nbclient.exceptions.CellExecutionError):
+        nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    error = notebook.cells[1].outputs[-1]
+    assert error["output_type"] == "error"
+    # the README's `archdsl check typo.arch` message, for a cell not saved to a file
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"\$ archdsl check typo.arch\n(.*?)```", readme, re.S).group(1)
+    assert "\n".join(error["traceback"]) + "\n" == shown.replace("typo.arch:", "<cell>:")
+
+
 # --- examples/notebook.ipynb --------------------------------------------------------------------
 
 def test_repo_notebook_has_no_outputs():
