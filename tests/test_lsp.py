@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -222,6 +223,7 @@ async def test_hover_on_a_layer_line_shows_its_row(client: LanguageClient):
         types.TextDocumentIdentifier(uri=uri), types.Position(line=16, character=12)))
     text = hover.contents.value
     assert "**sep**" not in text
+    assert text.startswith("**s2** (an option of sep): stride 2")
     assert "| 6 | `sep 3x3 128 s2 same drop 0.1 bn relu` | 16x16x128 | 13 | 2 | 1 | 9,280 | 2,244,608 |" in text
     # gap: global, no rf of its own
     hover = await client.text_document_hover_async(types.HoverParams(
@@ -407,3 +409,13 @@ async def test_a_failing_handler_is_logged_and_the_server_keeps_serving(faulty_c
     result = await faulty_client.text_document_completion_async(types.CompletionParams(
         types.TextDocumentIdentifier(uri=uri_of("after.arch")), types.Position(1, 0)))
     assert "sep" in [item.label for item in result]
+
+
+def test_without_pygls_the_command_says_how_to_install_it():
+    code = ("import sys\nsys.modules['pygls'] = None  # as if the lsp extra were not installed\n"
+            "from archdsl.cli import main\nsys.exit(main(['lsp']))\n")
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=ROOT,
+                          timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error[E601]: `archdsl lsp` needs pygls and lsprotocol")
+    assert 'hint: pip install -e ".[lsp]"' in done.stderr and "Traceback" not in done.stderr

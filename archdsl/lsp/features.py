@@ -61,9 +61,23 @@ def hover(reading: Reading, line: int, index: int) -> str | None:
                 summary += (f"; here {len(expansion)} layers (#{first} to #{last}), "
                             f"{sum(row.params for _, row in expansion):,} params")
             parts.append(summary)
+    elif head and (doc := option_doc(head.group(1), text, index)):
+        parts.append(doc)
     if rows := layer_rows(reading, line):
         parts.append(rows)
     return "\n\n".join(parts) or None
+
+
+def option_doc(written_op: str, text: str, index: int) -> str | None:
+    """`**same** (an option of sep): padding: ...` for the option word at `index` of a layer line."""
+    op = spellings().get(written_op.lower())
+    word = next((m.group() for m in _WORD.finditer(text.split("#", 1)[0]) if m.start() <= index <= m.end()), None)
+    if op is None or word is None:
+        return None
+    key = word.lower()
+    key = "s2" if re.fullmatch(r"s\d+(x\d+)?", key) else "d2" if re.fullmatch(r"d\d+(x\d+)?", key) else key
+    detail = next((c.detail for c in option_completions(OPS[op].signature) if c.label == key), None)
+    return f"**{word}** (an option of {written_op}): {detail}" if detail else None
 
 
 def layer_rows(reading: Reading, line: int) -> str | None:
