@@ -200,7 +200,7 @@ def test_the_hints_lead_to_accepted_lines(shell, capsys, monkeypatch, tmp_path):
 def test_readme_cells_run(shell, monkeypatch, tmp_path):
     """The README's notebook cells (its ```ipython blocks), less the one that builds in Keras (test_api builds)."""
     readme = (ROOT / "README.md").read_text()
-    cells = re.findall(r"```ipython\n(.*?)```", readme, re.S)
+    cells = re.findall(r"```ipython\n(.*?)```", readme, re.DOTALL)
     assert len(cells) == 3 and "to_keras(tiny)" in cells[2]
     monkeypatch.chdir(tmp_path)
     for cell in cells[:2]:
@@ -213,7 +213,7 @@ def test_readme_cells_run(shell, monkeypatch, tmp_path):
 def test_docs_show_the_real_messages(shell, capsys):
     """docs/jupyter.md's two messages are what the magic prints for the cells they come from."""
     doc = (ROOT / "docs/jupyter.md").read_text()
-    blocks = [b for b in re.findall(r"```\n(.*?)```", doc, re.S) if "error[" in b]
+    blocks = [b for b in re.findall(r"```\n(.*?)```", doc, re.DOTALL) if "error[" in b]
     assert len(blocks) == 2
     cells = ["%%arch tiny\ninput 32x32x3\nconv 3x3 16 same bn rleu\nsepp 3x3 32\ngap\nsoftmax\n",
              "%%arch 2tiny\ninput 32x32x3\n"]
@@ -225,7 +225,7 @@ def test_docs_show_the_real_messages(shell, capsys):
 def test_bad_cell_in_a_real_kernel_shows_the_message_as_its_traceback():
     """What Jupyter shows of a failed cell is its error's traceback lines: in a kernel (ipykernel), those are
     the caret message, not Python's frames; the notebook's run stops at that cell."""
-    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     from nbformat.v4 import new_code_cell, new_notebook
@@ -237,7 +237,7 @@ def test_bad_cell_in_a_real_kernel_shows_the_message_as_its_traceback():
     assert error["output_type"] == "error"
     # the README's `archdsl check typo.arch` message, for a cell not saved to a file
     readme = (ROOT / "README.md").read_text()
-    shown = re.search(r"\$ archdsl check typo.arch\n(.*?)```", readme, re.S).group(1)
+    shown = re.search(r"\$ archdsl check typo.arch\n(.*?)```", readme, re.DOTALL).group(1)
     assert "\n".join(error["traceback"]) + "\n" == shown.replace("typo.arch:", "<cell>:")
 
 
