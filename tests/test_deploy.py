@@ -40,9 +40,15 @@ def _keras(text: str):
     return compile(archdsl.loads(text))
 
 
+# layers that leave no node of their own: dropout (inference skips it), a batch norm the converter folds into
+# the conv before it, an upsampling tf2onnx rebuilds as an anonymous Resize
+NAMELESS_OPS = ("dropout", "bn", "upsample")
+
+
 def _keras_layer_names(text: str) -> list[str]:
     from archdsl.ops import op_of
-    return [op_of(layer).keras_output(layer) for layer in archdsl.loads(text).layers]
+    return [op_of(layer).keras_output(layer) for layer in archdsl.loads(text).layers
+            if layer.op not in NAMELESS_OPS]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -67,9 +73,7 @@ def test_onnx_and_float_tflite_equal_keras(case):
         assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [OPSET]
         nodes = " ".join(n.name for n in proto.graph.node)
         for name in _keras_layer_names(CASES[case]):
-            # a layer the graph folds away entirely (dropout, flatten's reshape to the same shape) names no node
-            if not name.endswith(("drop", "dropout")) and "flatten" not in name:
-                assert name in nodes, f"{name} names no ONNX node"
+            assert f"{name}_1/" in nodes or f"{name}/" in nodes, f"{name} names no ONNX node"
         session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
         got = session.run(None, {"input": x})[0]
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)

@@ -126,7 +126,33 @@ def to_onnx(keras_model: keras.Model, opset: int = ONNX_OPSET, verbose: bool = F
                if node.op_type in ("StatefulPartitionedCall", "PartitionedCall") else "")
         raise ConversionFailed("onnx", f"no ONNX op for TensorFlow's {node.op_type}{why}",
                                _layer_named(node.name, keras_model))
+    _name_nodes_after_layers(proto, keras_model)
     return proto.SerializeToString()
+
+
+def _name_nodes_after_layers(proto, keras_model: keras.Model) -> None:
+    """Name each node tf2onnx made anew (`Conv__260`: a conv with its batch norm folded in, a transpose pushed
+    through) after the layer whose weights or outputs it carries, as Netron shows it: `l04_conv16/Conv`."""
+    layers = sorted((layer.name for layer in keras_model.layers), key=len, reverse=True)
+
+    def layer_in(text: str) -> str | None:
+        return next((name for name in layers if f"/{name}" in text or text.startswith(name)), None)
+
+    taken = {node.name for node in proto.graph.node}
+    for node in proto.graph.node:
+        if layer_in(node.name):
+            continue
+        # the weights (a folded conv's own kernel), then what it writes; never only what it reads (a Resize
+        # reading l03's output is not l03)
+        found = next(filter(None, map(layer_in, [*node.input[1:], *node.output])), None)
+        if found is None:
+            continue
+        name, n = f"{found}/{node.op_type}", 1
+        while name in taken:
+            n += 1
+            name = f"{found}/{node.op_type}_{n}"
+        taken.add(name)
+        node.name = name
 
 
 def _erfc_as_one_minus_erf(ctx, node, name, args):
