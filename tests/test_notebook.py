@@ -146,6 +146,24 @@ def test_arch_magic_saves_the_cell_after_it_parses(shell, tmp_path):
     assert shell.user_ns["tiny"].file == str(target)  # messages and tables name the file
 
 
+def test_arch_magic_rewrites_its_own_file_but_never_a_users(shell, tmp_path, capsys):
+    target = tmp_path / "tiny.arch"
+    assert shell.run_cell(f"%%arch tiny --save {target}\n{TINY}").success
+    edited = TINY.replace("classes 10", "classes 10  # ten")
+    assert shell.run_cell(f"%%arch tiny --save {target}\n{edited}").success  # the cell run again: rewritten
+    assert target.read_text() == edited
+    mine = tmp_path / "mine.arch"
+    mine.write_text("# the user's own spec\n" + TINY)
+    capsys.readouterr()
+    result = shell.run_cell(f"%%arch tiny --save {mine}\n{TINY}")
+    shown = capsys.readouterr()
+    assert not result.success and "error[E603]" in shown.out + shown.err
+    assert mine.read_text() == "# the user's own spec\n" + TINY  # unchanged
+    target.write_text(TINY + "# edited by hand\n")  # the file this kernel wrote, changed since: the user's now
+    assert not shell.run_cell(f"%%arch tiny --save {target}\n{TINY}").success
+    assert target.read_text().endswith("# edited by hand\n")
+
+
 def test_bad_cell_shows_the_check_message_not_a_traceback(shell, capsys, monkeypatch, tmp_path):
     text = "input 32x32x3\nsepp 3x3 64 same drop .05 bn rleu\n"
     (tmp_path / "typo.arch").write_text(text)

@@ -140,8 +140,7 @@ def arch_cell(line: str, cell: str, ip=None) -> None:
         name, save = _arguments(line)
         view = ModelView(_parse_cell(cell, save))
         if save is not None:
-            from ..fileio import atomic_write_text
-            atomic_write_text(save, cell, overwrite=True)  # the cell is the file's text: running it again rewrites it
+            _save_cell(save, cell)
     except ArchError as exc:
         raise SpecCellError(exc, cell) from None
     display(view)
@@ -180,6 +179,28 @@ def _arguments(line: str) -> tuple[str | None, Path | None]:
         raise UsageError(f"%%arch --save {save}: a spec file ends in .arch", hint=f"write e.g. --save {save.stem or 'model'}.arch",
                          code="E601")
     return name, save
+
+
+_WRITTEN: dict[Path, str] = {}  # file -> the text this kernel's %%arch last wrote there
+
+
+def _save_cell(save: Path, cell: str) -> None:
+    """Write the cell to `save`: a new file, or one this kernel's %%arch wrote and nobody changed since (running
+    the cell again rewrites it). A file of the user's is never replaced."""
+    from ..fileio import atomic_write_text, os_reason
+    key = save.resolve()
+    try:
+        current = save.read_text(encoding="utf-8") if save.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"%%arch --save {save}: cannot read the file there ({os_reason(exc)})",
+                         hint="save to another file", code="E603") from None
+    if current is not None and current not in (cell, _WRITTEN.get(key)):
+        raise UsageError(f"%%arch --save {save}: the file exists and was not written by this notebook's %%arch; "
+                         "archdsl never overwrites", hint="save to another file, or remove that one first",
+                         code="E603")
+    if current != cell:
+        atomic_write_text(save, cell, overwrite=True)
+    _WRITTEN[key] = cell
 
 
 def _parse_cell(cell: str, save: Path | None) -> Model:
