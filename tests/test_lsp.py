@@ -389,9 +389,30 @@ async def test_a_10000_line_spec_gets_its_diagnostics(client: LanguageClient):
     print(f"\n10,000-line spec: diagnostics after {time.monotonic() - began:.1f} s")
     hover = await client.text_document_hover_async(types.HoverParams(
         types.TextDocumentIdentifier(uri=uri_of("long.arch")), types.Position(line=9998, character=1)))
-    close(client, uri_of("long.arch"))
     assert [(d.code, d.range.start.line) for d in diagnostics] == [("E206", 9998)]
     assert hover is None or "sep" in hover.contents.value
+    # typing at the end, a hover request after each key: the requests are answered from the newest text
+    # (readings of texts already replaced are not started), and the diagnostics are the last text's
+    uri, began, requests = uri_of("long.arch"), time.monotonic(), []
+    for version, word in enumerate(["s", "se", "sep", "sep ", "sep 3x3 8", "sep 3x3 8 smae"], start=2):
+        typed = text.replace("sepp 3x3 8\n", word + "\n")
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=typed)]))
+        requests.append(client.text_document_hover_async(types.HoverParams(
+            types.TextDocumentIdentifier(uri=uri), types.Position(line=5000, character=1))))
+        await asyncio.sleep(0.05)
+    client.diagnostics.pop(uri, None)
+    hovers = await asyncio.gather(*requests)
+    while uri not in client.diagnostics:
+        await asyncio.sleep(0.02)
+    print(f"6 edits of it, a hover after each: answered, and its diagnostics, after {time.monotonic() - began:.1f} s")
+    # every text typed has an error, so no table: the op's line alone
+    assert all(h.contents.value.startswith("**conv**: a convolution") and "| 5000 |" not in h.contents.value
+               for h in hovers)
+    assert [(d.code, d.range.start.line, d.range.start.character) for d in client.diagnostics[uri]] \
+        == [("E210", 9998, 10)]
+    close(client, uri)
 
 
 @lsp

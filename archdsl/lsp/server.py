@@ -53,12 +53,20 @@ class ArchServer(LanguageServer):
 
     async def reading(self, uri: str) -> Reading:
         """The reading of the buffer's current text: the one made already, or one made now in the worker."""
-        text = self.workspace.get_text_document(uri).source
-        cached = self._readings.get(uri)
-        if cached is None or cached[0] != text:
-            future = asyncio.get_running_loop().run_in_executor(self._reader, read, text, self.file_name(uri))
-            cached = self._readings[uri] = (text, future)
-        return await asyncio.shield(cached[1])  # a cancelled request leaves the reading to the others
+        while True:
+            text = self.workspace.get_text_document(uri).source
+            cached = self._readings.get(uri)
+            if cached is None or cached[0] != text:
+                if cached is not None:
+                    cached[1].cancel()  # an older text's reading not yet started is not started (typing fast)
+                future = asyncio.get_running_loop().run_in_executor(self._reader, read, text, self.file_name(uri))
+                cached = self._readings[uri] = (text, future)
+            try:
+                return await asyncio.shield(cached[1])  # a cancelled request leaves the reading to the others
+            except asyncio.CancelledError:
+                if not cached[1].cancelled():
+                    raise  # the request itself was cancelled
+                # its reading was dropped for a newer text: answer from that one
 
     def schedule_diagnostics(self, uri: str) -> None:
         if task := self._pending.pop(uri, None):
