@@ -344,7 +344,7 @@ CODES: dict[str, Code] = _table(
     Code("E621",
         "`archdsl train --strategy multiworker`: the TF_CONFIG environment variable is missing or wrong.",
         "Set TF_CONFIG as the hint shows (see docs/distributed.md)."),
-    Code("E630", "`archdsl export --to` names an unknown target.", "Use `keras` or `pytorch`."),
+    Code("E630", "`archdsl export --to` names an unknown target.", "Use `keras`, `pytorch`, `tflite` or `onnx`."),
     Code("E631", "`archdsl export -o` does not end in .py.", "Write e.g. `-o model.py`."),
     Code("E632",
         "The export target cannot build an op or activation of the model.",
@@ -381,7 +381,7 @@ CODES: dict[str, Code] = _table(
         "Write e.g. `-o erf.html`."),
     Code("E670",
         "`archdsl export --to tflite|onnx`: the converter cannot express a layer of the model in that format (the "
-        "message names the layer and the format: e.g. gelu and grouped convs have no ONNX form through tf2onnx).",
+        "message names the layer and the format: e.g. a grouped conv has no ONNX form through tf2onnx).",
         "Export to the other format, or replace the layer's op in the spec (docs/deploy.md lists what each format "
         "cannot express); `--verbose` shows the converter's own output.", raised_as="RunError"),
     Code("E671",

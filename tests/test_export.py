@@ -427,8 +427,10 @@ def test_unknown_target_suggests_a_name(tmp_path, capsys):
     assert status == 2 and "unknown export target 'pytroch'" in err and "did you mean 'pytorch'?" in err
     status, err = _run(["export", "specs/best.arch", "--to", "torch", "-o", str(out)], capsys)
     assert status == 2 and "did you mean 'pytorch'?" in err
-    status, err = _run(["export", "specs/best.arch", "--to", "onnx", "-o", str(out)], capsys)
-    assert status == 2 and "one of: keras, pytorch" in err
+    status, err = _run(["export", "specs/best.arch", "--to", "caffe", "-o", str(out)], capsys)
+    assert status == 2 and "one of: keras, onnx, pytorch, tflite" in err
+    status, err = _run(["export", "specs/best.arch", "--to", "onnx", "-o", str(out)], capsys)  # a .onnx file
+    assert status == 2 and "--to onnx writes a .onnx file, not '.py'" in err
     assert not any(tmp_path.iterdir())
 
 

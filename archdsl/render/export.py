@@ -37,11 +37,14 @@ TARGETS = {
     "keras": "keras_model.py.j2",
     "pytorch": "pytorch_model.py.j2",
 }
+# the targets that convert the model itself (training/deploy.py: they need TensorFlow); named in E630's hint
+CONVERTED_TARGETS = ("tflite", "onnx")
 # the op snippet a target cannot do without
 _REQUIRED_SNIPPET = {"keras": "keras_source", "pytorch": "torch_forward"}
 
 # other names people use for the targets: only for the hint, `--to` takes the names above
-_HINT_ALIASES = {"torch": "pytorch", "pt": "pytorch", "tf": "keras", "tensorflow": "keras", "tf.keras": "keras"}
+_HINT_ALIASES = {"torch": "pytorch", "pt": "pytorch", "tf": "keras", "tensorflow": "keras", "tf.keras": "keras",
+                 "tf-lite": "tflite", "litert": "tflite", "lite": "tflite"}
 # names the generated files define or import; a model's class must not shadow them
 _RESERVED = {"SeparableConv2d", "AvgPool2dSame", "BatchNormScaleCenter", "build_model", "torch", "nn", "F", "keras",
              "layers"}
@@ -75,7 +78,8 @@ def target_of(name: str) -> str:
     if name in TARGETS:
         return name
     alias = _HINT_ALIASES.get(name.lower())
-    hint = f"did you mean '{alias}'?" if alias else did_you_mean(name, TARGETS) or one_of(TARGETS)
+    every = [*TARGETS, *CONVERTED_TARGETS]
+    hint = f"did you mean '{alias}'?" if alias else did_you_mean(name, every) or one_of(every)
     raise UsageError(f"unknown export target '{_one_line(name)}'", hint=hint, code="E630")
 
 

@@ -166,9 +166,12 @@ class _TFLite:
 
     def __init__(self, path: Path):
         from ai_edge_litert.interpreter import Interpreter
+
+        from ..keras_backend.convert import captured_output
         try:
-            self.interpreter = Interpreter(model_path=str(path))
-            self.interpreter.allocate_tensors()
+            with captured_output():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                self.interpreter = Interpreter(model_path=str(path))
+                self.interpreter.allocate_tensors()
         except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: ValueError, RuntimeError
             raise _unreadable(path, exc, "TFLite") from None
         self.input = self.interpreter.get_input_details()[0]
