@@ -319,6 +319,14 @@ async def test_completion_at_a_line_start_offers_ops_and_blocks(client: Language
 
 
 @lsp
+async def test_completion_in_a_block_use_offers_its_parameters(client: LanguageClient):
+    text = "input 32x32x8\nblock stage(c, rate=.05) {\n  conv 3x3 c same drop rate\n}\nstage(\n"
+    assert await completions(client, uri_of("c7.arch"), text, 4, len("stage(")) == ["c=", "rate="]
+    typed = text.replace("stage(\n", "2 * stage(c=4, \n")
+    assert await completions(client, uri_of("c8.arch"), typed, 4, len("2 * stage(c=4, ")) == ["rate="]
+
+
+@lsp
 async def test_completion_inside_train_offers_its_settings(client: LanguageClient):
     text = "input 32x32x3\nsep 3x3 8 same\ngap\ntrain {\n  lr 0.1\n  \n}\n"
     labels = await completions(client, uri_of("c6.arch"), text, 5, 2)

@@ -131,7 +131,7 @@ def inlay_hints(reading: Reading, first: int, last: int) -> list[tuple[int, str]
 @dataclass(frozen=True)
 class Completion:
     label: str
-    kind: str      # op, block, keyword, option, activation, setting
+    kind: str      # op, block, keyword, option, activation, setting, parameter
     detail: str = ""
 
 
@@ -140,13 +140,19 @@ LINE_KEYWORDS = [*STATEMENT_KEYWORDS, "residual", "parallel", "branch"]
 
 def complete(reading: Reading, line: int, index: int) -> list[Completion]:
     """What may be written at code point `index` of `line`: an op, block or keyword at a line's start (a train
-    setting inside `train { }`), the options its op takes after an op."""
+    setting inside `train { }`), the options its op takes after an op, a block's parameters in its use's
+    parentheses."""
     lines = reading.lines
     if not 1 <= line <= len(lines):
         return []
     before = lines[line - 1][:index]
     if "#" in before:
         return []
+    if call := _CALL.match(before):  # inside a block use's parentheses: its parameters not given yet
+        params = block_parameters(reading).get(call.group(1), [])
+        given = {arg.split("=")[0].strip() for arg in call.group(2).split(",") if "=" in arg}
+        return [Completion(f"{p}=", "parameter", f"parameter of block {call.group(1)}") for p in params
+                if p not in given]
     words = before.split()
     if words and not before[-1].isspace():
         words = words[:-1]  # the word being typed: the client filters by it
@@ -234,6 +240,19 @@ def written_block_names(reading: Reading) -> list[tuple[str, int]]:
     if reading.spec is not None:
         return [(name, block.span.line) for name, block in block_names(reading)]
     return [(m.group(1), number) for number, line in enumerate(reading.lines, 1) if (m := _BLOCK_LINE.match(line))]
+
+
+_CALL = re.compile(r"^\s*(?:\d+\s*\*\s*)?([A-Za-z_]\w*)\s*\(([^)]*)$")
+_BLOCK_PARAMS = re.compile(r"^\s*block\s+([A-Za-z_]\w*)\s*\(([^)]*)\)")
+
+
+def block_parameters(reading: Reading) -> dict[str, list[str]]:
+    """Each block's parameter names: the parsed ones, or in text that does not parse, from the lines that
+    start a block."""
+    if reading.spec is not None:
+        return {name: [p.name.text for p in block.params] for name, block in block_names(reading)}
+    return {m.group(1): [p.split("=")[0].strip() for p in m.group(2).split(",") if p.strip()]
+            for line in reading.lines if (m := _BLOCK_PARAMS.match(line))}
 
 
 def block_at(reading: Reading, line: int, index: int) -> str | None:

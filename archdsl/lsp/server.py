@@ -29,7 +29,8 @@ DEBOUNCE = 0.2  # seconds without an edit before a buffer's diagnostics are comp
 SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning}
 COMPLETION_KIND = {"op": types.CompletionItemKind.Function, "block": types.CompletionItemKind.Class,
                    "keyword": types.CompletionItemKind.Keyword, "option": types.CompletionItemKind.Property,
-                   "activation": types.CompletionItemKind.EnumMember, "setting": types.CompletionItemKind.Field}
+                   "activation": types.CompletionItemKind.EnumMember, "setting": types.CompletionItemKind.Field,
+                   "parameter": types.CompletionItemKind.Variable}
 SYMBOL_KIND = {"block": types.SymbolKind.Class, "layer": types.SymbolKind.Function,
                "residual": types.SymbolKind.Namespace, "parallel": types.SymbolKind.Namespace,
                "train": types.SymbolKind.Object}
