@@ -135,13 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
                  "--to keras|pytorch writes Python source from a spec FILE; --to tflite|onnx converts a spec FILE "
                  "(untrained) or a run's best.keras (RUN_DIR) to a file that reads raw pixels 0..255, the "
                  "normaliser included (docs/deploy.md). An existing output file is never overwritten.")
-    p.add_argument("file", metavar="FILE|RUN_DIR", help="the spec file (.arch); for tflite and onnx also a "
-                                                        "training run's folder (runs/<spec>/<time>)")
+    p.add_argument("file", metavar="FILE", help="the spec file (.arch); for tflite and onnx also a training run's "
+                                                "folder, RUN_DIR (runs/<spec>/<time>): its best.keras")
     p.add_argument("--to", required=True, metavar="keras|pytorch|tflite|onnx",
                    help="the framework the generated file builds the model with (keras, pytorch), or the "
                         "deployable format (tflite: batch 1; onnx: opset 17, batch open)")
     p.add_argument("-o", "--output", required=True, help="the file to write: .py, .tflite or .onnx")
-    _add_data_arguments(p)
+    p.add_argument("--data", metavar="cifar10|PATH",
+                   help="tflite, onnx: the training data, for --int8's calibration and a spec's `normalize standard` "
+                        "(default: a run's own data; a spec without it: no calibration, docs/deploy.md)")
+    p.add_argument("--data-dir", metavar="DIR", help="cache folder for datasets (default: $ARCHDSL_DATA or ~/.cache/archdsl)")
     p.add_argument("--int8", action="store_true",
                    help="tflite: full-integer post-training quantization (every op int8), calibrated on the first "
                         "--calibration training images of --data (a run: its own data by default)")
