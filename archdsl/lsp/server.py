@@ -92,6 +92,10 @@ class ArchServer(LanguageServer):
         self._readings.pop(uri, None)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
+    def report_server_error(self, error: Exception, source) -> None:
+        """pygls' own errors (a message it cannot read or send) are logged too, not shown as pop-ups."""
+        self.log_error(f"pygls ({getattr(source, '__name__', source)})", error)
+
     def log_error(self, what: str, exc: BaseException) -> None:
         detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.window_log_message(types.LogMessageParams(
