@@ -206,12 +206,18 @@ def test_an_op_the_target_cannot_express_is_named(tmp_path):
                    "to onnx", "layer l01_conv8")
     assert len(err.strip().splitlines()) == 2  # the message and its hint: the converter's output kept out
     assert not (tmp_path / "g.onnx").exists()
+    verbose = run_cli("export", spec, "--to", "onnx", "-o", tmp_path / "g.onnx", "--verbose")
+    assert "error[E670]" in verbose.stderr and "tf2onnx" in verbose.stderr  # --verbose: the converter's log too
 
 
 def test_calibration_data_that_does_not_fit_the_spec(trained, tmp_path):
     proc = run_cli("export", "specs/best.arch", "--to", "tflite", "--int8", "--data", trained["data"],
                    "--data-dir", trained["cache"], "-o", tmp_path / "m.tflite")
     _refused(proc, "E400", "32x32x3", "16x16x3")
+    four = write_spec(tmp_path, TINY.replace("classes 3", "classes 4"), "four.arch")
+    proc = run_cli("export", four, "--to", "tflite", "--int8", "--data", trained["data"],
+                   "--data-dir", trained["cache"], "-o", tmp_path / "m.tflite")
+    _refused(proc, "E400", "4 classes", "has 3")
     assert not (tmp_path / "m.tflite").exists()
 
 
