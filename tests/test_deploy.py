@@ -231,3 +231,15 @@ def test_eval_of_a_corrupt_or_truncated_file(trained, tmp_path, suffix):
         path.write_bytes(data)
         _refused(run_cli("eval", path, "--data", trained["data"], "--data-dir", trained["cache"]), "E673",
                  "cannot load")
+
+
+def test_without_the_deploy_extra(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    from archdsl.cli import main
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else real(name, *a))
+    assert main(["export", "specs/best.arch", "--to", "onnx", "-o", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "error[E674]: onnx needs tf2onnx, which is not installed" in err and "archdsl[deploy]" in err
+    assert not (tmp_path / "m.onnx").exists()
