@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "eval", "test accuracy, per-class accuracy and confusion matrix of a run or model")
     p.add_argument("target", metavar="RUN_DIR|MODEL",
-                   help="a training run's folder (runs/<spec>/<time>) or a saved MODEL (.keras)")
+                   help="a training run's folder (runs/<spec>/<time>) or a saved MODEL (.keras, or a .tflite or "
+                        ".onnx file of `archdsl export`)")
     _add_data_arguments(p)
     p.set_defaults(data=None)  # a run's own data, else cifar10
     p.add_argument("--test-limit", type=int, metavar="N", help="evaluate on the first N test images")

@@ -327,8 +327,9 @@ CODES: dict[str, Code] = _table(
         "`archdsl train`/`eval`: a flag's value is out of range (`--epochs 0`, `--seed -1`, `--lr inf`, `--limit 0`).",
         "See `archdsl train --help`."),
     Code("E613",
-        "`archdsl eval`: the target is neither a run directory nor a .keras file.",
-        "Give a run directory or a .keras file."),
+        "`archdsl eval`: the target is neither a run directory nor a model file (.keras, or a converted .tflite or "
+        ".onnx; `erf`: .keras).",
+        "Give a run directory or a model file."),
     Code("E614",
         "`archdsl train --set`/`--recipe`: a `--set` that is not one KEY=VALUE setting (no key, a line break, only "
         "a comment), or a recipe file that holds something other than one `train { }` section (a spec's layers, "
