@@ -348,9 +348,14 @@ def _render(example: Example) -> tuple[str, str]:
 
 
 def render() -> str:
-    from archdsl.error_codes import CODES, STAGES
     from archdsl.training import progress
-    progress.SHOW = False  # the examples show the error, not the rates and cache names of loading the data
+    # the examples show the error, not the rates and cache names of loading the data
+    with mock.patch.object(progress, "SHOW", False):
+        return _render_doc()
+
+
+def _render_doc() -> str:
+    from archdsl.error_codes import CODES, STAGES
 
     used = source_codes()
     cases = bad_cases()

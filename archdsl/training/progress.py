@@ -13,7 +13,8 @@ most every LOG_SECONDS, and one when the stage ends, so a long load adds a few l
 not one per file. An update costs a clock reading and a comparison; only a due line is formatted.
 
 Every line goes through display.terminal_text: a stage names an archive, a note a path.
-`SHOW = False` silences all of it (train sets it for `--verbose 0`).
+`SHOW = False` silences all of it (a program that embeds archdsl); `train --verbose 0` sets `VERBOSE = False`,
+which silences it for that command.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from typing import TextIO
 from archdsl.display import terminal_text
 
 SHOW = True  # False: no progress at all
+VERBOSE = True  # the command's own choice (`train --verbose 0`): shown only when both are True
 REDRAW_SECONDS = 0.1  # a terminal's line, redrawn in place
 LOG_SECONDS = 5.0  # a log's lines: a 10-minute stage writes about 120
 BAR_WIDTH = 20
@@ -46,7 +48,7 @@ class Progress:
         self.stage, self.total, self.unit, self.items_name = terminal_text(stage), total, unit, items
         self.stream = sys.stderr if stream is None else stream  # looked up now: tests redirect sys.stderr
         self.terminal = _isatty(self.stream) if terminal is None else terminal
-        self.show, self.clock = SHOW, clock
+        self.show, self.clock = SHOW and VERBOSE, clock
         self.start = clock()
         self.every = REDRAW_SECONDS if self.terminal else LOG_SECONDS
         self.due = self.start if self.terminal else self.start + self.every  # a terminal shows 0% at once
@@ -144,8 +146,8 @@ class Progress:
 
 
 def note(text: str, stream: TextIO | None = None) -> None:
-    """One line of progress (what a stage left behind), unless SHOW is off."""
-    if SHOW:
+    """One line of progress (what a stage left behind), unless SHOW or VERBOSE is off."""
+    if SHOW and VERBOSE:
         out = sys.stderr if stream is None else stream
         out.write(terminal_text(text) + "\n")
         out.flush()
