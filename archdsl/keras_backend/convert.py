@@ -14,17 +14,15 @@ failure's message (or passes it on, `--verbose`).
 """
 from __future__ import annotations
 
-import os
 import re
-import sys
-import tempfile
 from contextlib import contextmanager
 
 import keras
 import numpy as np
 
+from .tensorflow_start import captured_output
+
 ONNX_OPSET = 17   # ONNX Runtime 1.16+ and Netron read it; LayerNormalization and friends are ops of their own
-MAX_KEPT = 1 << 20
 
 
 class ConversionFailed(RuntimeError):
@@ -33,42 +31,6 @@ class ConversionFailed(RuntimeError):
     def __init__(self, target: str, reason: str, layer: str | None):
         super().__init__(reason)
         self.target, self.reason, self.layer = target, reason, layer
-
-
-class Captured:
-    text = ""
-
-
-@contextmanager
-def captured_output(verbose: bool = False):
-    """Catch what is written to the native stdout and stderr (fd 1 and 2) within the block.
-
-    Yields a `Captured` whose `text` holds it after the block; with `verbose` it is also passed on.
-    """
-    captured = Captured()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        saved = [os.dup(1), os.dup(2)]
-    except OSError:  # no native streams to redirect (an embedded interpreter)
-        yield captured
-        return
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            sink.seek(0)
-            captured.text = sink.read(MAX_KEPT).decode("utf-8", "replace")
-            if verbose:
-                os.write(2, captured.text.encode("utf-8"))
 
 
 def fixed_batch(keras_model: keras.Model, batch: int = 1) -> keras.Model:

@@ -1,4 +1,4 @@
-"""Import TensorFlow once, without its start-up notice twice.
+"""TensorFlow's native output: its start-up notice said once, and the converters' chatter caught.
 
 TensorFlow's import loads two native libraries and each prints the same oneDNN notice through
 absl, before absl's logging is set up (so TF_CPP_MIN_LOG_LEVEL does not hide it), each with a
@@ -6,16 +6,55 @@ absl, before absl's logging is set up (so TF_CPP_MIN_LOG_LEVEL does not hide it)
 TensorFlow through `import_tensorflow()`, which catches what the import writes to the native
 stderr and passes it on with the notice once and without the preambles; anything else
 (a real warning, an error) is passed on unchanged.
+
+`captured_output()` is the catching itself: what native code writes to fd 1 and 2 within a block
+(the TFLite and ONNX converters write there), kept for a failure's message, or passed on.
 """
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 
 ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 NOTICE = "oneDNN custom operations are"
-MAX_KEPT = 1 << 20  # what an import may print that is passed on (it is a few hundred bytes)
+MAX_KEPT = 1 << 20  # what a block may print that is kept (an import prints a few hundred bytes)
+
+
+class Captured:
+    text = ""
+
+
+@contextmanager
+def captured_output(verbose: bool = False, fds: tuple[int, ...] = (1, 2)):
+    """Catch what is written to the native `fds` (stdout and stderr) within the block.
+
+    Yields a `Captured` whose `text` holds it after the block; with `verbose` it is also passed on (to the
+    native stderr, where it was written)."""
+    captured = Captured()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        saved = [os.dup(fd) for fd in fds]
+    except OSError:  # no native streams to redirect (an embedded interpreter)
+        yield captured
+        return
+    with tempfile.TemporaryFile() as sink:
+        for fd in fds:
+            os.dup2(sink.fileno(), fd)
+        try:
+            yield captured
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip(fds, saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            captured.text = sink.read(MAX_KEPT).decode("utf-8", "replace")
+            if verbose:
+                os.write(2, captured.text.encode("utf-8"))
 
 
 def import_tensorflow() -> None:
@@ -23,23 +62,13 @@ def import_tensorflow() -> None:
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's other start-up chatter, as compile.py
-    sys.stderr.flush()
+    caught = None
     try:
-        saved = os.dup(2)
-    except OSError:  # no native stderr to redirect (an embedded interpreter): import as is
-        import tensorflow  # noqa: F401
-        return
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
+        with captured_output(fds=(2,)) as caught:
             import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            # back where TensorFlow wrote it (the native stderr), so whoever reads Python's sys.stderr sees
-            # what it saw before
-            os.write(2, without_repeats(caught.read(MAX_KEPT).decode("utf-8", "replace")).encode("utf-8"))
+    finally:
+        if caught is not None:  # back where TensorFlow wrote it, so whoever reads sys.stderr sees what it saw before
+            os.write(2, without_repeats(caught.text).encode("utf-8"))
 
 
 def without_repeats(text: str) -> str:
