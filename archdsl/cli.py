@@ -349,8 +349,14 @@ def cmd_train(args) -> int:
     # oneDNN: 1.27x faster training measured on a 2-core AMD CPU, where TensorFlow leaves it off by
     # itself (docs/performance.md). Read when TensorFlow starts, so set before; the user's value wins.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    from .training import progress
     from .training.train import run_train  # which imports TensorFlow once the command line is checked
-    return run_train(args)
+    shown = progress.VERBOSE
+    progress.VERBOSE = args.verbose > 0  # `--verbose 0`: no progress of loading the data either
+    try:
+        return run_train(args)
+    finally:  # for this command only (tests and programs call main() again)
+        progress.VERBOSE = shown
 
 
 def cmd_eval(args) -> int:

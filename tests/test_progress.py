@@ -196,3 +196,18 @@ def test_an_archive_shows_hashing_unpacking_and_the_headers_a_limit_reads(tmp_pa
     assert lines[4].startswith("cached 6 decoded images as ")
     load_dataset(archive, tmp_path / "cache", limit=3, test_limit=3)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.tf
+def test_train_verbose_0_loads_without_progress_and_only_for_that_command(tmp_path, capsys):
+    from archdsl.cli import main
+    root = make_folder(tmp_path / "pets", shape=(8, 8, 3))  # 3 classes of 8x8 images
+    spec = tmp_path / "t.arch"
+    spec.write_text("input 8x8x3\nclasses 3\nconv 3x3 4 same relu\ngap\ndense classes softmax\n"
+                    "train {\n  epochs 1\n  batch 4\n}\n")
+    common = ["train", str(spec), "--data", str(root), "--out", str(tmp_path / "runs")]
+    assert main([*common, "--data-dir", str(tmp_path / "quiet"), "--verbose", "0"]) == 0
+    assert "decoding images" not in capsys.readouterr().err
+    assert progress.VERBOSE  # back as it was, for what the process does next
+    assert main([*common, "--data-dir", str(tmp_path / "loud"), "--verbose", "2"]) == 0
+    assert stages(capsys.readouterr().err)[:2] == ["decoding images", "cached"]

@@ -33,7 +33,7 @@ from ..errors import DataError, RunError, UsageError
 from ..keras_backend.tensorflow_start import import_tensorflow
 from ..fileio import shown_path
 from ..ir import Model
-from . import checkpoints, distribute, holdout, progress, schedules, whitening
+from . import checkpoints, distribute, holdout, schedules, whitening
 from .overrides import (  # check_flags: also evaluate's
     apply_recipe,
     check_flags,
@@ -73,7 +73,6 @@ def run_train(args) -> int:
                 "recipe": _abs(args.recipe), "set": sets}
     import_tensorflow()  # once the command line is checked: its notice said once, after no error
     plan.connect()  # before the data is loaded: a worker that cannot join its cluster fails fast
-    progress.VERBOSE = args.verbose > 0  # `--verbose 0`: no progress of loading the data either
     if args.limit is not None and args.test_limit is None:
         # a --limit run validates (or tests) on the matching share of the test split, not all of it; the
         # test limit that gives it is recorded, so a resume loads the same images
@@ -166,7 +165,6 @@ def _resume(args) -> int:
     plan = _plan(args, model, settings.get("precision", "fp32"), settings.get("scale_lr", False))
     import_tensorflow()
     plan.connect()
-    progress.VERBOSE = args.verbose > 0
     # the cache is the command line's or the default one, never a folder named by the run's files (state.json
     # records the first --data-dir only as a note): a run folder from elsewhere must not write outside itself
     dataset = load_dataset(settings["data"], args.data_dir, settings["limit"], settings["test_limit"])
