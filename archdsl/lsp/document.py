@@ -1,6 +1,6 @@
 """A buffer's text read by the front end, in the editor's coordinates.
 
-The reading is `archdsl check`'s: parse, resolve and analyze (archdsl/cli.py `_load`), then the spec's
+The reading is `archdsl check`'s: parse, resolve and analyze (archdsl/cli/__init__.py `_load`), then the spec's
 asserts; every error of the first stage that fails, or else the warnings said and the failed asserts.
 Positions are converted here once: the front end counts 1-based lines and code points, LSP counts 0-based
 lines and UTF-16 code units (an emoji in a comment is two units, `é` one).
