@@ -11,11 +11,10 @@ import re
 
 import numpy as np
 import pytest
-from spec_files import ROOT, spec_paths
+from converted import CASES, float_tflite, keras_model
 from test_train import _image_folder, run_cli, the_run, write_spec
 
 import archdsl
-from archdsl.ops import OPS
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
@@ -26,18 +25,6 @@ pytestmark = pytest.mark.tf
 OPSET = 17
 # Keras runs a grouped conv as an XLA-compiled function on CPU, which tf2onnx cannot open
 NO_ONNX = {"op:conv": "l03_conv6"}
-
-
-def _sample(name: str) -> str:  # as tests/test_ops_registry.py builds each op's sample
-    return f"model sample_{name}\ninput 11x9x4\nconv 3x3 4 same\n{OPS[name].sample}\n"
-
-
-CASES = {**{p: (ROOT / p).read_text() for p in spec_paths()}, **{f"op:{n}": _sample(n) for n in OPS}}
-
-
-def _keras(text: str):
-    from archdsl.keras_backend.compile import compile
-    return compile(archdsl.loads(text))
 
 
 # layers that leave no node of their own: dropout (inference skips it), a batch norm the converter folds into
@@ -57,8 +44,8 @@ def test_onnx_and_float_tflite_equal_keras(case):
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter
 
-    from archdsl.keras_backend.convert import ConversionFailed, to_onnx, to_tflite
-    kmodel = _keras(CASES[case])
+    from archdsl.keras_backend.convert import ConversionFailed, to_onnx
+    kmodel = keras_model(case)
     x = np.random.default_rng(0).uniform(0, 1, (3, *kmodel.input_shape[1:])).astype(np.float32)
     expected = kmodel(x).numpy()
 
@@ -78,7 +65,7 @@ def test_onnx_and_float_tflite_equal_keras(case):
         got = session.run(None, {"input": x})[0]
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
 
-    interpreter = Interpreter(model_content=to_tflite(kmodel))
+    interpreter = Interpreter(model_content=float_tflite(case))
     interpreter.allocate_tensors()
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     assert tuple(inp["shape"]) == (1, *kmodel.input_shape[1:]) and inp["dtype"] == np.float32
