@@ -17,7 +17,6 @@ import os
 import sys
 from pathlib import Path
 
-from .. import runs
 from ..errors import UsageError
 from ..safe_text import terminal_text
 
@@ -89,8 +88,9 @@ def measure_maps(model, indices, *, target=None, data=None, data_dir=None, image
         maps, margin = erf.twin_maps(model, indices)
         return maps, margin, "the linear, positive twin (every tap 1/(kh*kw)), on a canvas with a margin"
     if target:
-        path, own_data = _trained_model(target)
-        keras_model = _load(path)
+        from .evaluate import load_keras_model
+        path, own_data, from_run = _trained_model(target)
+        keras_model = load_keras_model(path, from_run)
         check_matches(keras_model, model, path)
         pictures, shown = _images(images, data_dir, model, data or own_data, need_train=False, at_most=at_most)
         return (erf.gradient_maps(keras_model, model, indices, pictures.astype("float32")), (0, 0),
@@ -117,36 +117,19 @@ def measure_maps(model, indices, *, target=None, data=None, data_dir=None, image
             f"at initialisation (mean of {SEEDS} seeds), {what}")
 
 
-def _trained_model(target: str) -> tuple[Path, str | None]:
-    """A run's best.keras and its data, or a .keras file."""
+def _trained_model(target: str) -> tuple[Path, str | None, bool]:
+    """A run's best.keras and its data (as `archdsl eval` finds them), or a .keras file; and whether it is a run's."""
+    from .evaluate import run_model
     path = Path(target).expanduser()
     if path.is_dir():
-        run = runs.open_run(path)
-        if not run.best.is_file():
-            from ..errors import RunError
-            raise RunError(f"{terminal_text(run)} has no best.keras yet (no epoch has finished)",
-                           hint="train it for an epoch first, or give a .keras file", code="E530")
-        settings = runs.load_state(run, check_model=False).get("settings", {})
-        return run.best, settings.get("data")
+        best, data, _ = run_model(path, None)
+        return best, data, True
     if path.is_file() and path.suffix == ".keras":
-        return path, None
+        return path, None, False
     shown = terminal_text(path)
     raise UsageError(f"{shown} is neither a run directory nor a .keras file" if path.exists()
                      else f"{shown} does not exist", hint="e.g. archdsl erf specs/best.arch runs/best/<time>",
                      code="E613")
-
-
-def _load(path: Path):
-    import keras
-
-    from ..errors import RunError
-    from ..keras_backend.batchnorm import BatchNormalization
-    try:
-        return keras.models.load_model(path, compile=False,
-                                       custom_objects={"archdsl>BatchNormalization": BatchNormalization})
-    except Exception as exc:  # a damaged or foreign file
-        raise RunError(f"cannot load {terminal_text(path)}: {terminal_text(' '.join(str(exc).split())[:160])}",
-                       hint="give a .keras file written by `archdsl train` or `archdsl build`", code="E531") from None
 
 
 def check_matches(keras_model, model, path) -> None:
@@ -186,7 +169,7 @@ def report_section(model, analysis, run_dir: str, data_dir=None) -> dict:
         raise UsageError(f"{model.file} has no spatial layer: no effective receptive field to show",
                          hint="leave out --erf", code="E660")
     trained, origin, trained_source = measure_maps(model, deepest, target=run_dir, data_dir=data_dir, at_most=True)
-    _, own_data = _trained_model(run_dir)
+    _, own_data, _ = _trained_model(run_dir)
     initial, _, initial_source = measure_maps(model, deepest, data=own_data, data_dir=data_dir, at_most=True)
     return {"initial": _layers(model, analysis, deepest, initial, origin)[0], "initial_source": initial_source,
             "trained": _layers(model, analysis, deepest, trained, origin)[0], "trained_source": trained_source}
