@@ -224,9 +224,26 @@ CODES: dict[str, Code] = _table(
         "Move it to the end of the layer's line (inside a block: the body's line), or write `allow CODE` on a "
         "line of its own for the whole file."),
 
+    Code("E280", "A `choose` line inside a block, residual or parallel body.",
+         "Move it to the top of the file: a choice is the whole file's."),
+    Code("E281",
+         "A choice's name is taken: declared twice, a word of the language, a block's name, or a block parameter's "
+         "name (inside that block the name would mean the parameter).",
+         "Rename the choice, or the block parameter (and its uses in the body)."),
+    Code("E282", "A choice's values: none, one listed twice, or values of different forms (a size and a number).",
+         "List distinct values of one form: `choose w in [32, 48, 64]`, `choose k in [3x3, 5x5]`."),
+    Code("E283", "A choice that no line uses.", "Write its name where a value goes, or delete the `choose` line."),
+    Code("E284", "The choices make more than 100,000 combinations.", "Drop values, or fix some choices."),
+    Code("E285",
+         "A design space (a spec with `choose` lines) given to a command that needs one model.",
+         "`archdsl space FILE` lists the variants and `--write DIR` writes each as a spec to give the command; "
+         "`archdsl tune FILE` trains them."),
+
     # E3xx: Asserts
     Code("E300", "The default code of a failed constraint; every message today is E301.", "—", reserved=True),
     Code("E301", "An `assert` does not hold; the message says the actual value.", "Change the model, or the limit."),
+    Code("E302", "No variant of a design space holds every assert; the message names the assert that rules out "
+                 "the most, and how many each rules out.", "Loosen the limit, or add choices whose variants hold it."),
 
     # E4xx: Data
     Code("E400",

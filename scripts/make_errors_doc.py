@@ -60,6 +60,8 @@ BEST = (ROOT / "specs" / "best.arch").read_text(encoding="utf-8")
 TINY = "input 8x8x3\nclasses 2\nconv 3x3 4 same bn relu\ngap\ndense classes\nsoftmax\n"
 
 
+SPACE = "choose w in [16, 32]\ninput 32x32x3\nsep 3x3 w same bn relu\ngap\n"
+
 def _spec(folder: Path, name: str = "best.arch", text: str = BEST) -> None:
     (folder / name).write_text(text, encoding="utf-8")
 
@@ -164,6 +166,7 @@ EXAMPLES: dict[str, list[Example]] = {
     "E214": [X(bad="filters_negative"), X(bad="dw_too_many_channels")],
     "E217": [X(spec="input 8x8x1\nconv 3x3 8 same\nassert params <= 1e400\n")],
     "E236": [X(call=_build_huge, shown="archdsl build huge.arch    # on a machine with 16 GiB of memory")],
+    "E285": [X(argv=["rf", "space.arch"], setup=lambda d: _spec(d, "space.arch", SPACE))],
     "E301": [X(bad="assert_params_fail"), X(bad="assert_ops_fail")],
     "E400": [
         X(argv=["train", "tiny.arch", "--data", "nowhere", "--out", "runs"],

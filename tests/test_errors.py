@@ -125,7 +125,7 @@ def test_message_shape(name):
         assert len(caret["gutter"]) == len(source["line"])
         assert len(caret["pad"]) + 1 == int(header["col"]), f"the caret is not under column {header['col']}"
         assert len(caret["pad"]) + len(caret["carets"]) <= max(len(source["text"]), 1) + 1
-    assert status == (1 if set(codes) <= {"E301"} else 2)
+    assert status == (1 if set(codes) <= {"E301", "E302"} else 2)
 
 
 @pytest.mark.parametrize("name", ["syntax_unexpected_char", "assert_params_fail", "missing"])

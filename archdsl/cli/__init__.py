@@ -88,12 +88,43 @@ def cmd_rf(args) -> int:
     return status if all(r.ok for r in results) else 1
 
 
+def cmd_space(args) -> int:
+    from ..analysis.space import METRIC_COLUMNS, explore, sort_key
+    from ..fileio import shown_path
+    from ..language.parser import parse, read_source
+    from ..render.space import render
+    space = explore(parse(read_source(args.file), shown_path(args.file)))
+    rows = space.feasible
+    if args.sort:
+        columns = [*METRIC_COLUMNS, *(c.name for c in space.choices)]
+        if args.sort not in columns:
+            raise UsageError(f"--sort {args.sort}: no such column", hint=did_you_mean(args.sort, columns)
+                             or f"sort by one of: {', '.join(columns)}", code="E601")
+        rows = sorted(rows, key=sort_key(args.sort), reverse=args.descending)
+    if args.top is not None:
+        rows = rows[:max(args.top, 0)]
+    print(render(space, rows, args.format))
+    if args.write and space.feasible:
+        from .space_files import write_variants
+        for path in write_variants(space, args.file, args.write):
+            print(f"wrote {path}", file=sys.stderr)
+    if not space.feasible:
+        raise space.no_feasible_error()
+    return 0
+
+
 def cmd_check(args) -> int:
     from ..analysis import check_assertions, constraint_errors
     status = 0
     for path in args.files:
         try:
-            model, analysis, text = _load(path)
+            try:
+                model, analysis, text = _load(path)
+            except ArchError as exc:
+                if exc.code != "E285":
+                    raise
+                status = max(status, _check_space(path))  # a design space: every variant, as `archdsl space`
+                continue
         except ArchError as exc:
             print(exc.render(), file=sys.stderr)
             status = max(status, exc.exit_status)
@@ -109,6 +140,18 @@ def cmd_check(args) -> int:
             print(f"{model.file}: ok ({len(model.layers)} layers, {analysis.params:,} params, "
                   f"rf {analysis.final.rf[0]}x{analysis.final.rf[1]})")
     return status
+
+
+def _check_space(path: str) -> int:
+    from ..analysis.space import explore
+    from ..fileio import shown_path
+    from ..language.parser import parse, read_source
+    from ..render.space import counts_line
+    space = explore(parse(read_source(path), shown_path(path)))
+    if not space.feasible and space.variants:
+        raise space.no_feasible_error()
+    print(f"{space.spec.file}: ok (a design space: {counts_line(space)})")
+    return 0
 
 
 def cmd_fmt(args) -> int:
@@ -127,12 +170,12 @@ def _fmt_one(path: str, args) -> int:
     from ..fileio import shown_path
     from ..language.formatter import format_spec
     from ..language.parser import BOM, parse, read_source
-    from ..language.resolve import resolve
+    from ..language.choices import resolve_first
     text = read_source(path, keep_bom=True)
     bom = BOM if text.startswith(BOM) else ""  # kept by --write, so the user's editor keeps its own
     shown = shown_path(path)
     spec = parse(text[len(bom):], shown)
-    resolve(spec)  # only valid specs are formatted: fmt must not bless a broken file
+    resolve_first(spec)  # only valid specs are formatted: fmt must not bless a broken file
     formatted = format_spec(spec)
     if args.check:
         if bom + formatted != text:
@@ -242,7 +285,7 @@ def cmd_lsp(args) -> int:
     return 0
 
 
-HANDLERS = {"rf": cmd_rf, "check": cmd_check, "fmt": cmd_fmt, "build": cmd_build,
+HANDLERS = {"rf": cmd_rf, "space": cmd_space, "check": cmd_check, "fmt": cmd_fmt, "build": cmd_build,
             "train": cmd_train, "eval": cmd_eval, "draw": cmd_draw, "report": cmd_report, "export": cmd_export,
             "erf": cmd_erf, "lsp": cmd_lsp}
 

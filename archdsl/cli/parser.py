@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   archdsl rf specs/base.arch                 receptive-field table (no TensorFlow)
   archdsl rf specs/best.arch --format json   the same as JSON
   archdsl check specs/*.arch                 validate specs and their asserts
+  archdsl space space.arch --sort params     a design space's feasible variants
   archdsl fmt specs/best.arch --write        rewrite in canonical form
   archdsl build specs/best.arch -o best.keras
   archdsl train specs/best.arch --data ../shared/data/cifar10-jpg.tar.gz --epochs 1 --limit 2000
@@ -47,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", action="store_true",
                    help="add activation memory (bytes of each layer's output, and of all alive while it runs, "
                         "at int8), the peak and the estimated flash (docs/deploy.md)")
+
+    p = _command(sub, "space", "a design space's variants (its `choose` lines): each analysed, the feasible listed",
+                 "Every combination of the choices is resolved and analysed without TensorFlow; those whose asserts "
+                 "fail are counted by assert. Exit 0 when a variant is feasible, 1 when none is, 2 for a bad spec.")
+    p.add_argument("file", metavar="FILE", help="the spec file (.arch) with `choose NAME in [...]` lines")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                   help="how to print the variants (default: table)")
+    p.add_argument("--sort", metavar="COLUMN",
+                   help="order by params, macs, rf, ram, flash or a choice's name (default: as enumerated)")
+    p.add_argument("--descending", action="store_true", help="largest first")
+    p.add_argument("--top", type=int, metavar="N", help="list only the first N feasible variants")
+    p.add_argument("--write", metavar="DIR",
+                   help="write each feasible variant as a spec, DIR/<file>-<#>.arch (# as in the table); "
+                        "existing files are never replaced")
 
     p = _command(sub, "check", "validate specs and their asserts; exit 0, 1 (assert failed) or 2 (bad spec)")
     p.add_argument("files", nargs="+", metavar="FILE", help="the spec files (.arch) to check")

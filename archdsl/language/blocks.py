@@ -13,7 +13,7 @@ from .spec import BlockDef, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token
 
 # the keywords of grammar.lark (tests/test_resolve_names.py checks the list against it); the statement ones
 # are offered as did-you-means for an unknown op
-STATEMENT_KEYWORDS = ["model", "input", "classes", "block", "assert", "train", "allow"]
+STATEMENT_KEYWORDS = ["model", "input", "classes", "block", "assert", "train", "allow", "choose"]
 KEYWORDS = STATEMENT_KEYWORDS + ["residual", "shortcut", "parallel", "branch", "in", "not"]
 
 

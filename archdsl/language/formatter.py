@@ -8,7 +8,7 @@ blank lines folded to one. Formatting is idempotent and never changes the IR.
 from __future__ import annotations
 
 from .options import canonical_op, option_word
-from .spec import (AllowStmt, AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
+from .spec import (AllowStmt, AssertStmt, BlockDef, ChooseStmt, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
                    TrainSection)
 
 INDENT = "  "
@@ -52,6 +52,9 @@ def _lines(stmt, depth: int) -> list[tuple[int, int, str]]:
         return [(stmt.span.line, depth, text)]
     if isinstance(stmt, AllowStmt):
         return [(stmt.span.line, depth, " ".join(["allow", *(t.text.upper() for t in stmt.codes)]))]
+    if isinstance(stmt, ChooseStmt):
+        values = ", ".join(canonical_token(v) for v in stmt.values)
+        return [(stmt.span.line, depth, f"choose {stmt.name.text} in [{values}]")]
     if isinstance(stmt, BlockDef):
         params = ", ".join(p.name.text + (f"={canonical_token(p.default)}" if p.default else "")
                            for p in stmt.params)

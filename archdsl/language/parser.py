@@ -12,7 +12,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 
 from ..errors import ArchError, Span, SpecSyntaxError, source_lines
 from ..fileio import shown_path
-from .spec import (AllowStmt, AssertStmt, BlockDef, Body, Branch, CallArg, Comment, HeaderStmt, LayerStmt,
+from .spec import (AllowStmt, AssertStmt, BlockDef, Body, Branch, CallArg, ChooseStmt, Comment, HeaderStmt, LayerStmt,
                    ParallelStmt, Param, ResidualStmt, Spec, Token, TrainItem, TrainSection)
 from .syntax_errors import syntax_error, token_span
 
@@ -293,6 +293,19 @@ class _ToSpec(Transformer):
         return LayerStmt(op_tok, self._args(rest), count_tok, call_args,
                          Span(self.file, first.line, first.column, op_tok.span.end_column))
 
+    def _listed(self, t: LarkToken) -> list[Token]:
+        """A list's values: `[16,32]` without spaces lexes as one NUMBERS token (`pad 1,2`): split it."""
+        if t.type != "NUMBERS":
+            return [self._tok(t)]
+        out, column = [], t.column
+        for part in str(t).split(","):
+            out.append(Token("number", part, Span(self.file, t.line, column, column + len(part))))
+            column += len(part) + 1
+        return out
+
+    def count(self, items):
+        return items[0]
+
     def call_args(self, items):
         return [a for a in items if a is not None]
 
@@ -317,6 +330,12 @@ class _ToSpec(Transformer):
     @v_args(meta=True)
     def allow_stmt(self, meta, items):
         return AllowStmt(self._args(items), Span(self.file, meta.line, meta.column, meta.column + len("allow")))
+
+    @v_args(meta=True)
+    def choose_stmt(self, meta, items):
+        name, *values = items
+        return ChooseStmt(self._tok(name), [tok for v in values if v is not None for tok in self._listed(v)],
+                          Span(self.file, meta.line, meta.column, meta.column + len("choose")))
 
     @v_args(meta=True)
     def assert_compare(self, meta, items):

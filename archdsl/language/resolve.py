@@ -19,7 +19,7 @@ from ..ir import Assertion, Layer, Model, Where
 from .formatter import canonical_token
 from ..ops import OPS, op_of
 from .options import WRITTEN_OPS, assert_name, canonical_op, read_options, unknown_op_hint
-from .spec import (AssertStmt, BlockDef, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
+from .spec import (AssertStmt, BlockDef, ChooseStmt, HeaderStmt, LayerStmt, ParallelStmt, ResidualStmt, Spec, Token,
                    TrainSection, written_tokens)
 from .merges import MERGES, expand_merge_block, join_label
 from .train_config import resolve_train
@@ -61,6 +61,12 @@ def resolve(spec: Spec) -> Model:
         what = "is empty" if not spec.text.strip() else "has only comments and blank lines"
         raise SpecSemanticError(f"{spec.file} {what}", None, "a spec needs at least an `input` line and a layer, "
                                 "e.g. `input 32x32x3` and `sep 3x3 32 same bn relu`", "E201", spec.text)
+    choose = next((s for s in spec.statements if isinstance(s, ChooseStmt)), None)
+    if choose is not None:  # a family of specs: each member is resolved on its own (language/choices.py)
+        raise SpecSemanticError(f"{spec.file} is a design space (`choose {choose.name.text} in [...]`), not one model",
+                                choose.span, "list its variants with `archdsl space FILE`, and write them as "
+                                "specs with `archdsl space FILE --write DIR`; or replace the choice by a value",
+                                "E285", spec.text)
     errors: list[ArchError] = []
     huge = [tok for tok in written_tokens(spec.statements) if tok.too_large]
     too_large = {tok.span for tok in huge}
@@ -163,27 +169,31 @@ def _expand_statement(state: _State, stmt, env: dict, block: str | None, depth: 
     if isinstance(stmt, LayerStmt):
         _expand(state, stmt, env, block, depth)
     elif isinstance(stmt, (ResidualStmt, ParallelStmt)):
-        count = _repeat_count(stmt.count, state.errors)
+        count = _repeat_count(stmt.count, env, state.errors)
         for _ in range(count or 0):
             if state.too_many:
                 return
             expand_merge_block(state, stmt, env, block, depth)
 
 
-def _repeat_count(tok: Token | None, errors: list) -> int | None:
+def _repeat_count(tok: Token | None, env: dict, errors: list) -> int | None:
+    """A statement's repeat count; a name (`n * res(64)`) stands for a block parameter's value."""
     if tok is None:
         return 1
-    n = tok.number
-    if n != int(n) or not 1 <= n <= MAX_REPEAT:
-        errors.append(SpecSemanticError(f"a repeat count is a whole number from 1 to {MAX_REPEAT}, "
-                                        f"not '{tok.text}'", tok.span, "write e.g. `3 * sep 3x3 64 same`",
-                                        "E223"))
+    (value,), origins = substitute_at_use([tok], env, errors)
+    n = value.number if value.kind == "number" else None
+    if n is None or n != int(n) or not 1 <= n <= MAX_REPEAT:
+        what = f"'{tok.text}'" + (f" (`{tok.text}` is {origins[tok.span][1].text})" if origins else "")
+        errors.append(SpecSemanticError(f"a repeat count is a whole number from 1 to {MAX_REPEAT}, not {what}",
+                                        tok.span, "write e.g. `3 * sep 3x3 64 same`" + (
+                                            "; a name here is a block parameter's or a choice's, standing for "
+                                            "such a number" if tok.kind == "name" else ""), "E223"))
         return None
     return int(n)
 
 
 def _expand(state: _State, stmt: LayerStmt, env: dict, block: str | None, depth: int) -> None:
-    count = _repeat_count(stmt.count, state.errors)
+    count = _repeat_count(stmt.count, env, state.errors)
     if count is None:
         return
     name = stmt.op.text

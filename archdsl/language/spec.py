@@ -189,8 +189,16 @@ class AllowStmt:
     span: Span
 
 
+@dataclass
+class ChooseStmt:
+    """`choose w in [32, 48, 64]`: an open value of a design space (`language/choices.py`)."""
+    name: Token
+    values: list[Token]
+    span: Span
+
+
 Statement = Union[HeaderStmt, LayerStmt, BlockDef, AssertStmt, TrainSection, ResidualStmt, ParallelStmt,
-                  AllowStmt]
+                  AllowStmt, ChooseStmt]
 
 
 @dataclass
@@ -226,6 +234,8 @@ def written_tokens(statements: list[Statement]) -> Iterator[Token]:
             yield from [t for t in (stmt.metric, stmt.value, *stmt.members) if t is not None]
         elif isinstance(stmt, AllowStmt):
             yield from stmt.codes
+        elif isinstance(stmt, ChooseStmt):
+            yield from [stmt.name, *stmt.values]
         elif isinstance(stmt, TrainSection):
             for item in stmt.items:
                 yield from [item.key, *item.args]

@@ -19,6 +19,8 @@ from ..analysis import (
 from ..errors import ArchError, Span, SpecSyntaxError, source_lines
 from ..ir import Layer
 from ..language.parser import BOM, MAX_SOURCE_BYTES, parse
+from ..analysis.space import explore
+from ..language.choices import check_choices, count, instantiate, resolve_first
 from ..language.resolve import resolve
 from ..language.spec import (
     BlockDef,
@@ -68,8 +70,7 @@ def read(text: str, file: str) -> Reading:
     try:
         _refuse_what_is_not_text(body, file)
         reading.spec = parse(body, file)
-        model = resolve(reading.spec)
-        reading.analysis = analyze(model)
+        reading.analysis = analyze(_model(reading.spec))
     except ArchError as exc:
         reading.problems = [_after_bom(problem(e, body), text) for e in getattr(exc, "errors", [exc])]
         return reading
@@ -82,6 +83,21 @@ def read(text: str, file: str) -> Reading:
     for line, expansion in block_uses(reading.spec, analysis).items():
         reading.layers_at.setdefault(line, []).extend(expansion)
     return reading
+
+
+EXPLORED_IN_EDITOR = 1000  # a larger design space is checked by its first variant only while typing
+
+
+def _model(spec: Spec):
+    """The spec's model; a design space is read as `archdsl check` reads it (every variant, an error if none
+    holds the asserts), and shown by its first feasible variant."""
+    choices = check_choices(spec)
+    if not choices or count(choices) > EXPLORED_IN_EDITOR:
+        return resolve_first(spec)
+    space = explore(spec)
+    if not space.feasible:
+        raise space.no_feasible_error()
+    return resolve(instantiate(spec, space.feasible[0].picks)[0])
 
 
 def block_uses(spec: Spec, analysis: Analysis) -> dict[int, list[tuple[Layer, LayerStats]]]:

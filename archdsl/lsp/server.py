@@ -20,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 from ..errors import ArchError, Span
 from ..fileio import shown_path
 from ..language.formatter import format_spec
-from ..language.resolve import resolve
+from ..language.choices import resolve_first
 from ..version import __version__
 from . import features
 from .document import Problem, Reading, code_point_index, read, span_range, utf16_column
@@ -200,7 +200,7 @@ def _formatted(reading: Reading) -> str | None:
         return None
     if reading.analysis is None:  # it did not resolve, or resolved and failed its analysis (a merge's jumps)
         try:
-            resolve(reading.spec)  # only valid specs are formatted, as by `archdsl fmt`
+            resolve_first(reading.spec)  # only valid specs are formatted, as by `archdsl fmt`
         except ArchError:
             return None
     return format_spec(reading.spec)
