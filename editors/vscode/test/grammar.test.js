@@ -57,7 +57,7 @@ function expectScopes(name, tokens, expected) {
 
 function specs() {
   const files = [];
-  for (const dir of ["specs", "examples"]) {
+  for (const dir of ["specs", "examples", "examples/spaces"]) {
     for (const f of fs.readdirSync(path.join(ROOT, dir))) {
       if (f.endsWith(".arch")) files.push(path.join(dir, f));
     }
@@ -117,6 +117,17 @@ function specs() {
     [25, "stack", "entity.name.function.block.arch"],
     [25, "32", "constant.numeric.arch"],
     [29, "dense", "support.function.op.arch"],
+  ]);
+
+  const space = tokenize(grammar, read("examples/spaces/record_widths.arch"));
+  expectScopes("examples/spaces/record_widths.arch", space, [
+    [8, "choose", "keyword.control.choose.arch"],
+    [8, "w1", "variable.other.choice.arch"],
+    [8, "in", "keyword.operator.word.arch"],
+    [8, "48", "constant.numeric.arch"],
+    [11, "3x3", "constant.numeric.size.arch"],
+    [16, "k", "variable.other.arch"],
+    [24, "w1", "variable.other.arch"],
   ]);
 
   // every word of every spec is scoped: an op, option, value, keyword, name or comment
