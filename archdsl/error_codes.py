@@ -417,6 +417,31 @@ CODES: dict[str, Code] = _table(
         "`archdsl export --to tflite|onnx` or `archdsl eval` of a .tflite/.onnx file: a package it needs (LiteRT, "
         "tf2onnx, onnx, ONNX Runtime) is not installed.",
         "pip install 'archdsl[deploy]'."),
+    Code("E680",
+        "`archdsl tune --storage`: the URL is not a database URL the tuner can use (it does not parse, its scheme "
+        "names no database archdsl knows, or it names no database).",
+        "Write `postgresql://USER:PASSWORD@HOST:PORT/DATABASE`, `mysql+pymysql://...` or `sqlite:///PATH`; for one "
+        "machine leave out `--storage` (a SQLite file in the tune folder)."),
+    Code("E681",
+        "`archdsl tune`: a package the tuner or its storage needs is not installed (Optuna, or the storage URL's "
+        "database driver: psycopg2 for PostgreSQL, PyMySQL or mysqlclient for MySQL).",
+        "pip install 'archdsl[tune]' (Optuna and psycopg2); for MySQL also the driver the URL names, e.g. "
+        "`pip install pymysql` with `mysql+pymysql://`."),
+    Code("E682",
+        "`archdsl tune --storage`: the database server does not answer within the timeout (it is not running, the "
+        "host or port is wrong, or a firewall drops the connection).",
+        "Start the server or check host and port (`pg_isready -h HOST -p PORT`); for one machine leave out "
+        "`--storage` (a SQLite file in the tune folder).", raised_as="RunError"),
+    Code("E683",
+        "`archdsl tune --storage`: the database server answers but refuses the connection: a wrong user or "
+        "password, a database that does not exist, or a server that does not let this host in (pg_hba.conf).",
+        "Check the URL's user, password and database (docs/tuning.md shows how to create them) and the server's "
+        "pg_hba.conf.", raised_as="RunError"),
+    Code("E684",
+        "`archdsl tune`: the study's storage cannot be used: the SQLite file cannot be opened or written or is not a "
+        "database, or the database's tables were made by another Optuna version.",
+        "Give a writable tune folder (or another `--storage`); for tables of an older Optuna run "
+        "`optuna storage upgrade --storage URL`.", raised_as="RunError"),
 )
 
 
