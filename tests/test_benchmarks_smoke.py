@@ -90,3 +90,13 @@ def test_frontend_benchmark_runs(tmp_path):
     split = r["split"]["this"]
     assert {"import_ir", "import_lark", "import_rest", "grammar", "parse", "resolve", "analyse", "render"} < set(split)
     assert split["in_process_total"] > 0 and r["machine"]["cores"] >= 1
+
+
+def test_space_benchmark_runs(tmp_path):
+    out = tmp_path / "space.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_space.py"), "--rounds", "1", "--small",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r["combinations"] == 2 * 2 * 2 * 2 * 5 and 0 < r["feasible"] <= r["combinations"]
+    assert r["explore_s"] > 0 and r["process_s"] > 0

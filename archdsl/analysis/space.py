@@ -15,7 +15,8 @@ from ..ir import Assertion
 from ..language.choices import (Choice, check_choices, choice_uses, combinations, describe, instantiate,
                                 note_values)
 from ..language.resolve import resolve
-from ..language.spec import Spec, Token
+from ..language.spec import Spec, Token, TrainSection
+from ..language.train_config import resolve_train
 from . import analyze, check_assertions
 
 METRIC_COLUMNS = ("params", "macs", "rf", "ram", "flash")
@@ -76,13 +77,31 @@ def explore(spec: Spec) -> SpaceAnalysis:
     value that no variant can take, the error of its first variant, the value named."""
     choices = check_choices(spec)
     uses = choice_uses(spec)
-    variants = [_variant(spec, i, picks, uses) for i, picks in enumerate(combinations(choices), start=1)]
+    # choices used only in the train section (a learning rate) give variants of one model: it is analysed
+    # once, and each variant's train section checked on its own
+    section_lines = {line for s in spec.statements if isinstance(s, TrainSection)
+                     for line in range(s.span.line, s.end_line + 1)}
+    model_choices = [c.name for c in choices
+                     if any(tok.text == c.name and tok.span.line not in section_lines for tok in uses)]
+    models: dict[tuple, tuple[dict, list]] = {}
+    variants = []
+    for index, picks in enumerate(combinations(choices), start=1):
+        key = tuple(picks[name].text for name in model_choices)
+        variants.append(_variant(spec, index, picks, uses, models, key))
     _raise_impossible_values(choices, variants)
     return SpaceAnalysis(spec, choices, variants)
 
 
-def _variant(spec: Spec, index: int, picks: dict[str, Token], uses: list[Token]) -> Variant:
+def _variant(spec: Spec, index: int, picks: dict[str, Token], uses: list[Token], models: dict, key: tuple
+             ) -> Variant:
     member, uses = instantiate(spec, picks, uses)
+    if key in models:  # the model is one analysed before: only this variant's train section is new
+        errors: list[ArchError] = []
+        section = next((s for s in member.statements if isinstance(s, TrainSection)), None)
+        resolve_train(section, errors)
+        if not errors:
+            metrics, failed = models[key]
+            return Variant(index, picks, metrics, failed)
     try:
         analysis = analyze(resolve(member))
     except ArchError as exc:
@@ -92,6 +111,7 @@ def _variant(spec: Spec, index: int, picks: dict[str, Token], uses: list[Token])
     metrics = {"params": analysis.params, "macs": analysis.macs, "rf": final.rf,
                "ram": memory.peak_elements, "flash": memory.flash_int8}
     failed = [r.assertion for r in check_assertions(analysis) if not r.ok]
+    models[key] = (metrics, failed)
     return Variant(index, picks, metrics, failed)
 
 
