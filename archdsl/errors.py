@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
+import stat
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -209,13 +211,27 @@ def render_finding(kind: str, code: str, message: str, hint: str | None, span, s
     return "\n".join(lines)
 
 
+READ_FOR_A_CARET = 1_000_001  # bytes: past the parser's limit (1,000,000) nothing was parsed to point into
+
+
 def _read_quietly(path: str) -> str | None:
-    """The source of an error found after parsing (e.g. by the analysis), to show its line."""
+    """The source of an error found after parsing (e.g. by the analysis), to show its line: a regular file
+    only (a FIFO named like the spec would block), read within a bound."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError, ValueError):
+        fd = os.open(path, flags)
+    except (OSError, ValueError):
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(READ_FOR_A_CARET)
+        return None if len(data) >= READ_FOR_A_CARET else data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    finally:
+        os.close(fd)
 
 
 @functools.lru_cache(maxsize=4)  # every error of a file shows a line of the same text

@@ -222,3 +222,30 @@ def test_a_model_cut_short_at_a_limit_reports_nothing_that_depends_on_the_missin
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert re.findall(r"error\[(E\d+)\]", err) == codes, err
+
+
+def test_an_error_naming_a_fifo_or_a_huge_file_renders_without_its_line(tmp_path):
+    """An error found after parsing shows its line from the file it names (errors._read_quietly): a FIFO put
+    there must not block the message, and a file past the parser's limit is not read whole to show one line."""
+    import threading
+
+    from archdsl.errors import SpecSemanticError, Span
+    fifo = tmp_path / "spec.arch"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.arch"
+    huge.write_bytes(b"conv 3x3 8 same\n" * 70_000)   # 1.1 MB
+    small = tmp_path / "small.arch"
+    small.write_text("input 8x8x3\nconv 3x3 8 same\n", encoding="utf-8")
+    rendered = {}
+
+    def render_all():
+        for path in (fifo, huge, small):
+            rendered[path.name] = SpecSemanticError("bad", Span(str(path), 2, 1, 5), "fix it", "E206").render()
+
+    worker = threading.Thread(target=render_all, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "rendering an error blocked on a FIFO"
+    assert rendered["spec.arch"] == f"{fifo}:2:1: error[E206]: bad\n  hint: fix it"
+    assert rendered["huge.arch"] == f"{huge}:2:1: error[E206]: bad\n  hint: fix it"
+    assert rendered["small.arch"].split("\n")[1:3] == ["  2 | conv 3x3 8 same", "    | ^^^^"]

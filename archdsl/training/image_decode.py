@@ -119,9 +119,10 @@ def _run(paths: list[str], show: Callable[[Path], str], first: tuple[str, int, i
 def can_fork() -> bool:
     """Fork only a process without other threads: a forked copy of TensorFlow's may deadlock.
 
-    Not spawn: it re-runs the caller's main script in each worker. The CLI loads the data
-    before it imports TensorFlow, so it gets the workers; a process that already runs
-    TensorFlow decodes in one process, about twice as slowly.
+    Not spawn: it re-runs the caller's main script in each worker. `archdsl train` imports
+    TensorFlow before it loads the data (its start-up notice first, and a cluster joined before
+    a long load), so a first decode of an archive runs in one process, about twice as slowly as
+    with workers; the decoded images are cached, so only the first load pays it.
     """
     return ("fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
             and not any(name in sys.modules for name in ("tensorflow", "torch", "jax")))
