@@ -169,6 +169,64 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", 
     return _svg(f, title)
 
 
+@dataclass
+class Point:
+    """A point of a scatter chart; `label` is its tooltip (a trial's choices, say)."""
+    x: float
+    y: float
+    label: str
+
+
+def scatter_chart(groups: Sequence[Series], *, title: str, x_label: str, y_label: str = "",
+                  front: Sequence[tuple[float, float]] = (), x_format: Callable[[float], str] | None = None,
+                  y_format: Callable[[float], str] | None = None, width: int = 460, height: int = 300) -> Markup:
+    """Points in groups (a `Series` each: its name in the legend, its points `Point`s), and `front`, the
+    (x, y) corners of a Pareto front, drawn as a step line from the cheapest (x) to the best (y)."""
+    points = [p for g in groups for p in g.points if _finite(p.x) and _finite(p.y)]
+    x_format, y_format = x_format or _plain, y_format or _plain
+    f = _Frame(width, height)
+    f.parts.append(_text(12, 22, title, size=14, weight="600"))
+    if not points:
+        f.parts.append(_text(width / 2, height / 2, "no values", anchor="middle", colour=MUTED))
+        return _svg(f, title)
+    ranges = []
+    for values in ([p.x for p in points], [p.y for p in points]):
+        lo, hi = min(values), max(values)
+        if hi - lo <= max(abs(lo), abs(hi)) * 1e-9:
+            pad = abs(hi) * 0.1 or 1.0
+            lo, hi = lo - pad, hi + pad
+        ticks = nice_ticks(lo, hi, 5)
+        ranges.append((ticks, (min(lo, ticks[0]), max(hi, ticks[-1]))))
+    (x_ticks, f.x_range), (y_ticks, f.y_range) = ranges
+    f.left = max(44, 14 + 7 * max(len(y_format(t)) for t in y_ticks))
+    plot_right, base = width - f.right, height - f.bottom
+    for t in y_ticks:
+        y = f.y(t)
+        f.parts.append(f'<line x1="{f.left}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" stroke="{GRID}"/>')
+        f.parts.append(_text(f.left - 6, y + 4, y_format(t), anchor="end", colour=MUTED, size=11))
+    for t in x_ticks:
+        x = f.x(t)
+        f.parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="{AXIS}"/>')
+        f.parts.append(_text(x, base + 17, x_format(t), anchor="middle", colour=MUTED, size=11))
+    f.parts.append(f'<line x1="{f.left}" y1="{base}" x2="{plot_right}" y2="{base}" stroke="{AXIS}"/>')
+    f.parts.append(_text((f.left + plot_right) / 2, height - 8, x_label, anchor="middle", colour=MUTED, size=11))
+    if y_label:
+        f.parts.append(_text(14, (f.top + base) / 2, y_label, anchor="middle", colour=MUTED, size=11, rotate=True))
+    if front:
+        corners = sorted(front)
+        steps = [corners[0]] + [c for a, b in zip(corners, corners[1:]) for c in ((b[0], a[1]), b)]
+        path = " ".join(f"{'M' if i == 0 else 'L'}{f.x(x):.1f},{f.y(y):.1f}" for i, (x, y) in enumerate(steps))
+        f.parts.append(f'<path d="{path}" fill="none" stroke="{MUTED}" stroke-width="1.5" stroke-dasharray="4 3"/>')
+    for g in groups:
+        for p in g.points:
+            if _finite(p.x) and _finite(p.y):
+                tip = f"{p.label}: {x_label} {x_format(p.x)}, {y_label or 'y'} {y_format(p.y)}"
+                f.parts.append(f'<circle cx="{f.x(p.x):.1f}" cy="{f.y(p.y):.1f}" r="3.5" fill="{g.colour}" '
+                               f'fill-opacity="0.8"><title>{escape(tip)}</title></circle>')
+    _legend(f, groups)
+    return _svg(f, title)
+
+
 def _legend(f: _Frame, series: Sequence[Series]) -> None:
     """Series names top right, right-aligned, each after a short line in its colour."""
     x = f.width - f.right
