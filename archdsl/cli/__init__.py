@@ -224,6 +224,13 @@ def cmd_train(args) -> int:
         progress.VERBOSE = shown
 
 
+def cmd_tune(args) -> int:
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `train`: read when TensorFlow starts
+    # which imports TensorFlow once the spec, its space, the tune folder and the study are checked
+    from ..training.tune import run_tune
+    return run_tune(args)
+
+
 def cmd_eval(args) -> int:
     _start_tensorflow()
     from ..training.evaluate import run_eval
@@ -286,8 +293,8 @@ def cmd_lsp(args) -> int:
 
 
 HANDLERS = {"rf": cmd_rf, "space": cmd_space, "check": cmd_check, "fmt": cmd_fmt, "build": cmd_build,
-            "train": cmd_train, "eval": cmd_eval, "draw": cmd_draw, "report": cmd_report, "export": cmd_export,
-            "erf": cmd_erf, "lsp": cmd_lsp}
+            "train": cmd_train, "tune": cmd_tune, "eval": cmd_eval, "draw": cmd_draw, "report": cmd_report,
+            "export": cmd_export, "erf": cmd_erf, "lsp": cmd_lsp}
 
 
 def main_exit() -> None:

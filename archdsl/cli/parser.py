@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   archdsl fmt specs/best.arch --write        rewrite in canonical form
   archdsl build specs/best.arch -o best.keras
   archdsl train specs/best.arch --data ../shared/data/cifar10-jpg.tar.gz --epochs 1 --limit 2000
+  archdsl tune space.arch --trials 20 --epochs 5 --limit 5000
   archdsl eval runs/best/<timestamp>
   archdsl export runs/best/<timestamp> --to tflite --int8 -o best.tflite
 """
@@ -114,6 +115,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peer-timeout", type=float, metavar="SECONDS",
                    help="multiworker: give up when the other workers are not all up within this time (default 300)")
     p.add_argument("--final-weights", help=argparse.SUPPRESS)  # tests: every worker saves its final weights (.npz)
+
+    p = _command(sub, "tune", "tune a design space with Optuna: each trial trains a feasible variant as a run",
+                 "Each choice is a parameter of an Optuna study (TPE by default); a trial trains its variant with "
+                 "--epochs on the held-out split into <out>/<study>/trials/<number>/, reporting each epoch's held-out "
+                 "accuracy to the pruner; combinations whose asserts fail are never trained. Workers that open the "
+                 "same study share it (docs/tuning.md). Exit 0 done, 1 no feasible variant, 2 a bad spec or command "
+                 "line, 130 interrupted (--resume continues).")
+    p.add_argument("file", metavar="FILE", help="the spec file (.arch), usually with `choose NAME in [...]` lines")
+    _add_data_arguments(p)
+    p.add_argument("--out", metavar="DIR", help="parent of the tune folder <out>/<study>/ (default: runs/tune)")
+    p.add_argument("--study", metavar="NAME", help="the study's name, and its folder's (default: FILE's stem)")
+    p.add_argument("--storage", metavar="URL",
+                   help="where the study is kept (default: a SQLite file in the tune folder, for one machine); "
+                        "postgresql://USER:PASSWORD@HOST:PORT/DB shares it between machines")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="stop once the study has N trained, finished trials, counting every worker's (default: "
+                        "when every feasible variant has one, or at --time)")
+    p.add_argument("--time", type=float, metavar="SECONDS",
+                   help="start no trial after SECONDS (the one running finishes)")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs a trial trains (default: the spec's `epochs`)")
+    p.add_argument("--limit", type=int, metavar="N", help="train on the first N training images")
+    p.add_argument("--test-limit", type=int, metavar="N",
+                   help="score each trial once on the first N test images (default with --limit: the matching share)")
+    p.add_argument("--val-split", type=int, metavar="N",
+                   help="hold out N training images to validate on; their accuracy is what is tuned (default: the "
+                        "spec's `val_split`, else a tenth of the training images used)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="seeds every trial's training, and the first worker's sampler (default 0)")
+    p.add_argument("--sampler", choices=["tpe", "random", "grid"],
+                   help="how variants are proposed: tpe (default), random, or grid (each combination once)")
+    p.add_argument("--pruner", choices=["median", "hyperband", "none"],
+                   help="when a trial is stopped early on its held-out accuracy (default: median)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a study that has finished trials: they are not repeated; a trial cut off is "
+                        "trained again")
+    p.add_argument("--leaderboard", action="store_true", help="print the study's leaderboard and exit (no training)")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="the leaderboard's (default: table)")
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
+                   help="0 only the leaderboard, 1 a line a trial (default), 2 also a line an epoch")
+    p.add_argument("--heartbeat-grace", type=int, help=argparse.SUPPRESS)  # tests: a dead worker's trial fails sooner
 
     p = _command(sub, "eval", "test accuracy, per-class accuracy and confusion matrix of a run or model")
     p.add_argument("target", metavar="RUN_DIR|MODEL",

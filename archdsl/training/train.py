@@ -26,6 +26,7 @@ import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from .. import runs
@@ -216,7 +217,8 @@ def print_summary(m: dict) -> None:
 
 def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None = None, lr: float | None = None,
           seed: int = 0, run_dir: runs.RunDir | str | os.PathLike | None, resume: bool = False, verbose: int = 1,
-          settings: dict | None = None, plan: distribute.Plan | None = None, command: str | None = None) -> dict:
+          settings: dict | None = None, plan: distribute.Plan | None = None, command: str | None = None,
+          callbacks: Sequence = ()) -> dict:
     """Train `model` on `dataset` into `run_dir` (a new, empty run, or one to resume); returns metrics.
 
     `epochs`, `batch` and `lr` override the spec's train section (not allowed with resume,
@@ -224,7 +226,8 @@ def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None
     (default: the spec's strategy, fp32). A worker that is not the chief reads `run_dir`
     (only to resume; None otherwise) and writes to a scratch folder it removes at the end.
     `command`: the command line, kept in the run (with the epoch it started from) so that
-    a result can be rerun exactly.
+    a result can be rerun exactly. `callbacks`: Keras callbacks run after the epoch's checkpoint
+    (`archdsl tune` reports each epoch's validation accuracy to its pruner, and stops the fit).
     """
     plan = plan or distribute.Plan(model.train.strategy)
     chief = plan.is_chief
@@ -260,7 +263,7 @@ def train(model: Model, dataset, *, epochs: int | None = None, batch: int | None
             check_data(model, dataset)
             if state["complete"]:
                 return runs.summarize(state, run)
-            return _fit(model, dataset, writes, state, verbose, plan)
+            return _fit(model, dataset, writes, state, verbose, plan, callbacks)
     finally:
         if not chief:
             shutil.rmtree(writes.path, ignore_errors=True)
@@ -271,7 +274,8 @@ def _val_name(m: dict) -> str:
     return "val (held out)" if m.get("val_split") else holdout.VAL_TEST_SPLIT
 
 
-def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, plan: distribute.Plan) -> dict:
+def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, plan: distribute.Plan,
+         extra_callbacks: Sequence = ()) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     strategy = plan.connect()  # first: a multi-worker strategy must set TensorFlow up before anything runs
     import keras
@@ -336,6 +340,7 @@ def _fit(model: Model, dataset, run: runs.RunDir, state: dict, verbose: int, pla
     callbacks += [checkpoints.tensorboard(keras, tf, run.tb), checkpointer]
     if verbose:
         callbacks.append(holdout.epoch_line(keras, parts))
+    callbacks += list(extra_callbacks)
     shapes = (np.zeros((1, *model.input_shape), np.float32), np.zeros((1, classes), np.float32))
     try:
         with distribute.keras_fit_fixes(kmodel, shapes) if strategy else contextlib.nullcontext():
