@@ -433,9 +433,8 @@ CODES: dict[str, Code] = _table(
         "Start the server or check host and port (`pg_isready -h HOST -p PORT`); for one machine leave out "
         "`--storage` (a SQLite file in the tune folder).", raised_as="RunError"),
     Code("E683",
-        "`archdsl tune --storage`: the database server answers but will not keep the study: a wrong user or "
-        "password, a database that does not exist, a server that does not let this host in (pg_hba.conf), a user "
-        "without the right to make or use the study's tables, or what answers at the port is not such a server.",
+        "`archdsl tune --storage`: the database server answers but refuses the connection: a wrong user or "
+        "password, a database that does not exist, or a server that does not let this host in (pg_hba.conf).",
         "Check the URL's user, password and database (docs/tuning.md shows how to create them) and the server's "
         "pg_hba.conf.", raised_as="RunError"),
     Code("E684",
@@ -475,8 +474,4 @@ WARNINGS: dict[str, Code] = _table(
         "pixels: the merge adds features of neighbouring places. The message names the layer that shifts a path.",
         "Centre that layer's windows like the other path's: symmetric `pad` instead of TF's `same` with a stride "
         "on an even size, an odd kernel instead of an even one; if the shift is deliberate, `allow W302`."),
-    Code("W303",
-        "An `allow` (or `# allow`) names a warning that nothing there gets: what it allowed is no longer in the "
-        "spec, and the line would silently hide the warning should it come back somewhere else.",
-        "Delete the code from the line; `allow W303` keeps such lines quiet for the whole file."),
 )
