@@ -474,4 +474,8 @@ WARNINGS: dict[str, Code] = _table(
         "pixels: the merge adds features of neighbouring places. The message names the layer that shifts a path.",
         "Centre that layer's windows like the other path's: symmetric `pad` instead of TF's `same` with a stride "
         "on an even size, an odd kernel instead of an even one; if the shift is deliberate, `allow W302`."),
+    Code("W303",
+        "An `allow` (or `# allow`) names a warning that nothing there gets: what it allowed is no longer in the "
+        "spec, and the line would silently hide the warning should it come back somewhere else.",
+        "Delete the code from the line; `allow W303` keeps such lines quiet for the whole file."),
 )

@@ -86,6 +86,7 @@ class Allow(Frozen):
     codes: tuple[str, ...]
     line: int
     whole_file: bool = True
+    columns: tuple[int, ...] = ()       # where each code is written (1-based), for a message about it
 
 
 class Augment(Frozen):

@@ -29,9 +29,12 @@ EXAMPLES = {
     "W301": [(DEEP, ["check", "example.arch"])],
     "W302": [(RESIDUAL, ["check", "example.arch"]),
              (RESIDUAL.replace("conv 3x3 32 s2 same", "conv 3x3 32 s2 pad 1"), ["check", "example.arch"])],
+    "W303": [("allow W301 W302\n" + DEEP.replace("conv 3x3 8 same relu\n", "conv 3x3 8 same relu  # allow W301\n", 1),
+              ["check", "example.arch"])],
 }
 SILENCED = [("allow W301\n" + DEEP, ["rf", "example.arch"]),
-            (DEEP.replace("relu\n", "relu  # allow W301\n", 4), ["rf", "example.arch", "--format", "csv"])]
+            ("\n".join(line + ("  # allow W301" if i == 4 else "") for i, line in enumerate(DEEP.split("\n"))),
+             ["rf", "example.arch", "--format", "csv"])]  # the pragma on line 5, layer 4's
 
 INTRO = """\
 # Warnings

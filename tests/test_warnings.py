@@ -174,7 +174,32 @@ def test_a_pragma_of_another_code_silences_nothing():
     lines = STACK.splitlines()
     lines[5] += "  # allow W302"
     a = analyse("\n".join(lines) + "\n")
-    assert [w.layers for w in a.warnings] == [(4, 5, 6)] and a.silenced == []
+    assert [(w.code, w.layers) for w in a.warnings] == [("W301", (4, 5, 6)), ("W303", ())] and a.silenced == []
+
+
+# ---------------------------------------------------------------- W303: an allow that silences nothing
+
+def test_an_allow_that_silences_nothing_is_said_where_its_code_is_written():
+    text = "allow W302 W301\n" + STACK.replace("conv 3x3 4 same\n", "conv 3x3 4 same  # allow W301\n", 1)
+    a = analyse(text)
+    # line 1's W301 silences layers 4-6; its W302 and line 3's pragma (layer 1 adds context) silence nothing
+    assert [w.silenced_by for w in a.silenced] == [1]
+    assert [(w.code, w.span, w.message, w.hint) for w in a.warnings] == [
+        ("W303", Span("<spec>", 1, 7, 11), "`allow W302` silences nothing: no layer of the file gets W302",
+         "delete W302 from the line (what it allowed is no longer there)"),
+        ("W303", Span("<spec>", 3, 26, 30),
+         "`# allow W301` silences nothing: the layers of line 3 get no W301",
+         "delete the comment (what it allowed is no longer there)"),
+    ]
+    # following the hints gives a silent spec
+    fixed = text.replace("allow W302 W301", "allow W301").replace("  # allow W301", "")
+    assert analyse(fixed).warnings == []
+
+
+def test_allow_w303_keeps_unused_allows_quiet():
+    a = analyse("allow W303\nallow W302\n" + STACK.replace("\nconv", "\nconv", 1))
+    assert [w.code for w in a.warnings] == ["W301"]
+    assert [w.code for w in analyse("allow W302\n" + STACK).warnings] == ["W301", "W303"]
 
 
 @pytest.mark.parametrize("text,code,message,hint", [
@@ -212,7 +237,9 @@ def test_fmt_writes_allow_canonically_and_keeps_pragmas():
     formatted = format_spec(parse(text))
     assert formatted == "input 4x4x1\nallow W301 W302\nconv 3x3 4 same  # allow W301 why\n"
     assert format_spec(parse(formatted)) == formatted
-    assert resolve(parse(formatted)).allows == resolve(parse(text)).allows
+    def meaning(allows):  # the columns are where a message points, which formatting moves, as a layer's
+        return [(a.codes, a.line, a.whole_file) for a in allows]
+    assert meaning(resolve(parse(formatted)).allows) == meaning(resolve(parse(text)).allows)
 
 
 def test_allows_are_not_part_of_a_runs_model():

@@ -246,7 +246,34 @@ def said(model: Model, checks: list[tuple[list[Finding], set[int]]]) -> tuple[li
         ranges.append([finding])
         silencing.append(by)
     warnings = [_warning(run, by) for run, by in zip(ranges, silencing)]
-    return [w for w in warnings if not w.silenced], [w for w in warnings if w.silenced]
+    said_now = [w for w in warnings if not w.silenced] + _unused_allows(model, {(w.code, w.silenced_by)
+                                                                                  for w in warnings})
+    return said_now, [w for w in warnings if w.silenced]
+
+
+def _unused_allows(model: Model, used: set[tuple[str, int | None]]) -> list[SpecWarning]:
+    """W303 for each code of an `allow` that silences nothing (what it allowed is gone), as linters report an
+    unused `# noqa`; `allow W303` silences these for the file (and is itself never reported)."""
+    found = []
+    for allow in model.allows:
+        for code, column in zip(allow.codes, allow.columns or [1] * len(allow.codes)):
+            if (code, allow.line) in used:
+                continue
+            where = ("no layer of the file gets " if allow.whole_file
+                     else f"the layers of line {allow.line} get no ") + code
+            written = f"allow {code}" if allow.whole_file else f"# allow {code}"
+            alone = len(allow.codes) == 1
+            fix = (("delete the line" if allow.whole_file else "delete the comment") if alone
+                   else f"delete {code} from the {'line' if allow.whole_file else 'comment'}")
+            found.append((code, SpecWarning("W303", f"`{written}` silences nothing: {where}",
+                                            f"{fix} (what it allowed is no longer there)",
+                                            Span(model.file, allow.line, column, column + len(code)), ())))
+    if not found:
+        return []
+    own = found[0][1].code
+    if own in {code for allow in model.allows if allow.whole_file for code in allow.codes}:
+        return []
+    return [w for code, w in found if code != own]
 
 
 def _passed_between(code: str, first: int, last: int, checked: set[int], warned: set[tuple[str, int]]) -> bool:

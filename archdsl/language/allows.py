@@ -27,7 +27,7 @@ def read_allows(spec: Spec, layers: list[Layer], errors: list) -> tuple[Allow, .
         if isinstance(stmt, AllowStmt):
             codes = _codes([(tok.text, tok.span) for tok in stmt.codes], errors)
             if codes:
-                allows.append(Allow(codes=codes, line=stmt.span.line))
+                allows.append(Allow(codes=tuple(codes), line=stmt.span.line, columns=tuple(codes.values())))
     layer_lines = {layer.where.line for layer in layers}
     resolved = not errors  # after an error, layers may be missing: a pragma is not judged by them
     for comment in spec.comments:
@@ -45,17 +45,18 @@ def read_allows(spec: Spec, layers: list[Layer], errors: list) -> tuple[Allow, .
                 f"`allow {' '.join(codes or [w for w, _ in words])}` on a line of its own for the whole file",
                 "E271"))
         elif codes and comment.line in layer_lines:
-            allows.append(Allow(codes=codes, line=comment.line, whole_file=False))
+            allows.append(Allow(codes=tuple(codes), line=comment.line, whole_file=False, columns=tuple(codes.values())))
     return tuple(allows)
 
 
-def _codes(words: list[tuple[str, Span]], errors: list) -> tuple[str, ...]:
-    """The warning codes written, upper-case, without repeats; each unknown one is an error (E270)."""
-    codes = []
+def _codes(words: list[tuple[str, Span]], errors: list) -> dict[str, int]:
+    """The warning codes written, upper-case, without repeats, each with its column; each unknown one is an
+    error (E270)."""
+    codes: dict[str, int] = {}
     for word, span in words:
         code = word.upper()
         if code in WARNINGS:
-            codes.append(code)
+            codes.setdefault(code, span.column)
             continue
         known = "warnings are " + ", ".join(WARNINGS) + " (docs/warnings.md)"
         guess = get_close_matches(code, list(WARNINGS), n=1, cutoff=0.6)
@@ -64,7 +65,7 @@ def _codes(words: list[tuple[str, Span]], errors: list) -> tuple[str, ...]:
         else:
             hint = f"did you mean {guess[0]}? {known}" if guess else known
         errors.append(SpecSemanticError(f"unknown warning code '{word}'", span, hint, "E270"))
-    return tuple(dict.fromkeys(codes))
+    return codes
 
 
 def _span(file: str, comment: Comment, offset: int, width: int) -> Span:
