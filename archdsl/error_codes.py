@@ -433,8 +433,9 @@ CODES: dict[str, Code] = _table(
         "Start the server or check host and port (`pg_isready -h HOST -p PORT`); for one machine leave out "
         "`--storage` (a SQLite file in the tune folder).", raised_as="RunError"),
     Code("E683",
-        "`archdsl tune --storage`: the database server answers but refuses the connection: a wrong user or "
-        "password, a database that does not exist, or a server that does not let this host in (pg_hba.conf).",
+        "`archdsl tune --storage`: the database server answers but will not keep the study: a wrong user or "
+        "password, a database that does not exist, a server that does not let this host in (pg_hba.conf), a user "
+        "without the right to make or use the study's tables, or what answers at the port is not such a server.",
         "Check the URL's user, password and database (docs/tuning.md shows how to create them) and the server's "
         "pg_hba.conf.", raised_as="RunError"),
     Code("E684",
@@ -442,23 +443,6 @@ CODES: dict[str, Code] = _table(
         "database, or the database's tables were made by another Optuna version.",
         "Give a writable tune folder (or another `--storage`); for tables of an older Optuna run "
         "`optuna storage upgrade --storage URL`.", raised_as="RunError"),
-    Code("E685",
-        "`archdsl tune`: --trials, --epochs or --val-split is below 1, or --time is not more than 0 seconds.",
-        "Give e.g. `--trials 20 --epochs 5`, or leave the flag out (its default is in `archdsl tune --help`)."),
-    Code("E686",
-        "`archdsl tune`: the tune folder (<out>/<study>/) or the study holds another tune: another study's, "
-        "another spec's (or this spec's before an edit: the trials would not be comparable), one kept in another "
-        "storage, or the folder holds files that are not a tune's.",
-        "Give another --study or --out; or tune the spec as it was, with the --storage it was started with."),
-    Code("E687",
-        "`archdsl tune`: the study already has finished trials and --resume is not given; or --resume or "
-        "--leaderboard names a study (or tune folder) that does not exist.",
-        "Add --resume to continue the study (finished trials are not repeated); check --out, --study and --storage."),
-    Code("E688",
-        "`archdsl tune` (--resume, or another worker): a setting (--data, --limit, --test-limit, --epochs, "
-        "--val-split, --seed, --sampler, --pruner) differs from the study's: every trial of a study trains with "
-        "the same settings.",
-        "Leave the flag out (the study's value is used), or start another --study."),
 )
 
 
@@ -474,8 +458,4 @@ WARNINGS: dict[str, Code] = _table(
         "pixels: the merge adds features of neighbouring places. The message names the layer that shifts a path.",
         "Centre that layer's windows like the other path's: symmetric `pad` instead of TF's `same` with a stride "
         "on an even size, an odd kernel instead of an even one; if the shift is deliberate, `allow W302`."),
-    Code("W303",
-        "An `allow` (or `# allow`) names a warning that nothing there gets: what it allowed is no longer in the "
-        "spec, and the line would silently hide the warning should it come back somewhere else.",
-        "Delete the code from the line; `allow W303` keeps such lines quiet for the whole file."),
 )
