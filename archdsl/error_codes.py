@@ -443,6 +443,23 @@ CODES: dict[str, Code] = _table(
         "database, or the database's tables were made by another Optuna version.",
         "Give a writable tune folder (or another `--storage`); for tables of an older Optuna run "
         "`optuna storage upgrade --storage URL`.", raised_as="RunError"),
+    Code("E685",
+        "`archdsl tune`: --trials, --epochs or --val-split is below 1, or --time is not more than 0 seconds.",
+        "Give e.g. `--trials 20 --epochs 5`, or leave the flag out (its default is in `archdsl tune --help`)."),
+    Code("E686",
+        "`archdsl tune`: the tune folder (<out>/<study>/) or the study holds another tune: another study's, "
+        "another spec's (or this spec's before an edit: the trials would not be comparable), one kept in another "
+        "storage, or the folder holds files that are not a tune's.",
+        "Give another --study or --out; or tune the spec as it was, with the --storage it was started with."),
+    Code("E687",
+        "`archdsl tune`: the study already has finished trials and --resume is not given; or --resume or "
+        "--leaderboard names a study (or tune folder) that does not exist.",
+        "Add --resume to continue the study (finished trials are not repeated); check --out, --study and --storage."),
+    Code("E688",
+        "`archdsl tune` (--resume, or another worker): a setting (--data, --limit, --test-limit, --epochs, "
+        "--val-split, --seed, --sampler, --pruner) differs from the study's: every trial of a study trains with "
+        "the same settings.",
+        "Leave the flag out (the study's value is used), or start another --study."),
 )
 
 
@@ -458,4 +475,8 @@ WARNINGS: dict[str, Code] = _table(
         "pixels: the merge adds features of neighbouring places. The message names the layer that shifts a path.",
         "Centre that layer's windows like the other path's: symmetric `pad` instead of TF's `same` with a stride "
         "on an even size, an odd kernel instead of an even one; if the shift is deliberate, `allow W302`."),
+    Code("W303",
+        "An `allow` (or `# allow`) names a warning that nothing there gets: what it allowed is no longer in the "
+        "spec, and the line would silently hide the warning should it come back somewhere else.",
+        "Delete the code from the line; `allow W303` keeps such lines quiet for the whole file."),
 )
