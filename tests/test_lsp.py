@@ -334,6 +334,21 @@ async def test_completion_inside_train_offers_its_settings(client: LanguageClien
     assert "sep" not in labels
 
 
+@lsp
+async def test_completion_offers_a_spaces_choices_where_values_go(client: LanguageClient):
+    text = ("choose w in [16, 32]\nchoose rate in [0.1, 0.2]\ninput 32x32x3\nblock b(c) {\n  sep 3x3 c same\n}\n"
+            "sep 3x3 \nb(\ngap\ntrain {\n  lr \n}\n")
+    after_op = await completions(client, uri_of("c9.arch"), text, 6, len("sep 3x3 "))
+    assert {"w", "rate", "same"} <= set(after_op)
+    assert {"w", "rate"} <= set(await completions(client, uri_of("c10.arch"), text, 7, len("b(")))
+    assert set(await completions(client, uri_of("c11.arch"), text, 10, len("  lr "))) == {"w", "rate"}
+    # each offered name, written there, makes a space the front end accepts
+    from archdsl.analysis.space import explore
+    from archdsl.language.parser import parse
+    filled = text.replace("sep 3x3 \n", "sep 3x3 w\n").replace("b(\n", "b(w)\n").replace("  lr \n", "  lr rate\n")
+    assert len(explore(parse(filled, "c.arch")).feasible) == 4
+
+
 def test_every_offered_option_is_accepted_by_the_front_end():
     """Each option completion offers, written after its op's example line (with a value where it takes
     one), is a spec the front end accepts: completion never suggests a word the language refuses."""

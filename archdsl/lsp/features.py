@@ -13,6 +13,7 @@ from ..display import num, pair, shape
 from ..errors import Span
 from ..ir import ACTIVATIONS
 from ..language.blocks import STATEMENT_KEYWORDS
+from ..language.choices import choices_of
 from ..language.options import spellings
 from ..language.spec import (
     BlockDef,
@@ -131,7 +132,7 @@ def inlay_hints(reading: Reading, first: int, last: int) -> list[tuple[int, str]
 @dataclass(frozen=True)
 class Completion:
     label: str
-    kind: str      # op, block, keyword, option, activation, setting, parameter
+    kind: str      # op, block, keyword, option, activation, setting, parameter, choice
     detail: str = ""
 
 
@@ -152,14 +153,14 @@ def complete(reading: Reading, line: int, index: int) -> list[Completion]:
         params = block_parameters(reading).get(call.group(1), [])
         given = {arg.split("=")[0].strip() for arg in call.group(2).split(",") if "=" in arg}
         return [Completion(f"{p}=", "parameter", f"parameter of block {call.group(1)}") for p in params
-                if p not in given]
+                if p not in given] + choice_completions(reading)
     words = before.split()
     if words and not before[-1].isspace():
         words = words[:-1]  # the word being typed: the client filters by it
     while words and _COUNT.match(words[0]):  # `3 * sep`, `3* sep`
         words = words[1:]
     if inside_train(lines, line):
-        return [Completion(key, "setting") for key in KEYS] if not words else []
+        return [Completion(key, "setting") for key in KEYS] if not words else choice_completions(reading)
     if not words:
         return ([Completion(word, "op", op_doc(word) or "") for word in sorted(spellings())]
                 + [Completion(name, "block", f"block, line {line}") for name, line in written_block_names(reading)]
@@ -167,7 +168,21 @@ def complete(reading: Reading, line: int, index: int) -> list[Completion]:
     op = spellings().get(words[0].lower())
     if op is None:
         return []
-    return option_completions(OPS[op].signature)
+    return option_completions(OPS[op].signature) + choice_completions(reading)
+
+
+_CHOOSE = re.compile(r"^\s*choose\s+([A-Za-z_]\w*)\s+in\s*\[([^\]]*)\]")
+
+
+def choice_completions(reading: Reading) -> list[Completion]:
+    """A design space's choice names, for where a value goes, each with its values: the parsed ones, or in
+    text that does not parse (being typed), from the lines that start with `choose`."""
+    if reading.spec is not None:
+        found = [(c.name, ", ".join(c.texts), c.stmt.span.line) for c in choices_of(reading.spec)]
+    else:
+        found = [(m.group(1), ", ".join(v.strip() for v in m.group(2).split(",")), number)
+                 for number, text in enumerate(reading.lines, 1) if (m := _CHOOSE.match(text))]
+    return [Completion(name, "choice", f"choice [{values}], line {line}") for name, values, line in found]
 
 
 def option_completions(sig: OpSignature) -> list[Completion]:

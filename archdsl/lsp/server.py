@@ -30,7 +30,7 @@ SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.Diagnostic
 COMPLETION_KIND = {"op": types.CompletionItemKind.Function, "block": types.CompletionItemKind.Class,
                    "keyword": types.CompletionItemKind.Keyword, "option": types.CompletionItemKind.Property,
                    "activation": types.CompletionItemKind.EnumMember, "setting": types.CompletionItemKind.Field,
-                   "parameter": types.CompletionItemKind.Variable}
+                   "parameter": types.CompletionItemKind.Variable, "choice": types.CompletionItemKind.Variable}
 SYMBOL_KIND = {"block": types.SymbolKind.Class, "layer": types.SymbolKind.Function,
                "residual": types.SymbolKind.Namespace, "parallel": types.SymbolKind.Namespace,
                "train": types.SymbolKind.Object}
