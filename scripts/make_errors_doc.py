@@ -150,6 +150,15 @@ def _build_huge(folder: Path) -> None:
         check_build(archdsl.load("huge.arch"))
 
 
+def _open_storage(url: str | None) -> Callable[[Path], None]:
+    """The tuner's storage at `url` (None: the SQLite file study.db of the scratch folder), opened as `archdsl tune`
+    opens it."""
+    def call(folder: Path) -> None:
+        from archdsl.training.tune_storage import open_storage
+        open_storage(url, folder, timeout=5)
+    return call
+
+
 def _deep_braces() -> str:
     return "input 8x8x1\n" + "residual {\n" * 70 + "  conv 3x3 1 same\n" + "}\n" * 70
 
@@ -233,6 +242,13 @@ EXAMPLES: dict[str, list[Example]] = {
     "E663": [X(argv=["erf", "best.arch", "-o", "erf.jpg"], setup=_spec)],
     "E671": [X(argv=["export", "best.arch", "--to", "onnx", "-o", "best.tflite"], setup=_spec)],
     "E672": [X(argv=["export", "best.arch", "--to", "tflite", "--int8", "-o", "best.tflite"], setup=_spec)],
+    "E680": [X(call=_open_storage("postgres://tuner:secret@db.example.org/archdsl"),
+               shown="archdsl tune space.arch --storage postgres://tuner:secret@db.example.org/archdsl")],
+    "E682": [X(call=_open_storage("postgresql://tuner:secret@127.0.0.1:1/archdsl"),
+               shown="archdsl tune space.arch --storage postgresql://tuner:secret@127.0.0.1:1/archdsl    "
+                     "# no server at port 1")],
+    "E684": [X(call=_open_storage(None), setup=lambda d: (d / "study.db").write_text("notes, not a database\n" * 99),
+               shown="archdsl tune space.arch    # the tune folder's study.db is another file")],
 }
 
 # a code no message can reach without a real training run (or a guard no input reaches): a note instead
@@ -267,6 +283,13 @@ NOTES: dict[str, str] = {
             "not a TFLite model (...)` followed by the runtime's reason (tests/test_deploy.py).",
     "E674": "Shown where the `deploy` extra is not installed: `error[E674]: onnx needs tf2onnx, onnx, onnxruntime, "
             "which are not installed`.",
+    "E681": "Shown where a package is missing, e.g. `--storage mysql+pymysql://...` without PyMySQL: "
+            "`error[E681]: --storage mysql+pymysql://tuner:***@db/archdsl: the mysql driver pymysql is not installed "
+            "(No module named 'pymysql')`, hint `pip install pymysql`.",
+    "E683": "Needs a database server (tests/test_tune_storage.py starts one): `error[E683]: the postgresql server of "
+            "--storage postgresql+psycopg2://tuner:***@127.0.0.1:5433/archdsl refuses the connection: connection to "
+            "server at \"127.0.0.1\", port 5433 failed: FATAL: password authentication failed for user \"tuner\"`. "
+            "See [tuning on several machines](tuning.md#tuning-on-several-machines).",
     "E652": "Not expected: archdsl escapes every label; the message carries graphviz's own error.",
 }
 
