@@ -4,6 +4,7 @@ The Python API, documented in README.md ("Python API"), is the names in `__all__
 
     import archdsl
     model = archdsl.load("specs/best.arch")     # parse + resolve: the IR (archdsl.loads(text) for a string)
+    space = archdsl.load_space("space.arch")    # a design space's variants, analysed (`archdsl space`)
     analysis = archdsl.analyze(model)           # per-layer rows, totals, final RF, warnings
     results = archdsl.check(analysis)           # the spec's asserts and whether each holds
     print(archdsl.table(analysis))              # "text" (the default), "json", "csv" or "markdown"
@@ -35,7 +36,7 @@ import sys
 
 from .version import __version__
 
-__all__ = ["load", "loads", "analyze", "check", "table", "to_keras", "draw", "export",
+__all__ = ["load", "loads", "load_space", "loads_space", "analyze", "check", "table", "to_keras", "draw", "export",
            "ArchError", "SpecWarning", "Model", "Analysis", "TABLE_FORMATS", "DRAW_FORMATS", "EXPORT_TARGETS"]
 
 TABLE_FORMATS = ("text", "json", "csv", "markdown")
@@ -72,6 +73,25 @@ def loads(text: str, file: str = "<spec>"):
     """Parse and resolve spec text; `file` names it in error messages."""
     from . import language
     return language.loads(text, file)
+
+
+def load_space(path: str | os.PathLike):
+    """The design space in the .arch file at `path` (a spec with `choose` lines), every variant analysed as
+    `archdsl space` does: `.variants` (in enumeration order), `.feasible`, `.ruled_out()` (assert -> count);
+    a variant has `.index`, `.values()` (choice -> value), `.metrics` (params, macs, rf, ram, flash),
+    `.failed` (its asserts that do not hold) and `.error`; `.model(variant)` is its `archdsl.Model`,
+    `.text(variant)` the variant written as a spec."""
+    from .analysis.space import explore
+    from .fileio import shown_path
+    from .language.parser import parse, read_source
+    return explore(parse(read_source(path), shown_path(path)))
+
+
+def loads_space(text: str, file: str = "<spec>"):
+    """`load_space` of spec text; `file` names it in error messages."""
+    from .analysis.space import explore
+    from .language.parser import parse
+    return explore(parse(text, file))
 
 
 def analyze(model):

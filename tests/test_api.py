@@ -168,7 +168,7 @@ def test_an_unknown_format_is_a_value_error_naming_the_choices(call):
 
 
 def test_all_is_the_public_surface():
-    assert set(archdsl.__all__) == {"load", "loads", "analyze", "check", "table", "to_keras", "draw", "export",
+    assert set(archdsl.__all__) == {"load", "loads", "load_space", "loads_space", "analyze", "check", "table", "to_keras", "draw", "export",
                                     "ArchError", "SpecWarning", "Model", "Analysis", "TABLE_FORMATS", "DRAW_FORMATS",
                                     "EXPORT_TARGETS"}
     for name in archdsl.__all__:
@@ -196,3 +196,20 @@ def test_import_archdsl_is_light_and_only_to_keras_imports_tensorflow():
             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch', 'graphviz'))\n"
             "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+def test_load_space_is_archdsl_space(tmp_path):
+    """The API's space is the command's: the same counts and rows; a variant's model and text are the spec
+    `space --write` writes (their tables equal)."""
+    import json
+    path = "examples/spaces/record_widths.arch"
+    space = archdsl.load_space(path)
+    shown = json.loads(_cli("space", path, "--format", "json"))
+    assert (len(space.variants), len(space.feasible)) == (shown["combinations"], shown["feasible"])
+    assert [(v.index, v.values(), v.metrics["params"]) for v in space.feasible] == \
+        [(v["index"], v["choices"], v["params"]) for v in shown["variants"]]
+    variant = space.feasible[-1]
+    written = tmp_path / "variant.arch"
+    written.write_text(space.text(variant), encoding="utf-8")
+    assert archdsl.table(archdsl.load(written)) == archdsl.table(space.model(variant)).replace(path, str(written))
+    assert archdsl.loads_space(open(path).read(), path).ruled_out() == space.ruled_out()

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from ..errors import ArchError, ConstraintError, Span
 from ..ir import Assertion
-from ..language.choices import (Choice, check_choices, choice_uses, combinations, describe, instantiate,
-                                note_values)
+from ..language.choices import (Choice, check_choices, choice_uses, combinations, concrete_text, describe,
+                                instantiate, note_values)
 from ..language.resolve import resolve
 from ..language.spec import Spec, Token, TrainSection
 from ..language.train_config import resolve_train
@@ -55,6 +55,14 @@ class SpaceAnalysis:
     @property
     def invalid(self) -> list[Variant]:
         return [v for v in self.variants if v.error is not None]
+
+    def model(self, variant: Variant):
+        """The variant's model (`archdsl.Model`), resolved as the spec `text(variant)` is."""
+        return resolve(instantiate(self.spec, variant.picks)[0])
+
+    def text(self, variant: Variant) -> str:
+        """The variant as a spec: the values written in, each `choose` line a comment saying what was chosen."""
+        return concrete_text(self.spec, variant.picks)
 
     def ruled_out(self) -> Counter:
         """How many variants each assert rules out (a variant failing two counts for both)."""
