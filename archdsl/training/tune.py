@@ -165,14 +165,15 @@ class Tune:
 
         from ..language.choices import concrete_text
         from .train import train
-        run = tune_folder.trial_run(self.folder, trial.number)
-        text = concrete_text(self.spec, variant.picks)
-        runs.write_bytes(run.spec, text.encode("utf-8"))
         model = self.model_of(variant)
+        # recorded before the folder is made: a worker killed in between leaves a trial whose folder is missing,
+        # never a folder no trial names
         for key, value in (("run_dir", f"trials/{trial.number}"), ("params", variant.metrics["params"]),
                            ("macs", variant.metrics["macs"]), ("epochs", 0), ("val_accuracy", None),
                            ("seconds", None)):
             trial.set_user_attr(key, value)
+        run = tune_folder.trial_run(self.folder, trial.number)
+        runs.write_bytes(run.spec, concrete_text(self.spec, variant.picks).encode("utf-8"))
         reporter = _pruning_callback(keras, trial)
         settings = {"data": self.settings["data"] or "cifar10", "data_dir": _abs(self.args.data_dir),
                     "limit": self.settings["limit"], "test_limit": self.test_limit, "seed": self.seed,

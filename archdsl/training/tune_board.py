@@ -37,13 +37,13 @@ def _row(t, names: list[str]) -> dict:
     last = t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None
     value = t.value if t.state.name == "COMPLETE" else attrs.get("val_accuracy", last)
     seconds = attrs.get("seconds")
-    if seconds is None and t.datetime_start and t.datetime_complete:
+    if seconds is None and t.state.name in ("COMPLETE", "PRUNED") and t.datetime_start and t.datetime_complete:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds()
     retry = attrs.get("retry_of", t.system_attrs.get("failed_trial"))
     return {"trial": t.number, "state": kind(t), "choices": _choices(t, names), "variant": attrs.get("variant"),
             "params": attrs.get("params"), "macs": attrs.get("macs"), "val_accuracy": value,
             "epochs": attrs.get("epochs") or len(t.intermediate_values), "seconds": seconds,
-            "run_dir": attrs.get("run_dir"), "retry_of": retry}
+            "run_dir": attrs.get("run_dir"), "retry_of": retry, "worker": attrs.get("worker")}
 
 
 def _why(t) -> str:

@@ -1,0 +1,311 @@
+"""archdsl tune: a tiny design space tuned on a few hundred CIFAR-10 images.
+
+One tune is shared by most tests (the module fixture `tuned`): started in a worker process, SIGKILLed while
+its second trained trial runs, then resumed in this process. Its leaderboard is checked against the run
+directories' own files (metrics.json, written by Keras' training), its parameter counts against hand counts,
+best.arch against `archdsl check`. Two worker processes then share one SQLite study (and, with the
+PostgreSQL server binaries, one PostgreSQL study); a threshold pruner prunes a trial; bad input is refused
+with its code, before TensorFlow is imported.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from archdsl.cli import main
+from postgres_cluster import postgres_url  # noqa: F401 - a fixture
+from test_train import cli_command, cli_env
+
+optuna = pytest.importorskip("optuna")
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT = 150  # s for a worker process: TensorFlow's start-up, the data, a few trials of a second or two
+
+# 6 combinations; w=32 breaks the assert (params 3,370 and 3,818), so 4 feasible. Hand counts of the
+# feasible ones (conv without bias before bn; bn 4 numbers a channel; sep: depthwise kxk per input channel,
+# pointwise w x 16, no bias before bn; dense 16 x 10 + 10):
+#   w=4 k=3x3: conv 3*3*3*4=108 + bn 16, sep 3*3*4=36 + 4*16=64 + bn 64, dense 170 -> 458
+#   w=4 k=5x5: the depthwise 5*5*4=100 instead of 36 -> 522
+#   w=8 k=3x3: conv 216 + bn 32, sep 72 + 128 + bn 64, dense 170 -> 682
+#   w=8 k=5x5: depthwise 200 instead of 72 -> 810
+SPACE = """\
+# a tiny design space
+model tinyspace
+choose w in [4, 8, 32]
+choose k in [3x3, 5x5]
+input 32x32x3
+classes 10
+
+conv 3x3 w same bn relu
+maxpool 4x4
+sep k 16 same bn relu
+gap
+dense classes
+softmax
+
+assert params <= 1k
+train {
+  batch 50
+  epochs 2
+}
+"""
+HAND_PARAMS = {("4", "3x3"): 458, ("4", "5x5"): 522, ("8", "3x3"): 682, ("8", "5x5"): 810}
+
+
+def tune_args(spec: Path, out: Path, archive, cache, *more) -> list[str]:
+    return ["tune", str(spec), "--data", str(archive), "--data-dir", str(cache), "--out", str(out),
+            "--limit", "300", "--test-limit", "100", "--epochs", "2", *map(str, more)]
+
+
+def start_worker(args: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(cli_command(*args), stdout=log.open("w"), stderr=subprocess.STDOUT, env=cli_env(),
+                            cwd=ROOT, stdin=subprocess.DEVNULL)
+
+
+def finish(procs: list[subprocess.Popen], timeout: float = WAIT) -> list[int]:
+    """Every process's exit status, waiting at most `timeout` s for all; leftovers are killed."""
+    end = time.monotonic() + timeout
+    try:
+        return [p.wait(timeout=max(end - time.monotonic(), 0.1)) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def files_of(run: Path) -> dict[str, str]:
+    return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+def leaderboard(folder: Path) -> dict:
+    return json.loads((folder / "leaderboard.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def tuned(cifar_archive, data_cache, tmp_path_factory):
+    """A tune of SPACE with --trials 3, killed (SIGKILL) while its second trained trial runs, then resumed."""
+    tmp = tmp_path_factory.mktemp("tune")
+    spec = tmp / "tiny.arch"
+    spec.write_text(SPACE)
+    out = tmp / "out"
+    folder = out / "tiny"
+    args = tune_args(spec, out, cifar_archive, data_cache, "--trials", 3, "--heartbeat-grace", 2)
+    worker = start_worker(args, tmp / "first.log")
+    first, killed = None, None
+    try:
+        end = time.monotonic() + WAIT
+        while time.monotonic() < end and worker.poll() is None:
+            done = [p.parent.parent for p in folder.glob("trials/*/checkpoint/state.json")
+                    if json.loads(p.read_text())["complete"]]
+            begun = [p.parent.parent for p in folder.glob("trials/*/checkpoint/state.json")]  # training
+            if done and len(begun) > len(done):
+                first = done[0]
+                killed = next(p for p in begun if p not in done)
+                break
+            time.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert first is not None, (tmp / "first.log").read_text()[-3000:]
+    before = files_of(first)
+    time.sleep(3)  # past the heartbeat's grace: the killed trial counts as dead
+    code = main([*args, "--resume"])
+    assert code == 0
+    return {"folder": folder, "first": first, "killed": killed, "before": before, "spec": spec, "args": args}
+
+
+def test_the_leaderboard_is_the_run_directories_metrics(tuned):
+    board = leaderboard(tuned["folder"])
+    trained = [r for r in board["trials"] if r["state"] in ("complete", "pruned")]
+    assert len(trained) == 3 and board["counts"]["complete"] + board["counts"]["pruned"] == 3
+    for row in board["trials"]:
+        run = tuned["folder"] / row["run_dir"]
+        assert row["run_dir"] == f"trials/{row['trial']}"
+        choices = (row["choices"]["w"], row["choices"]["k"])
+        assert row["params"] == HAND_PARAMS[choices]
+        if row["state"] == "failed":
+            continue
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["params"] == HAND_PARAMS[choices]  # Keras' count_params of the trained model
+        assert row["val_accuracy"] == metrics["final_val_accuracy"]
+        assert row["epochs"] == metrics["epochs_done"] == 2
+        assert metrics["val_split"] == 30  # a tenth of the 300 training images, held out
+        spec = (run / "spec.arch").read_text()
+        assert f"conv 3x3 {choices[0]} same" in spec and f"sep {choices[1]} 16 same" in spec
+    values = [r["val_accuracy"] for r in trained]
+    assert values == sorted(values, reverse=True)
+    # what `--leaderboard` prints is the same board, without training
+    proc = subprocess.run(cli_command("tune", tuned["spec"], "--out", tuned["folder"].parent, "--leaderboard",
+                                      "--format", "json"), capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    assert shown["trials"] == board["trials"] and shown["counts"] == board["counts"]
+
+
+def test_infeasible_combinations_are_never_trained(tuned):
+    board = leaderboard(tuned["folder"])
+    dirs = {p.name for p in (tuned["folder"] / "trials").iterdir()}
+    assert dirs == {str(r["trial"]) for r in board["trials"]}
+    for row in board["not_trained"]:
+        assert str(row["trial"]) not in dirs
+        if row["state"] == "infeasible":
+            assert row["choices"]["w"] == "32" and row["why"] == "assert params <= 1k"
+    assert all(r["choices"]["w"] != "32" for r in board["trials"])
+
+
+def test_best_arch_is_the_best_trials_variant_and_checks(tuned):
+    board = leaderboard(tuned["folder"])
+    complete = [r for r in board["trials"] if r["state"] == "complete"]
+    accuracies = {r["trial"]: json.loads((tuned["folder"] / r["run_dir"] / "metrics.json").read_text())
+                  ["final_val_accuracy"] for r in complete}
+    best = max(complete, key=lambda r: (accuracies[r["trial"]], -r["trial"]))
+    assert board["best"]["trial"] == best["trial"]
+    text = (tuned["folder"] / "best.arch").read_text()
+    w, k = best["choices"]["w"], best["choices"]["k"]
+    expected = SPACE.replace("conv 3x3 w same", f"conv 3x3 {w} same").replace("sep k 16", f"sep {k} 16")
+    code_lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert code_lines == [line for line in expected.splitlines() if not line.startswith(("#", "choose"))]
+    proc = subprocess.run(cli_command("check", tuned["folder"] / "best.arch"), capture_output=True, text=True,
+                          env=cli_env(), timeout=60)
+    assert proc.returncode == 0 and f"{HAND_PARAMS[(w, k)]:,} params" in proc.stdout, proc.stderr
+
+
+def test_a_killed_tune_resumes_without_repeating_finished_trials(tuned):
+    board = leaderboard(tuned["folder"])
+    rows = {r["trial"]: r for r in board["trials"]}
+    first, killed = int(tuned["first"].name), int(tuned["killed"].name)
+    assert files_of(tuned["first"]) == tuned["before"]  # the finished trial's run is untouched
+    assert rows[first]["state"] == "complete"
+    assert rows[killed]["state"] == "failed"  # the heartbeat's grace passed: marked failed ...
+    retries = [r for r in board["trials"] if r["retry_of"] == killed]
+    assert len(retries) == 1 and retries[0]["choices"] == rows[killed]["choices"]  # ... and trained again
+    assert retries[0]["state"] in ("complete", "pruned") and retries[0]["trial"] > killed
+    finished = [tuple(r["choices"].values()) for r in board["trials"] if r["state"] in ("complete", "pruned")]
+    assert len(finished) == len(set(finished))  # no variant trained twice
+    # the killed trial kept what it had: a run directory of fewer than its 2 epochs
+    state = json.loads((tuned["folder"] / rows[killed]["run_dir"] / "checkpoint/state.json").read_text())
+    assert state["complete"] is False
+
+
+def two_workers(spec: Path, out: Path, archive, cache, tmp: Path, *more) -> dict:
+    args = tune_args(spec, out, archive, cache, "--trials", 3, *more)
+    procs = [start_worker(args, tmp / f"worker{i}.log") for i in (1, 2)]
+    codes = finish(procs)
+    logs = [(tmp / f"worker{i}.log").read_text() for i in (1, 2)]
+    assert codes == [0, 0], "\n".join(log[-2000:] for log in logs)
+    return {"procs": procs, "logs": logs}
+
+
+def check_shared(board: dict, procs) -> None:
+    finished = [r for r in board["trials"] if r["state"] in ("complete", "pruned")]
+    assert len(finished) == 3  # --trials 3 in each of two workers: 3 in all, not 6
+    numbers = [r["trial"] for r in finished]
+    assert len(set(numbers)) == 3
+    assert len({tuple(r["choices"].values()) for r in finished}) == 3
+    pids = {int(r["worker"].rsplit(":", 1)[1]) for r in finished}
+    assert pids == {p.pid for p in procs}  # both workers trained
+
+
+def test_two_workers_share_one_sqlite_study(cifar_archive, data_cache, tmp_path):
+    spec = tmp_path / "tiny.arch"
+    spec.write_text(SPACE)
+    done = two_workers(spec, tmp_path / "out", cifar_archive, data_cache, tmp_path)
+    check_shared(leaderboard(tmp_path / "out/tiny"), done["procs"])
+
+
+def test_two_workers_share_one_postgresql_study(cifar_archive, data_cache, tmp_path, postgres_url):  # noqa: F811
+    spec = tmp_path / "tiny.arch"
+    spec.write_text(SPACE)
+    done = two_workers(spec, tmp_path / "out", cifar_archive, data_cache, tmp_path, "--storage", postgres_url)
+    board = leaderboard(tmp_path / "out/tiny")
+    assert board["storage"].startswith("postgresql at 127.0.0.1:")
+    check_shared(board, done["procs"])
+    assert not (tmp_path / "out/tiny/study.db").exists()
+
+
+def test_a_pruned_trial_is_recorded_as_pruned(cifar_archive, data_cache, tmp_path, monkeypatch):
+    """A pruner that must prune at the first report (accuracy below 1.01): the trial stops after epoch 1."""
+    from archdsl.training import tune_study
+    monkeypatch.setattr(tune_study, "make_pruner",
+                        lambda optuna, name, epochs: optuna.pruners.ThresholdPruner(lower=1.01))
+    spec = tmp_path / "tiny.arch"
+    spec.write_text(SPACE)
+    assert main(tune_args(spec, tmp_path / "out", cifar_archive, data_cache, "--trials", 1)) == 0
+    folder = tmp_path / "out/tiny"
+    board = leaderboard(folder)
+    (row,) = board["trials"]
+    assert row["state"] == "pruned" and row["epochs"] == 1 and board["best"] is None
+    metrics = json.loads((folder / row["run_dir"] / "metrics.json").read_text())
+    assert metrics["epochs_done"] == 1 and metrics["complete"] is False
+    assert row["val_accuracy"] == metrics["final_val_accuracy"]
+    assert not (folder / "best.arch").exists()
+
+
+# --- bad input: a code, no traceback, nothing written, TensorFlow not imported ------------------------------
+
+def run_quick(*args) -> tuple[int, str, bool]:
+    """main(args) in a fresh process: (exit status, stderr, whether TensorFlow was imported)."""
+    code = ("import sys; from archdsl.cli import main; status = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(status)")
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          env=cli_env(), timeout=60, cwd=ROOT)
+    return proc.returncode, proc.stderr, proc.stdout.strip().endswith("True")
+
+
+def test_a_space_without_a_feasible_variant(tmp_path):
+    spec = tmp_path / "none.arch"
+    spec.write_text(SPACE.replace("assert params <= 1k", "assert params <= 400"))
+    status, err, tf = run_quick("tune", spec, "--out", tmp_path / "out")
+    assert status == 1 and not tf and "Traceback" not in err
+    assert "error[E302]: no variant holds every assert: `assert params <= 400` rules out 6 of 6" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_flags_and_folders(tmp_path, tuned):
+    spec = tmp_path / "tiny.arch"
+    spec.write_text(SPACE)
+    out = tuned["folder"].parent
+    cases = [
+        (["--trials", 0], "E685", "--trials 0: must be at least 1"),
+        (["--time", -5], "E685", "--time -5: must be more than 0 seconds"),
+        (["--out", out, "--epochs", 3, "--resume"], "E688", "--epochs 3 differs from the study's 2"),
+        (["--out", out], "E687", "study 'tiny' already has"),
+        (["--out", tmp_path / "fresh", "--resume"], "E687", "no study 'tiny' to resume"),
+        (["--out", out, "--study", "tiny", "--leaderboard"], None, None),
+    ]
+    other = tmp_path / "other.arch"
+    other.write_text(SPACE.replace("epochs 2", "epochs 3"))
+    (tmp_path / "junk/tiny").mkdir(parents=True)
+    (tmp_path / "junk/tiny/notes.txt").write_text("mine")
+    for args, code, said in cases:
+        status, err, tf = run_quick("tune", spec, *args)
+        assert not tf and "Traceback" not in err
+        if code is None:
+            assert status == 0, err
+            continue
+        assert status == 2 and f"error[{code}]: {said}" in err, (args, err)
+    status, err, _ = run_quick("tune", other, "--out", out, "--study", "tiny", "--resume")
+    assert status == 2 and "error[E686]" in err and "another spec" in err
+    status, err, _ = run_quick("tune", spec, "--out", tmp_path / "junk")
+    assert status == 2 and "error[E686]" in err and "notes.txt" in err
+    assert (tmp_path / "junk/tiny/notes.txt").read_text() == "mine" and len(list((tmp_path / "junk/tiny").iterdir())) == 1
+
+
+def test_an_unreachable_storage_is_said_within_its_timeout(tmp_path):
+    spec = tmp_path / "tiny.arch"
+    spec.write_text(SPACE)
+    start = time.monotonic()
+    status, err, tf = run_quick("tune", spec, "--out", tmp_path / "out", "--storage",
+                                "postgresql://tuner:secret@127.0.0.1:9/archdsl")
+    assert time.monotonic() - start < 30
+    assert status == 1 and not tf and "error[E682]" in err and "secret" not in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
