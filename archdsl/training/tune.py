@@ -49,7 +49,8 @@ class Tune:
         self.storage_shown = describe_storage(storage_url(args.storage, self.folder))
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         manifest = tune_folder.manifest(self.name, Path(args.file).name, sha, self.storage_shown)
-        tune_folder.check_folder(self.folder, manifest, must_exist=args.leaderboard and args.storage is None)
+        tune_folder.check_folder(self.folder, manifest,
+                                 must_exist=(args.leaderboard or args.resume) and args.storage is None)
         self.settings = {"spec_sha256": sha, "data": _data_setting(args.data), "limit": args.limit,
                          "test_limit": args.test_limit,
                          "epochs": args.epochs, "val_split": args.val_split, "seed": args.seed,

@@ -37,8 +37,8 @@ def check_folder(folder: Path, manifest: dict, *, must_exist: bool = False) -> N
         raise UsageError(f"{folder} is not a tune folder (it holds {shown}, and no {MANIFEST})", code="E686",
                          hint="give another --out or --study: a tune writes only into its own folder")
     if must_exist:
-        raise UsageError(f"no tune in {folder}", hint="run `archdsl tune FILE` first (check --out and --study)",
-                         code="E687")
+        raise UsageError(f"no tune in {folder}", code="E687",
+                         hint="start it with `archdsl tune FILE` (without --resume; check --out and --study)")
 
 
 def claim_folder(folder: Path, manifest: dict) -> None:

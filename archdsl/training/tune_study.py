@@ -58,9 +58,9 @@ def open_study(optuna, storage, name: str, settings: dict, *, resume: bool, must
         created = False
     except KeyError:
         if resume or must_exist:
-            raise UsageError(f"no study '{name}' to {'resume' if resume else 'show'} in this storage",
-                             hint="start it without --resume (and check --study, --out, --storage)",
-                             code="E687") from None
+            raise UsageError(f"no study '{name}' to {'resume' if resume else 'show'} in this storage", code="E687",
+                             hint="start it with `archdsl tune FILE` (without --resume; check --study and --storage)"
+                             ) from None
         try:
             study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
             created = True
