@@ -452,8 +452,8 @@ CODES: dict[str, Code] = _table(
         "storage, or the folder holds files that are not a tune's.",
         "Give another --study or --out; or tune the spec as it was, with the --storage it was started with."),
     Code("E687",
-        "`archdsl tune`: the study already has finished trials and --resume is not given; or --resume or "
-        "--leaderboard names a study (or tune folder) that does not exist.",
+        "`archdsl tune`: the study already has finished trials, no worker is running one of its trials, and "
+        "--resume is not given; or --resume or --leaderboard names a study (or tune folder) that does not exist.",
         "Add --resume to continue the study (finished trials are not repeated); check --out, --study and --storage."),
     Code("E688",
         "`archdsl tune` (--resume, or another worker): a setting (--data, --limit, --test-limit, --epochs, "

@@ -52,7 +52,7 @@ def worker_name() -> str:
 def open_study(optuna, storage, name: str, settings: dict, *, resume: bool, must_exist: bool = False):
     """(study, created): the study `name` in `storage`, created if missing unless `must_exist`. Its settings
     (a user attribute) must be `settings` (a flag left out takes the study's: `settings` is updated);
-    without `resume`, a study with finished trials is refused (E687)."""
+    without `resume`, a study with finished trials and none running is refused (E687)."""
     try:
         study = optuna.load_study(study_name=name, storage=storage)
         created = False
@@ -72,8 +72,11 @@ def open_study(optuna, storage, name: str, settings: dict, *, resume: bool, must
     else:
         _check_settings(name, kept, settings)
     if not resume and not must_exist:
-        finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-        if finished:
+        # a worker started while another one works on the study joins it; a study whose workers have all
+        # stopped (done, or killed) is continued only when asked
+        trials = study.get_trials(deepcopy=False)
+        finished = [t for t in trials if t.state.is_finished()]
+        if finished and not any(t.state.name == "RUNNING" for t in trials):
             raise UsageError(f"study '{name}' already has {len(finished)} finished trial"
                              f"{'s' if len(finished) != 1 else ''}", code="E687",
                              hint="add --resume to continue it (finished trials are not repeated), or give "
