@@ -249,6 +249,11 @@ EXAMPLES: dict[str, list[Example]] = {
                      "# no server at port 1")],
     "E684": [X(call=_open_storage(None), setup=lambda d: (d / "study.db").write_text("notes, not a database\n" * 99),
                shown="archdsl tune space.arch    # the tune folder's study.db is another file")],
+    "E685": [X(argv=["tune", "space.arch", "--trials", "0"], setup=lambda d: _spec(d, "space.arch", SPACE))],
+    "E686": [X(argv=["tune", "space.arch"],
+               setup=lambda d: (_spec(d, "space.arch", SPACE), (d / "runs/tune/space").mkdir(parents=True),
+                                (d / "runs/tune/space/notes.txt").write_text("mine\n")))],
+    "E687": [X(argv=["tune", "space.arch", "--resume"], setup=lambda d: _spec(d, "space.arch", SPACE))],
 }
 
 # a code no message can reach without a real training run (or a guard no input reaches): a note instead
@@ -291,6 +296,9 @@ NOTES: dict[str, str] = {
             "server at \"127.0.0.1\", port 5433 failed: FATAL: password authentication failed for user \"tuner\"`. "
             "See [tuning on several machines](tuning.md#tuning-on-several-machines).",
     "E652": "Not expected: archdsl escapes every label; the message carries graphviz's own error.",
+    "E688": "Needs a study with trials: `archdsl tune space.arch --resume --epochs 3` on a study started with "
+            "`--epochs 2` says `error[E688]: --epochs 3 differs from the study's 2: every trial of a study trains "
+            "with the same settings` (tests/test_tune.py). See [tuning](tuning.md).",
 }
 
 
