@@ -23,6 +23,7 @@ from .. import runs
 from ..errors import ArchError, UsageError
 from ..fileio import shown_path
 from . import progress, tune_folder, tune_study
+from .tune_storage import describe_storage, masked_url, open_storage, storage_url
 from .tune_variants import VariantIndex, why_not_trained
 
 DEFAULT_OUT = "runs/tune"
@@ -45,10 +46,11 @@ class Tune:
         self.index = VariantIndex(self.space)
         self.name = args.study or Path(args.file).stem
         self.folder = runs.check_out(args.out or DEFAULT_OUT) / self.name
-        from .tune_storage import describe_storage, open_storage, storage_url
         self.storage_shown = describe_storage(storage_url(args.storage, self.folder))
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        manifest = tune_folder.manifest(self.name, Path(args.file).name, sha, self.storage_shown)
+        # the storage as the folder records it: the same from any working folder (the default: its own study.db)
+        kept_in = "study.db" if args.storage is None else masked_url(args.storage)
+        manifest = tune_folder.manifest(self.name, Path(args.file).name, sha, kept_in)
         tune_folder.check_folder(self.folder, manifest,
                                  must_exist=(args.leaderboard or args.resume) and args.storage is None)
         self.settings = {"spec_sha256": sha, "data": _data_setting(args.data), "limit": args.limit,
@@ -192,7 +194,7 @@ class Tune:
         value = metrics["final_val_accuracy"]
         for key, v in (("epochs", metrics["epochs_done"]), ("val_accuracy", value), ("seconds", seconds)):
             trial.set_user_attr(key, v)
-        where = shown_path(str(run.path))
+        where = _shown(run.path)
         if reporter.pruned:
             self.say(f"{shown}: pruned after {metrics['epochs_done']} epoch{'s' if metrics['epochs_done'] != 1 else ''}"
                      f", val (held out) accuracy {value:.4f}, {seconds:.1f} s, {where}")
@@ -232,15 +234,38 @@ def run_tune(args) -> int:
     if args.leaderboard:
         board, best = tune.board(), tune.folder / "best.arch"
         from ..render.tune import render
-        print(render(board, args.format, shown_path(str(best)) if best.exists() else None))
+        print(render(board, args.format, _shown(best) if best.exists() else None))
         return 0
+    done = sum(tune_study.counted(t) for t in tune.study.get_trials(deepcopy=False))
+    if args.trials is not None and done >= args.trials:  # nothing to train: TensorFlow is not started
+        tune.stopped = f"the study has {done} trained, finished trials already (--trials {args.trials})"
+    else:
+        try:
+            _train_trials(tune, args)
+        except KeyboardInterrupt:
+            tune.write_outputs()
+            again = ["archdsl", "tune", args.file, "--resume", *(["--out", args.out] if args.out else []),
+                     *(["--study", args.study] if args.study else []), *(["--storage", "URL"] if args.storage else [])]
+            print(f"\ninterrupted; the study keeps its finished trials (the one interrupted is marked failed and "
+                  f"trained again on resume). Resume with:\n  {' '.join(again)}", file=sys.stderr)
+            return 130
+    board, best = tune.write_outputs()
+    from ..render.tune import render
+    if tune.stopped:
+        tune.say(f"stopped: {tune.stopped}")
+    print(render(board, args.format, _shown(best) if best else None))
+    return 0
+
+
+def _train_trials(tune: Tune, args) -> None:
+    """This worker's part of the study: the sampler and pruner set, the data loaded, the trials run."""
     optuna = tune.optuna
-    search = tune.index.search_space()
     # the study's first worker samples with --seed itself, so a one-worker tune proposes the same variants
     # again; every other worker (or a resume) with its own offset, so two workers do not propose alike
     seed = tune.seed if tune.created else (tune.seed + 1 + os.getpid()) % 2**32
     epochs = tune.model_of(tune.index.feasible[0]).train.epochs
-    tune.study.sampler = tune_study.make_sampler(optuna, tune.settings["sampler"] or "tpe", search, seed)
+    tune.study.sampler = tune_study.make_sampler(optuna, tune.settings["sampler"] or "tpe",
+                                                 tune.index.search_space(), seed)
     tune.study.pruner = tune_study.make_pruner(optuna, tune.settings["pruner"] or "median", epochs)
     from ..keras_backend.tensorflow_start import import_tensorflow
     shown = progress.VERBOSE
@@ -253,24 +278,10 @@ def run_tune(args) -> int:
     optuna.storages.fail_stale_trials(tune.study)  # a killed worker's trial: failed, and queued again
     retried = tune_study.queue_retries(tune.study)
     tune.say(f"study {tune.name} ({tune.storage_shown}): {len(tune.index.feasible):,} feasible variants of "
-             f"{len(tune.space.variants):,}; trials in {shown_path(str(tune.folder / 'trials'))}"
+             f"{len(tune.space.variants):,}; trials in {_shown(tune.folder / 'trials')}"
              + (f"; queued again: the failed trial{'s' if len(retried) > 1 else ''} "
                 f"{', '.join(map(str, retried))}" if retried else ""))
-    try:
-        tune.study.optimize(tune.objective, timeout=args.time, callbacks=[tune.after_trial], gc_after_trial=True)
-    except KeyboardInterrupt:
-        tune.write_outputs()
-        again = ["archdsl", "tune", args.file, "--resume", *(["--out", args.out] if args.out else []),
-                 *(["--study", args.study] if args.study else []), *(["--storage", "URL"] if args.storage else [])]
-        print(f"\ninterrupted; the study keeps its finished trials (the one interrupted is marked failed and "
-              f"trained again on resume). Resume with:\n  {' '.join(again)}", file=sys.stderr)
-        return 130
-    board, best = tune.write_outputs()
-    from ..render.tune import render
-    if tune.stopped:
-        tune.say(f"stopped: {tune.stopped}")
-    print(render(board, args.format, shown_path(str(best)) if best else None))
-    return 0
+    tune.study.optimize(tune.objective, timeout=args.time, callbacks=[tune.after_trial], gc_after_trial=True)
 
 
 def _check_numbers(args) -> None:
@@ -285,6 +296,15 @@ def _check_numbers(args) -> None:
     if args.time is not None and not args.time > 0:
         raise UsageError(f"--time {args.time:g}: must be more than 0 seconds", hint="e.g. --time 3600, or leave it "
                          "out to stop at --trials (or when every feasible variant has a trial)", code="E685")
+
+
+def _shown(path: Path) -> str:
+    """A path of the tune folder as printed: relative to the working folder when inside it."""
+    try:
+        path = path.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return shown_path(path)
 
 
 def _data_setting(data: str | None) -> str | None:

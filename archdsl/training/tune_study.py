@@ -32,7 +32,7 @@ SETTING_FLAGS = {"spec_sha256": None, "data": "--data", "limit": "--limit", "tes
 
 
 def import_optuna():
-    """Optuna, quiet (archdsl prints a line a trial itself), or E681 with the extra to install."""
+    """Optuna, quiet (archdsl prints a line a trial, and its own errors), or E681 with the extra to install."""
     try:
         import optuna
     except ModuleNotFoundError as exc:
@@ -40,7 +40,8 @@ def import_optuna():
             raise
         raise UsageError(f"`archdsl tune` needs Optuna ({exc})", hint="pip install 'archdsl[tune]'",
                          code="E681") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # its warnings (a trial failed, with the traceback of the Ctrl-C that stopped it) repeat what archdsl says
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
 
