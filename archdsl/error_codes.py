@@ -460,6 +460,9 @@ CODES: dict[str, Code] = _table(
         "--val-split, --seed, --sampler, --pruner) differs from the study's: every trial of a study trains with "
         "the same settings.",
         "Leave the flag out (the study's value is used), or start another --study."),
+    Code("E689",
+        "`archdsl tune --report`: the file name does not end in .html (the report is an HTML page).",
+        "Write e.g. `--report tune.html`."),
 )
 
 

@@ -254,6 +254,7 @@ EXAMPLES: dict[str, list[Example]] = {
                setup=lambda d: (_spec(d, "space.arch", SPACE), (d / "runs/tune/space").mkdir(parents=True),
                                 (d / "runs/tune/space/notes.txt").write_text("mine\n")))],
     "E687": [X(argv=["tune", "space.arch", "--resume"], setup=lambda d: _spec(d, "space.arch", SPACE))],
+    "E689": [X(argv=["tune", "space.arch", "--report", "tune.pdf"], setup=lambda d: _spec(d, "space.arch", SPACE))],
 }
 
 # a code no message can reach without a real training run (or a guard no input reaches): a note instead

@@ -153,6 +153,29 @@ def test_the_leaderboard_is_the_run_directories_metrics(tuned):
     assert shown["trials"] == board["trials"] and shown["counts"] == board["counts"]
 
 
+def test_the_pareto_marks_and_the_report_page(tuned, tmp_path, capsys):
+    board = leaderboard(tuned["folder"])
+    complete = [r for r in board["trials"] if r["state"] == "complete"]
+    for r in complete:  # by brute force: no other complete trial as cheap and as good, one strictly
+        beaten = any(o is not r and o["params"] <= r["params"] and o["val_accuracy"] >= r["val_accuracy"]
+                     and (o["params"], o["val_accuracy"]) != (r["params"], r["val_accuracy"]) for o in complete)
+        assert r["pareto"] == (not beaten)
+    assert not any(r["pareto"] for r in board["trials"] if r["state"] != "complete")
+    page = tmp_path / "tune.html"
+    assert main(["tune", str(tuned["spec"]), "--out", str(tuned["folder"].parent), "--leaderboard",
+                 "--report", str(page)]) == 0
+    html = page.read_text()
+    shown = [r for r in board["trials"] if r["val_accuracy"] is not None]
+    assert html.count("<circle") == len(shown) and html.count("<svg") == 1 and "<script" not in html
+    for r in shown:
+        assert f"trial {r['trial']} (w={r['choices']['w']} k={r['choices']['k']}): params {r['params']:,}" in html
+    assert main(["tune", str(tuned["spec"]), "--out", str(tuned["folder"].parent), "--leaderboard",
+                 "--report", str(page)]) == 2  # an existing file is not overwritten
+    assert "error[E603]" in capsys.readouterr().err
+    assert main(["tune", str(tuned["spec"]), "--report", str(tmp_path / "tune.pdf")]) == 2
+    assert "error[E689]" in capsys.readouterr().err
+
+
 def test_infeasible_combinations_are_never_trained(tuned):
     board = leaderboard(tuned["folder"])
     dirs = {p.name for p in (tuned["folder"] / "trials").iterdir()}

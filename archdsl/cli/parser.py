@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "trained again")
     p.add_argument("--leaderboard", action="store_true", help="print the study's leaderboard and exit (no training)")
     p.add_argument("--format", choices=["table", "json"], default="table", help="the leaderboard's (default: table)")
+    p.add_argument("--report", metavar="FILE.html",
+                   help="also write a page with the leaderboard and params against held-out accuracy (an existing "
+                        "file is not overwritten)")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
                    help="0 only the leaderboard, 1 a line a trial (default), 2 also a line an epoch")
     p.add_argument("--heartbeat-grace", type=int, help=argparse.SUPPRESS)  # tests: a dead worker's trial fails sooner

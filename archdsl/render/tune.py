@@ -1,8 +1,11 @@
 """Presenters of a tune (`archdsl tune`): its leaderboard as a text table or JSON, with the counts of its
-trials and the best variant. `board` is the dict training/tune_board.py reads from the study."""
+trials and the best variant, and (`--report FILE.html`) a page with params against held-out accuracy as
+an inline SVG scatter chart. `board` is the dict training/tune_board.py reads from the study."""
 from __future__ import annotations
 
+import functools
 import json
+from pathlib import Path
 
 from ..display import terminal_text
 
@@ -26,6 +29,14 @@ def counts_line(board: dict) -> str:
     return ", ".join(parts)
 
 
+PARETO_NOTE = ("front *: on the Pareto front of params against val acc (no other complete trial has at most its "
+               "params and at least its accuracy)")
+
+
+def _state(row: dict) -> str:
+    return row["state"] + (f" (retry of {row['retry_of']})" if row["retry_of"] is not None else "")
+
+
 def _accuracy(value) -> str:
     return "" if value is None else f"{value:.4f}"
 
@@ -33,17 +44,16 @@ def _accuracy(value) -> str:
 def text_table(board: dict, best_path: str | None = None) -> str:
     rows = board["trials"]
     names = list(rows[0]["choices"]) if rows else []
-    header = ["trial", "state", *names, "params", "MACs", "val acc", "epochs", "seconds", "run dir"]
+    header = ["trial", "state", *names, "params", "MACs", "val acc", "front", "epochs", "seconds", "run dir"]
     body = []
     for r in rows:
-        state = r["state"] + (f" (retry of {r['retry_of']})" if r["retry_of"] is not None else "")
-        body.append([str(r["trial"]), state, *(str(r["choices"].get(n, "")) for n in names),
+        body.append([str(r["trial"]), _state(r), *(str(r["choices"].get(n, "")) for n in names),
                      "" if r["params"] is None else f"{r['params']:,}", "" if r["macs"] is None else f"{r['macs']:,}",
-                     _accuracy(r["val_accuracy"]), str(r["epochs"] or 0),
+                     _accuracy(r["val_accuracy"]), "*" if r["pareto"] else "", str(r["epochs"] or 0),
                      "" if r["seconds"] is None else f"{r['seconds']:.1f}", r["run_dir"] or ""])
     body = [[terminal_text(c) for c in row] for row in body]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    left = {0, 1, *range(2, 2 + len(names)), len(header) - 1}
+    left = {0, 1, *range(2, 2 + len(names)), len(header) - 4, len(header) - 1}
 
     def line(cells):
         return "  ".join(c.ljust(w) if i in left else c.rjust(w)
@@ -52,10 +62,47 @@ def text_table(board: dict, best_path: str | None = None) -> str:
     lines = [f"study {terminal_text(board['study'])} ({terminal_text(board['storage'])}): {counts_line(board)}"]
     if body:
         lines += ["", line(header), line(["-" * w for w in widths]), *map(line, body)]
+        if any(r["pareto"] for r in rows):
+            lines.append(PARETO_NOTE)
     best = board["best"]
     if best is not None:
-        choices = " ".join(f"{k}={v}" for k, v in best["choices"].items()) or "the spec"
-        lines += ["", f"best: trial {best['trial']} ({terminal_text(choices)}), val (held out) accuracy "
+        lines += ["", f"best: trial {best['trial']} ({terminal_text(_choices(best))}), val (held out) accuracy "
                       f"{best['val_accuracy']:.4f}, {terminal_text(best['run_dir'])}"
                   + (f"; its spec: {terminal_text(best_path)}" if best_path else "")]
     return "\n".join(lines)
+
+
+def report_html(board: dict) -> str:
+    """The report page: the counts, the best trial, the chart (the Pareto front of the complete trials as
+    steps) and the trials' table. Every value is escaped by the template (jinja2 autoescape)."""
+    from .. import __version__
+    from .charts import COLOURS, Point, Series, scatter_chart
+
+    def point(r: dict) -> Point:
+        return Point(r["params"], r["val_accuracy"], f"trial {r['trial']} ({_choices(r)})")
+
+    rows = [r for r in board["trials"] if r["params"] is not None and r["val_accuracy"] is not None]
+    groups = [Series(state, [point(r) for r in rows if r["state"] == state], colour)
+              for state, colour in (("complete", COLOURS[0]), ("pruned", COLOURS[1])) if any(
+                  r["state"] == state for r in rows)]
+    front = [(r["params"], r["val_accuracy"]) for r in rows if r["pareto"]]
+    chart = scatter_chart(groups, title="params against val (held out) accuracy", x_label="params",
+                          y_label="val accuracy", front=front, x_format=lambda v: f"{v:,.0f}",
+                          y_format=lambda v: f"{v:.3g}", width=640, height=360)
+    names = list(board["trials"][0]["choices"]) if board["trials"] else []
+    return _template().render(
+        b=board, chart=chart, names=names, counts=counts_line(board), version=__version__, state=_state,
+        choices=_choices)
+
+
+@functools.cache
+def _template():
+    import jinja2
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True)
+    return env.get_template("tune.html.j2")
+
+
+def _choices(row: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in row["choices"].items()) or "the spec"

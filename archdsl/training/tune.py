@@ -36,6 +36,8 @@ class Tune:
         self.args = args
         self.optuna = tune_study.import_optuna()
         _check_numbers(args)
+        if getattr(args, "report", None):  # refused before minutes of training, not after
+            _check_report(args.report)
         from ..analysis.space import explore
         from ..language.parser import parse, read_source
         text = read_source(args.file)
@@ -177,7 +179,7 @@ class Tune:
             trial.set_user_attr(key, value)
         run = tune_folder.trial_run(self.folder, trial.number)
         runs.write_bytes(run.spec, concrete_text(self.spec, variant.picks).encode("utf-8"))
-        reporter = _pruning_callback(keras, trial)
+        reporter = _pruning_callback(keras, trial, model.train.epochs)
         settings = {"data": self.settings["data"] or "cifar10", "data_dir": _abs(self.args.data_dir),
                     "limit": self.settings["limit"], "test_limit": self.test_limit, "seed": self.seed,
                     "recipe": None, "set": []}
@@ -196,10 +198,10 @@ class Tune:
             trial.set_user_attr(key, v)
         where = _shown(run.path)
         if reporter.pruned:
-            self.say(f"{shown}: pruned after {metrics['epochs_done']} epoch{'s' if metrics['epochs_done'] != 1 else ''}"
-                     f", val (held out) accuracy {value:.4f}, {seconds:.1f} s, {where}")
+            self.say(f"{shown}: pruned after {_epochs(metrics['epochs_done'])}, val (held out) accuracy "
+                     f"{value:.4f}, {seconds:.1f} s, {where}")
             raise self.optuna.TrialPruned(f"pruned at epoch {metrics['epochs_done']}")
-        self.say(f"{shown}: val (held out) accuracy {value:.4f} after {metrics['epochs_done']} epochs, "
+        self.say(f"{shown}: val (held out) accuracy {value:.4f} after {_epochs(metrics['epochs_done'])}, "
                  f"{seconds:.1f} s, {where}")
         return value
 
@@ -212,9 +214,10 @@ class Tune:
         self.write_outputs()
 
 
-def _pruning_callback(keras, trial):
+def _pruning_callback(keras, trial, epochs: int):
     class ReportToPruner(keras.callbacks.Callback):
-        """After each epoch (its checkpoint written): the held-out accuracy to the pruner; stop when it prunes."""
+        """After each epoch (its checkpoint written): the held-out accuracy to the pruner; stop when it prunes.
+        The last epoch is reported, not pruned: the trial is complete anyway."""
         pruned = False
 
         def on_epoch_end(self, epoch, logs=None):
@@ -222,7 +225,7 @@ def _pruning_callback(keras, trial):
             if value is None:
                 return
             trial.report(float(value), epoch + 1)
-            if trial.should_prune():
+            if epoch + 1 < epochs and trial.should_prune():
                 self.pruned = True
                 self.model.stop_training = True
 
@@ -235,6 +238,7 @@ def run_tune(args) -> int:
         board, best = tune.board(), tune.folder / "best.arch"
         from ..render.tune import render
         print(render(board, args.format, _shown(best) if best.exists() else None))
+        _write_report(args, board)
         return 0
     done = sum(tune_study.counted(t) for t in tune.study.get_trials(deepcopy=False))
     if args.trials is not None and done >= args.trials:  # nothing to train: TensorFlow is not started
@@ -254,6 +258,7 @@ def run_tune(args) -> int:
     if tune.stopped:
         tune.say(f"stopped: {tune.stopped}")
     print(render(board, args.format, _shown(best) if best else None))
+    _write_report(args, board)
     return 0
 
 
@@ -284,6 +289,22 @@ def _train_trials(tune: Tune, args) -> None:
     tune.study.optimize(tune.objective, timeout=args.time, callbacks=[tune.after_trial], gc_after_trial=True)
 
 
+def _check_report(path: str) -> None:
+    from ..fileio import check_target
+    if not path.lower().endswith((".html", ".htm")):
+        raise UsageError(f"--report {path}: the report is an HTML page", hint="write e.g. --report tune.html",
+                         code="E689")
+    check_target(path, overwrite=False)
+
+
+def _write_report(args, board: dict) -> None:
+    if getattr(args, "report", None):
+        from ..fileio import replace_with_bytes
+        from ..render.tune import report_html
+        replace_with_bytes(Path(args.report), report_html(board).encode("utf-8"))
+        print(f"wrote {shown_path(args.report)}", file=sys.stderr)
+
+
 def _check_numbers(args) -> None:
     from .overrides import check_flags
     check_flags(args)  # --seed, --limit (E612), as `archdsl train` checks them
@@ -296,6 +317,10 @@ def _check_numbers(args) -> None:
     if args.time is not None and not args.time > 0:
         raise UsageError(f"--time {args.time:g}: must be more than 0 seconds", hint="e.g. --time 3600, or leave it "
                          "out to stop at --trials (or when every feasible variant has a trial)", code="E685")
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch{'s' if n != 1 else ''}"
 
 
 def _shown(path: Path) -> str:

@@ -1,9 +1,11 @@
 """A study's leaderboard, read from its trials: one row a trained trial (complete, pruned, failed, running),
-best first, the trials that trained nothing counted and listed apart. Plain dicts: render/tune.py prints
-them, tune_folder writes them as leaderboard.json.
+best first, the trials that trained nothing counted and listed apart; a complete trial is marked `pareto`
+when no other complete trial has at most its params and at least its held-out accuracy (one of them
+strictly). Plain dicts: render/tune.py prints them, tune_folder writes them as leaderboard.json.
 """
 from __future__ import annotations
 
+from ..analysis.pareto import pareto_front
 from .tune_study import kind, trained
 
 KINDS = ("complete", "pruned", "failed", "running", "waiting", "infeasible", "repeat", "skipped")
@@ -18,6 +20,10 @@ def board(study, choice_names: list[str], storage: str, spec: str) -> dict:
         counts[kind(t)] = counts.get(kind(t), 0) + 1
     others = [{"trial": t.number, "state": kind(t), "choices": _choices(t, choice_names), "why": _why(t)}
               for t in trials if not trained(t) and kind(t) in ("infeasible", "repeat", "skipped")]
+    complete = [r for r in rows if r["state"] == "complete" and r["params"] is not None]
+    front = {r["trial"] for r in pareto_front(complete, lambda r: r["params"], lambda r: r["val_accuracy"])}
+    for r in rows:
+        r["pareto"] = r["trial"] in front
     best = next((r for r in rows if r["state"] == "complete"), None)
     return {"study": study.study_name, "storage": storage, "spec": spec, "counts": counts, "best": best,
             "trials": rows, "not_trained": others}
