@@ -240,9 +240,12 @@ def run_tune(args) -> int:
         print(render(board, args.format, _shown(best) if best.exists() else None))
         _write_report(args, board)
         return 0
-    done = sum(tune_study.counted(t) for t in tune.study.get_trials(deepcopy=False))
+    trials = tune.study.get_trials(deepcopy=False)
+    done = sum(tune_study.counted(t) for t in trials)
     if args.trials is not None and done >= args.trials:  # nothing to train: TensorFlow is not started
         tune.stopped = f"the study has {done} trained, finished trials already (--trials {args.trials})"
+    elif {v.index for v in tune.index.feasible} <= tune_study.taken(trials):
+        tune.stopped = "every feasible variant has a trial already"
     else:
         try:
             _train_trials(tune, args)
@@ -282,8 +285,9 @@ def _train_trials(tune: Tune, args) -> None:
         progress.VERBOSE = shown
     optuna.storages.fail_stale_trials(tune.study)  # a killed worker's trial: failed, and queued again
     retried = tune_study.queue_retries(tune.study)
-    tune.say(f"study {tune.name} ({tune.storage_shown}): {len(tune.index.feasible):,} feasible variants of "
-             f"{len(tune.space.variants):,}; trials in {_shown(tune.folder / 'trials')}"
+    feasible = len(tune.index.feasible)
+    tune.say(f"study {tune.name} ({tune.storage_shown}): {feasible:,} feasible variant{'s' if feasible != 1 else ''} "
+             f"of {len(tune.space.variants):,}; trials in {_shown(tune.folder / 'trials')}"
              + (f"; queued again: the failed trial{'s' if len(retried) > 1 else ''} "
                 f"{', '.join(map(str, retried))}" if retried else ""))
     tune.study.optimize(tune.objective, timeout=args.time, callbacks=[tune.after_trial], gc_after_trial=True)

@@ -25,6 +25,8 @@ import warnings
 
 from ..errors import UsageError
 
+# what a flag left out means, so that giving its default value to a study started without it is no change
+FLAG_DEFAULTS = {"data": "cifar10", "seed": 0, "sampler": "tpe", "pruner": "median"}
 SETTINGS_ATTR = "archdsl"  # the study's user attribute holding the settings every worker must share
 SETTING_FLAGS = {"spec_sha256": None, "data": "--data", "limit": "--limit", "test_limit": "--test-limit",
                  "epochs": "--epochs",
@@ -95,10 +97,11 @@ def _check_settings(name: str, kept: dict, settings: dict) -> None:
     for key, flag in SETTING_FLAGS.items():
         if flag is None:
             continue
+        stored = kept.get(key) if kept.get(key) is not None else FLAG_DEFAULTS.get(key)
         if settings.get(key) is None:
             settings[key] = kept.get(key)
-        elif settings[key] != kept.get(key):
-            shown = "not given" if kept.get(key) is None else kept.get(key)
+        elif settings[key] != stored:
+            shown = "not given" if stored is None else stored
             raise UsageError(f"{flag} {settings[key]} differs from the study's {shown}: every trial of a study "
                              "trains with the same settings", hint=f"leave out {flag}, or give another --study",
                              code="E688")
