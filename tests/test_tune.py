@@ -281,6 +281,21 @@ def test_a_pruned_trial_is_recorded_as_pruned(cifar_archive, data_cache, tmp_pat
     assert not (folder / "best.arch").exists()
 
 
+def test_a_space_with_one_feasible_variant_in_fifteen_finishes(cifar_archive, data_cache, tmp_path):
+    """Untrainable proposals are repaired to the feasible variant, then the tune stops: no --trials needed."""
+    spec = tmp_path / "narrow.arch"
+    spec.write_text(SPACE.replace("choose w in [4, 8, 32]", "choose w in [4, 32, 48, 64, 96]")
+                    .replace("choose k in [3x3, 5x5]", "choose k in [3x3, 5x5, 7x7]")
+                    .replace("assert params <= 1k", "assert params <= 500"))  # w=4 k=3x3 alone: 458 (5x5: 522)
+    args = tune_args(spec, tmp_path / "out", cifar_archive, data_cache)
+    args[args.index("--epochs") + 1] = "1"
+    assert main(args) == 0
+    board = leaderboard(tmp_path / "out/narrow")
+    (row,) = board["trials"]
+    assert row["choices"] == {"w": "4", "k": "3x3"} and row["state"] == "complete"
+    assert sum(board["counts"].values()) <= 4  # at most: infeasible, the repaired one, then a repeat or infeasible
+
+
 # --- bad input: a code, no traceback, nothing written, TensorFlow not imported ------------------------------
 
 def run_quick(*args) -> tuple[int, str, bool]:

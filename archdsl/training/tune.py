@@ -155,7 +155,7 @@ class Tune:
     def repair(self, trial, variant) -> None:
         """Queue the nearest feasible variant nobody has taken in place of this proposal; stop when none is
         left. The grid sampler needs no repair: it proposes each combination once, and stops by itself."""
-        if self.args.sampler == "grid":
+        if self.settings["sampler"] == "grid":
             return
         free = self.index.nearest_untaken(variant, tune_study.taken(self.study.get_trials(deepcopy=False),
                                                                     trial.number))
