@@ -75,7 +75,7 @@ def text_table(board: dict, best_path: str | None = None) -> str:
 def report_html(board: dict) -> str:
     """The report page: the counts, the best trial, the chart (the Pareto front of the complete trials as
     steps) and the trials' table. Every value is escaped by the template (jinja2 autoescape)."""
-    from .. import __version__
+    from ..version import __version__
     from .charts import COLOURS, Point, Series, scatter_chart
 
     def point(r: dict) -> Point:
