@@ -120,7 +120,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", 
             y_lo, y_hi = max(y_lo - pad, -_MAX), min(y_hi + pad, _MAX)
         y_ticks = nice_ticks(y_lo, y_hi, 5)
         f.y_range = (min(y_lo, y_ticks[0]), max(y_hi, y_ticks[-1]))
-    f.left = max(44, 14 + 7 * max(len(y_format(t)) for t in y_ticks))
+    f.left = max(44, 14 + 7 * max(len(y_format(t)) for t in y_ticks)) + (12 if y_label else 0)  # the y label clear
 
     plot_right = width - f.right
     for t in y_ticks:  # grid and y labels
@@ -198,7 +198,7 @@ def scatter_chart(groups: Sequence[Series], *, title: str, x_label: str, y_label
         ticks = nice_ticks(lo, hi, 5)
         ranges.append((ticks, (min(lo, ticks[0]), max(hi, ticks[-1]))))
     (x_ticks, f.x_range), (y_ticks, f.y_range) = ranges
-    f.left = max(44, 14 + 7 * max(len(y_format(t)) for t in y_ticks))
+    f.left = max(44, 14 + 7 * max(len(y_format(t)) for t in y_ticks)) + (12 if y_label else 0)  # the y label clear
     plot_right, base = width - f.right, height - f.bottom
     for t in y_ticks:
         y = f.y(t)
