@@ -11,6 +11,7 @@ A chart costs time linear in its points, and a long series is downsampled to at 
 """
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -122,22 +123,8 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "epoch", 
         f.y_range = (min(y_lo, y_ticks[0]), max(y_hi, y_ticks[-1]))
     f.left = max(44, 14 + 7 * max(len(y_format(t)) for t in y_ticks)) + (12 if y_label else 0)  # the y label clear
 
-    plot_right = width - f.right
-    for t in y_ticks:  # grid and y labels
-        y = f.y(at(t))
-        f.parts.append(f'<line x1="{f.left}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" stroke="{GRID}"/>')
-        f.parts.append(_text(f.left - 6, y + 4, y_format(t), anchor="end", colour=MUTED, size=11))
-    base = height - f.bottom
-    for t in x_ticks:
-        if x_lo <= t <= x_hi:
-            x = f.x(t)
-            f.parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="{AXIS}"/>')
-            f.parts.append(_text(x, base + 17, _plain(t), anchor="middle", colour=MUTED, size=11))
-    f.parts.append(f'<line x1="{f.left}" y1="{base}" x2="{plot_right}" y2="{base}" stroke="{AXIS}"/>')
-    f.parts.append(_text((f.left + plot_right) / 2, height - 8, x_label, anchor="middle", colour=MUTED, size=11))
-    if y_label:
-        f.parts.append(_text(14, (f.top + base) / 2, y_label, anchor="middle", colour=MUTED, size=11,
-                             rotate=True))
+    plot_right, base = width - f.right, height - f.bottom
+    _axes(f, [t for t in x_ticks if x_lo <= t <= x_hi], y_ticks, x_label, y_label, _plain, y_format, at)
 
     for m in markers:
         if x_lo <= m.x <= x_hi:
@@ -199,22 +186,10 @@ def scatter_chart(groups: Sequence[Series], *, title: str, x_label: str, y_label
         ranges.append((ticks, (min(lo, ticks[0]), max(hi, ticks[-1]))))
     (x_ticks, f.x_range), (y_ticks, f.y_range) = ranges
     f.left = max(44, 14 + 7 * max(len(y_format(t)) for t in y_ticks)) + (12 if y_label else 0)  # the y label clear
-    plot_right, base = width - f.right, height - f.bottom
-    for t in y_ticks:
-        y = f.y(t)
-        f.parts.append(f'<line x1="{f.left}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" stroke="{GRID}"/>')
-        f.parts.append(_text(f.left - 6, y + 4, y_format(t), anchor="end", colour=MUTED, size=11))
-    for t in x_ticks:
-        x = f.x(t)
-        f.parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="{AXIS}"/>')
-        f.parts.append(_text(x, base + 17, x_format(t), anchor="middle", colour=MUTED, size=11))
-    f.parts.append(f'<line x1="{f.left}" y1="{base}" x2="{plot_right}" y2="{base}" stroke="{AXIS}"/>')
-    f.parts.append(_text((f.left + plot_right) / 2, height - 8, x_label, anchor="middle", colour=MUTED, size=11))
-    if y_label:
-        f.parts.append(_text(14, (f.top + base) / 2, y_label, anchor="middle", colour=MUTED, size=11, rotate=True))
+    _axes(f, x_ticks, y_ticks, x_label, y_label, x_format, y_format, float)
     if front:
         corners = sorted(front)
-        steps = [corners[0]] + [c for a, b in zip(corners, corners[1:]) for c in ((b[0], a[1]), b)]
+        steps = [corners[0]] + [c for a, b in itertools.pairwise(corners) for c in ((b[0], a[1]), b)]
         path = " ".join(f"{'M' if i == 0 else 'L'}{f.x(x):.1f},{f.y(y):.1f}" for i, (x, y) in enumerate(steps))
         f.parts.append(f'<path d="{path}" fill="none" stroke="{MUTED}" stroke-width="1.5" stroke-dasharray="4 3"/>')
     for g in groups:
@@ -225,6 +200,24 @@ def scatter_chart(groups: Sequence[Series], *, title: str, x_label: str, y_label
                                f'fill-opacity="0.8"><title>{escape(tip)}</title></circle>')
     _legend(f, groups)
     return _svg(f, title)
+
+
+def _axes(f: _Frame, x_ticks, y_ticks, x_label: str, y_label: str, x_format, y_format, y_at) -> None:
+    """Grid lines with the y ticks' labels, the x ticks and their labels, the x axis and both axes' names;
+    `y_at`: where a y value sits on the axis (its logarithm on a log scale)."""
+    plot_right, base = f.width - f.right, f.height - f.bottom
+    for t in y_ticks:
+        y = f.y(y_at(t))
+        f.parts.append(f'<line x1="{f.left}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" stroke="{GRID}"/>')
+        f.parts.append(_text(f.left - 6, y + 4, y_format(t), anchor="end", colour=MUTED, size=11))
+    for t in x_ticks:
+        x = f.x(t)
+        f.parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="{AXIS}"/>')
+        f.parts.append(_text(x, base + 17, x_format(t), anchor="middle", colour=MUTED, size=11))
+    f.parts.append(f'<line x1="{f.left}" y1="{base}" x2="{plot_right}" y2="{base}" stroke="{AXIS}"/>')
+    f.parts.append(_text((f.left + plot_right) / 2, f.height - 8, x_label, anchor="middle", colour=MUTED, size=11))
+    if y_label:
+        f.parts.append(_text(14, (f.top + base) / 2, y_label, anchor="middle", colour=MUTED, size=11, rotate=True))
 
 
 def _legend(f: _Frame, series: Sequence[Series]) -> None:
