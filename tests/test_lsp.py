@@ -349,6 +349,23 @@ async def test_completion_offers_a_spaces_choices_where_values_go(client: Langua
     assert len(explore(parse(filled, "c.arch")).feasible) == 4
 
 
+@lsp
+async def test_hover_on_a_choice_says_its_values_and_the_variant_shown(client: LanguageClient):
+    # w=8 breaks no assert, w=4 is listed first but ruled out: the variant shown is w=8's
+    text = "choose w in [4, 8]\ninput 8x8x3\nconv 3x3 w same\nassert params >= 150\n"  # w=4: 108 params
+    uri = uri_of("h9.arch")
+    await open_and_wait(client, uri, text)
+    for line, character in ((0, 7), (2, 9)):   # the declaration, and a use
+        result = await client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line, character)))
+        assert "**choice w**: 4, 8 (line 1); shown: w = 8" in result.contents.value
+    # the row shown on the use's line is the w=8 variant's: 3*3*3*8 = 216 params (no bias by default), by hand
+    result = await client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(2, 1)))
+    assert "| 216 |" in result.contents.value and "8x8x8" in result.contents.value
+    close(client, uri)
+
+
 def test_every_offered_option_is_accepted_by_the_front_end():
     """Each option completion offers, written after its op's example line (with a value where it takes
     one), is a spec the front end accepts: completion never suggests a word the language refuses."""

@@ -56,6 +56,7 @@ class Reading:
     problems: list[Problem] = field(default_factory=list)
     # 1-based source line -> the layers written there, with their rows (a block body's line: every use's)
     layers_at: dict[int, list[tuple[Layer, LayerStats]]] = field(default_factory=dict)
+    shown_picks: dict[str, str] = field(default_factory=dict)  # a design space: the values of the variant shown
 
     @property
     def lines(self) -> tuple[str, ...]:
@@ -70,7 +71,8 @@ def read(text: str, file: str) -> Reading:
     try:
         _refuse_what_is_not_text(body, file)
         reading.spec = parse(body, file)
-        reading.analysis = analyze(_model(reading.spec))
+        model, reading.shown_picks = _model(reading.spec)
+        reading.analysis = analyze(model)
     except ArchError as exc:
         reading.problems = [_after_bom(problem(e, body), text) for e in getattr(exc, "errors", [exc])]
         return reading
@@ -89,15 +91,19 @@ EXPLORED_IN_EDITOR = 1000  # a larger design space is checked by its first varia
 
 
 def _model(spec: Spec):
-    """The spec's model; a design space is read as `archdsl check` reads it (every variant, an error if none
-    holds the asserts), and shown by its first feasible variant."""
+    """The spec's model and, for a design space, the values of the variant it is: a space is read as
+    `archdsl check` reads it (every variant, an error if none holds the asserts) and shown by its first
+    feasible variant (a space too large to explore while typing, by its first)."""
     choices = check_choices(spec)
-    if not choices or count(choices) > EXPLORED_IN_EDITOR:
-        return resolve_first(spec)
+    if not choices:
+        return resolve_first(spec), {}
+    if count(choices) > EXPLORED_IN_EDITOR:
+        return resolve_first(spec), {c.name: c.texts[0] for c in choices}
     space = explore(spec)
     if not space.feasible:
         raise space.no_feasible_error()
-    return resolve(instantiate(spec, space.feasible[0].picks)[0])
+    variant = space.feasible[0]
+    return resolve(instantiate(spec, variant.picks)[0]), variant.values()
 
 
 def block_uses(spec: Spec, analysis: Analysis) -> dict[int, list[tuple[Layer, LayerStats]]]:

@@ -64,9 +64,27 @@ def hover(reading: Reading, line: int, index: int) -> str | None:
             parts.append(summary)
     elif head and (doc := option_doc(head.group(1), text, index)):
         parts.append(doc)
+    if doc := choice_doc(reading, text, index):
+        parts.append(doc)
     if rows := layer_rows(reading, line):
         parts.append(rows)
     return "\n\n".join(parts) or None
+
+
+def choice_doc(reading: Reading, text: str, index: int) -> str | None:
+    """`**choice w**: 48, 64, 80 (line 8)` for a design space's choice name at `index`, where it is declared or
+    used; the rows shown are the first feasible variant's, with its value."""
+    if reading.spec is None:
+        return None
+    word = next((m.group() for m in re.finditer(r"[A-Za-z_]\w*", text.split("#", 1)[0])
+                 if m.start() <= index <= m.end()), None)
+    choice = next((c for c in choices_of(reading.spec) if c.name == word), None)
+    if choice is None:
+        return None
+    doc = f"**choice {choice.name}**: {', '.join(choice.texts)} (line {choice.stmt.span.line})"
+    if reading.analysis is not None and reading.shown_picks:
+        doc += f"; shown: {choice.name} = {reading.shown_picks[choice.name]}"
+    return doc
 
 
 def option_doc(written_op: str, text: str, index: int) -> str | None:
