@@ -35,7 +35,7 @@ TARGET = 0.856  # the seed's best test accuracy, issue 8's time-to-accuracy bar
 # the runs folder (`--out`, `--resume`) is `runs`, the shared data the README's `--data ../shared/data/...`,
 # and the re-encoded copy of Target 1 the folder reencode_jpeg.py was told to write, `cifar10-q50`. The
 # pages show commands and data this way; metrics.json keeps them as run (it is a record).
-MACHINE_PATHS = (("/root/archdsl-runs", "runs"), ("/work/shared/data", "../shared/data"),
+MACHINE_PATHS = (("/root/archdsl-runs", "runs"), ("/work/runs_bg", "runs"), ("/work/shared/data", "../shared/data"),
                  ("/root/archdsl-data", "."))
 ABSOLUTE = re.compile(r"(?<![\w.~])/(?:work|tmp|root|home)/")  # a machine's folder, in a page's text
 SPEC_WRITTEN = re.compile(r"specs/[\w.-]+\.arch")  # how the commands name a spec (run from the root, then)
