@@ -124,16 +124,22 @@ def _variant(spec: Spec, index: int, picks: dict[str, Token], uses: list[Token],
 
 
 def _raise_impossible_values(choices: list[Choice], variants: list[Variant]) -> None:
+    resolving = {(name, id(value)) for v in variants if v.error is None for name, value in v.picks.items()}
+    first: dict[tuple[str, int], Variant] = {}  # (choice, value) -> its first variant, in one pass
+    for v in variants:
+        for name, value in v.picks.items():
+            first.setdefault((name, id(value)), v)
     for choice in choices:
         for value in choice.values:
-            mine = [v for v in variants if v.picks[choice.name] is value]
-            if mine and all(v.error is not None for v in mine):
-                error = mine[0].error
+            key = (choice.name, id(value))
+            if key in first and key not in resolving:
+                mine = first[key]
+                error = mine.error
                 drop = (f"or drop {value.text} from `choose {choice.name}` (line {choice.stmt.span.line}): "
                         f"no variant with it resolves")
                 for e in getattr(error, "errors", [error]):
                     if f"`{choice.name}` is" not in e.message:
-                        e.message += f" (with {mine[0].name})"
+                        e.message += f" (with {mine.name})"
                     e.hint = f"{e.hint}; {drop}" if e.hint else drop
                 raise error
 

@@ -89,11 +89,10 @@ def cmd_rf(args) -> int:
 
 
 def cmd_space(args) -> int:
-    from ..analysis.space import METRIC_COLUMNS, explore, sort_key
-    from ..fileio import shown_path
-    from ..language.parser import parse, read_source
+    from .. import load_space
+    from ..analysis.space import METRIC_COLUMNS, sort_key
     from ..render.space import render
-    space = explore(parse(read_source(args.file), shown_path(args.file)))
+    space = load_space(args.file)
     rows = space.feasible
     if args.sort:
         columns = [*METRIC_COLUMNS, *(c.name for c in space.choices)]
@@ -143,11 +142,9 @@ def cmd_check(args) -> int:
 
 
 def _check_space(path: str) -> int:
-    from ..analysis.space import explore
-    from ..fileio import shown_path
-    from ..language.parser import parse, read_source
+    from .. import load_space
     from ..render.space import counts_line
-    space = explore(parse(read_source(path), shown_path(path)))
+    space = load_space(path)
     if not space.feasible and space.variants:
         raise space.no_feasible_error()
     print(f"{space.spec.file}: ok (a design space: {counts_line(space)})")

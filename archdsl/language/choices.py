@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import ArchError, Span, SpecSemanticError, raise_collected
 from .blocks import reserved
+from .resolve import resolve
 from .spec import AllowStmt, BlockDef, ChooseStmt, HeaderStmt, ParallelStmt, ResidualStmt, Spec, Token
 
 MAX_COMBINATIONS = 100_000  # each is resolved and analysed (about 1-2 ms); its rows are kept to sort
@@ -166,8 +167,7 @@ def instantiate(spec: Spec, picks: dict[str, Token], uses: list[Token] | None = 
                 ) -> tuple[Spec, dict[Span, tuple[str, Token]]]:
     """The written spec of one combination, without its `choose` lines; and use span -> (name, value), to say
     in an error where a value came from. `uses`: `choice_uses(spec)`, when many combinations are made."""
-    uses = choice_uses(spec) if uses is None else uses
-    picked = {tok.span: (tok.text, picks[tok.text]) for tok in uses if tok.text in picks}
+    picked = _picked(spec, picks, uses)
 
     def swap(value):
         if isinstance(value, Token):
@@ -185,6 +185,12 @@ def instantiate(spec: Spec, picks: dict[str, Token], uses: list[Token] | None = 
     lines = {span.line for span in picked}
     statements = [swap(s) if _lines_of(s) & lines else s for s in spec.statements if not isinstance(s, ChooseStmt)]
     return dataclasses.replace(spec, statements=statements), picked
+
+
+def _picked(spec: Spec, picks: dict[str, Token], uses: list[Token] | None) -> dict[Span, tuple[str, Token]]:
+    """Use span -> (the choice's name, the value picked for it)."""
+    uses = choice_uses(spec) if uses is None else uses
+    return {tok.span: (tok.text, picks[tok.text]) for tok in uses if tok.text in picks}
 
 
 def choice_uses(spec: Spec) -> list[Token]:
@@ -210,10 +216,9 @@ def note_values(exc: ArchError, uses: dict[Span, tuple[str, Token]]) -> ArchErro
 def concrete_text(spec: Spec, picks: dict[str, Token]) -> str:
     """The spec's text with the picks written in: each use of a choice replaced by its value, each `choose`
     line turned into a comment that says what was chosen."""
-    _, uses = instantiate(spec, picks)
     lines = spec.text.split("\n")
     by_line: dict[int, list] = {}
-    for span, (_, value) in uses.items():
+    for span, (_, value) in _picked(spec, picks, None).items():
         by_line.setdefault(span.line, []).append((span.column, span.end_column, value.text))
     for line_no, edits in by_line.items():
         text = lines[line_no - 1]
@@ -235,7 +240,6 @@ def describe(picks: dict[str, Token]) -> str:
 def resolve_first(spec: Spec):
     """The spec's model; for a design space, its first variant's, the choices checked (what `fmt` checks
     before formatting, and what an editor's hovers show)."""
-    from .resolve import resolve
     choices = check_choices(spec)
     if not choices:
         return resolve(spec)
