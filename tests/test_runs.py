@@ -342,9 +342,10 @@ def test_a_history_linked_outside_the_run_is_not_read_nor_written(tmp_path):
 
 # --- the run's spec.arch edited after the run started (issue 27, item 10) --------------------------------------
 
-def resume_warnings(run: runs.RunDir, tmp_path) -> list[str]:
-    """The warnings of `train --resume` on the hand-made run (which then stops: its data folder does not exist)."""
-    status, _, err = cli("train", "--resume", run.path, "--data-dir", tmp_path / "cache")
+def resume_warnings(run: runs.RunDir, tmp_path, *spec) -> list[str]:
+    """The warnings of `train [SPEC] --resume` on the hand-made run (which then stops: its data folder does not
+    exist)."""
+    status, _, err = cli("train", *spec, "--resume", run.path, "--data-dir", tmp_path / "cache")
     assert "E400" in error_line(status, err)
     return [line for line in err.splitlines() if line.startswith("warning:")]
 
@@ -379,6 +380,29 @@ def test_a_spec_copy_that_means_the_same_resumes_without_a_word(tmp_path):
     run.spec.write_text(SPEC.replace("epochs 3", "epochs 7"))
     assert resume_warnings(run, tmp_path) == []
 
+
+
+def test_a_spec_saved_with_a_byte_order_mark_resumes_without_a_word(tmp_path):
+    """`train` copies the user's spec byte for byte, with the byte order mark a Windows editor writes first
+    (EF BB BF); the mark is no edit, of the run's copy nor of the user's file named beside --resume."""
+    from archdsl.runs.reader import read_run
+
+    run = hand_made_run(tmp_path / "run")
+    with_mark = b"\xef\xbb\xbf" + SPEC.encode("utf-8")
+    run.spec.write_bytes(with_mark)
+    user = tmp_path / "tiny.arch"
+    user.write_bytes(with_mark)
+    assert resume_warnings(run, tmp_path) == []
+    assert resume_warnings(run, tmp_path, user) == []
+    user.write_bytes(SPEC.encode("utf-8"))  # the same spec saved without the mark: the same text
+    assert resume_warnings(run, tmp_path, user) == []
+    user.write_bytes(with_mark.replace(b"conv 3x3 4 same", b"conv 3x3 6 same"))  # an edit still is one
+    assert resume_warnings(run, tmp_path, user) == [
+        f"warning: {user} differs from the run's spec.arch; resuming with the run's copy"]
+    # a report of a run that says nothing of its epochs takes them from its spec.arch, mark and all
+    run.state.unlink()
+    run.resolved.unlink()
+    assert read_run(str(run.path)).planned_epochs == 3
 
 # --- report: an accuracy that is no fraction is not shown as "inf %" (issue 27, item 16 part) ----------------
 

@@ -53,9 +53,11 @@ def read_run(path: str) -> Run:
     history, columns = read_history(history_path, notes)
     metrics = _read_json(root / METRICS, notes, note_missing=True)
     state = _read_json(root / "checkpoint" / "state.json", [], note_missing=False)
+    from ..language.parser import BOM
+
     spec_text = None
     try:
-        spec_text = (root / "spec.arch").read_text(encoding="utf-8")
+        spec_text = (root / "spec.arch").read_text(encoding="utf-8").removeprefix(BOM)  # a copy keeps the mark
     except (OSError, UnicodeDecodeError):
         pass
     planned = (positive_int_or_none(metrics.get("epochs")) or positive_int_or_none(state.get("epochs"))

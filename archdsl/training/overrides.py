@@ -92,11 +92,11 @@ def check_spec_copy(run: runs.RunDir, model: Model, state: dict) -> None:
     (state "commands"; all of OVERRIDES when it is not recorded) are taken from resolved.json.
     """
     from ..fileio import os_reason
-    from ..language.parser import parse
+    from ..language.parser import BOM, parse
     from ..language.resolve import resolve
 
     try:
-        text = run.spec.read_text(encoding="utf-8")
+        text = run.spec.read_text(encoding="utf-8").removeprefix(BOM)  # `train` copies the mark too
     except (OSError, UnicodeDecodeError) as exc:
         why = f"it cannot be read: {os_reason(exc)}"
     else:

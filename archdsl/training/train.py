@@ -146,8 +146,9 @@ def _resume(args) -> int:
                          hint="leave out --data to resume on the run's own data", code="E611")
     check_resume_recipe(args, run, settings)
     if args.file:  # a spec named beside --resume must at least exist (a typo is not silently ignored)
-        from ..language.parser import read_source
-        if read_source(args.file).encode("utf-8") != run.spec.read_bytes():
+        from ..language.parser import BOM, read_source
+        # the run's copy is the user's file byte for byte, a byte order mark included (read_source drops it)
+        if read_source(args.file).encode("utf-8") != run.spec.read_bytes().removeprefix(BOM.encode("utf-8")):
             _warn(f"{args.file} differs from the run's spec.arch; resuming with the run's copy")
     if state.get("complete"):  # after the checks above: `--epochs 5` on a finished run is refused, not ignored
         best, val = state["best"], _val_name(settings)
