@@ -54,3 +54,16 @@ def test_scatter_places_points_and_front():
     corners = [tuple(map(float, step[1:].split(","))) for step in path.get("d").split()]
     # a step: right along 0.80's level to 80k, then up to 0.90
     assert corners == [(xs[0], ys[0]), (xs[1], ys[0]), (xs[1], ys[1])]
+
+
+def test_tick_labels_at_the_edges_stay_inside_the_picture():
+    """A wide x label at the last tick (250,000 MACs at the plot's right end) once ran past the SVG's edge."""
+    points = Series("trials", [Point(117_152, 0.03, "a"), Point(242_336, 0.13, "b")], COLOURS[0])
+    width = 640
+    svg = str(scatter_chart([points], title="MACs", x_label="MACs", x_format=lambda v: f"{v:,.0f}", width=width))
+    root = ET.fromstring(svg)
+    [last] = [t for t in root.findall(f"{SVG}text") if t.text == "250,000"]
+    # centred on its tick, 2 px from the edge, half its 7 characters would run outside: it ends at the edge
+    assert last.get("text-anchor") == "end" and float(last.get("x")) <= width
+    middle = [t for t in root.findall(f"{SVG}text") if t.text == "150,000"]
+    assert middle and middle[0].get("text-anchor") == "middle"  # the others stay centred under their ticks

@@ -138,6 +138,7 @@ def test_the_leaderboard_is_the_run_directories_metrics(tuned):
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["params"] == HAND_PARAMS[choices]  # Keras' count_params of the trained model
         assert row["val_accuracy"] == metrics["final_val_accuracy"]
+        assert row["test_accuracy"] == metrics["final_test_accuracy"] is not None  # scored once, reported
         assert row["epochs"] == metrics["epochs_done"] == 2
         assert metrics["val_split"] == 30  # a tenth of the 300 training images, held out
         spec = (run / "spec.arch").read_text()
@@ -156,19 +157,22 @@ def test_the_leaderboard_is_the_run_directories_metrics(tuned):
 def test_the_pareto_marks_and_the_report_page(tuned, tmp_path, capsys):
     board = leaderboard(tuned["folder"])
     complete = [r for r in board["trials"] if r["state"] == "complete"]
-    for r in complete:  # by brute force: no other complete trial as cheap and as good, one strictly
-        beaten = any(o is not r and o["params"] <= r["params"] and o["val_accuracy"] >= r["val_accuracy"]
-                     and (o["params"], o["val_accuracy"]) != (r["params"], r["val_accuracy"]) for o in complete)
-        assert r["pareto"] == (not beaten)
-    assert not any(r["pareto"] for r in board["trials"] if r["state"] != "complete")
+    for key, cost in (("pareto", "params"), ("pareto_macs", "macs")):
+        for r in complete:  # by brute force: no other complete trial as cheap and as good, one strictly
+            beaten = any(o is not r and o[cost] <= r[cost] and o["val_accuracy"] >= r["val_accuracy"]
+                         and (o[cost], o["val_accuracy"]) != (r[cost], r["val_accuracy"]) for o in complete)
+            assert r[key] == (not beaten)
+        assert not any(r[key] for r in board["trials"] if r["state"] != "complete")
     page = tmp_path / "tune.html"
     assert main(["tune", str(tuned["spec"]), "--out", str(tuned["folder"].parent), "--leaderboard",
                  "--report", str(page)]) == 0
     html = page.read_text()
     shown = [r for r in board["trials"] if r["val_accuracy"] is not None]
-    assert html.count("<circle") == len(shown) and html.count("<svg") == 1 and "<script" not in html
+    # two charts: params and MACs against held-out accuracy
+    assert html.count("<circle") == 2 * len(shown) and html.count("<svg") == 2 and "<script" not in html
     for r in shown:
-        assert f"trial {r['trial']} (w={r['choices']['w']} k={r['choices']['k']}): params {r['params']:,}" in html
+        point = f"trial {r['trial']} (w={r['choices']['w']} k={r['choices']['k']})"
+        assert f"{point}: params {r['params']:,}" in html and f"{point}: MACs {r['macs']:,}" in html
     assert main(["tune", str(tuned["spec"]), "--out", str(tuned["folder"].parent), "--leaderboard",
                  "--report", str(page)]) == 2  # an existing file is not overwritten
     assert "error[E603]" in capsys.readouterr().err

@@ -213,7 +213,11 @@ def _axes(f: _Frame, x_ticks, y_ticks, x_label: str, y_label: str, x_format, y_f
     for t in x_ticks:
         x = f.x(t)
         f.parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="{AXIS}"/>')
-        f.parts.append(_text(x, base + 17, x_format(t), anchor="middle", colour=MUTED, size=11))
+        label = x_format(t)
+        half = 3.3 * len(label)  # about half its width at size 11: a label at an edge is kept inside the picture
+        at, anchor = ((f.width - 2, "end") if x + half > f.width - 2 else (2, "start") if x - half < 2
+                      else (x, "middle"))
+        f.parts.append(_text(at, base + 17, label, anchor=anchor, colour=MUTED, size=11))
     f.parts.append(f'<line x1="{f.left}" y1="{base}" x2="{plot_right}" y2="{base}" stroke="{AXIS}"/>')
     f.parts.append(_text((f.left + plot_right) / 2, f.height - 8, x_label, anchor="middle", colour=MUTED, size=11))
     if y_label:

@@ -29,8 +29,16 @@ def counts_line(board: dict) -> str:
     return ", ".join(parts)
 
 
-PARETO_NOTE = ("front *: on the Pareto front of params against val acc (no other complete trial has at most its "
-               "params and at least its accuracy)")
+PARETO_NOTE = ("front: on the Pareto front of val acc against params, MACs or both (no other complete trial has "
+               "at most its params, or MACs, and at least its accuracy)")
+TEST_NOTE = ("test acc: the final model's accuracy on the test split, scored once after training; the study never "
+             "chooses by it")
+
+
+def front(row: dict) -> str:
+    """Which Pareto fronts a trial is on: `params`, `MACs`, `both` or nothing."""
+    on = [name for key, name in (("pareto", "params"), ("pareto_macs", "MACs")) if row[key]]
+    return "both" if len(on) == 2 else "".join(on)
 
 
 def _state(row: dict) -> str:
@@ -44,12 +52,13 @@ def _accuracy(value) -> str:
 def text_table(board: dict, best_path: str | None = None) -> str:
     rows = board["trials"]
     names = list(rows[0]["choices"]) if rows else []
-    header = ["trial", "state", *names, "params", "MACs", "val acc", "front", "epochs", "seconds", "run dir"]
+    header = ["trial", "state", *names, "params", "MACs", "val acc", "test acc", "front", "epochs", "seconds",
+              "run dir"]
     body = []
     for r in rows:
         body.append([str(r["trial"]), _state(r), *(str(r["choices"].get(n, "")) for n in names),
                      "" if r["params"] is None else f"{r['params']:,}", "" if r["macs"] is None else f"{r['macs']:,}",
-                     _accuracy(r["val_accuracy"]), "*" if r["pareto"] else "", str(r["epochs"] or 0),
+                     _accuracy(r["val_accuracy"]), _accuracy(r["test_accuracy"]), front(r), str(r["epochs"] or 0),
                      "" if r["seconds"] is None else f"{r['seconds']:.1f}", r["run_dir"] or ""])
     body = [[terminal_text(c) for c in row] for row in body]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
@@ -62,8 +71,10 @@ def text_table(board: dict, best_path: str | None = None) -> str:
     lines = [f"study {terminal_text(board['study'])} ({terminal_text(board['storage'])}): {counts_line(board)}"]
     if body:
         lines += ["", line(header), line(["-" * w for w in widths]), *map(line, body)]
-        if any(r["pareto"] for r in rows):
+        if any(front(r) for r in rows):
             lines.append(PARETO_NOTE)
+        if any(r["test_accuracy"] is not None for r in rows):
+            lines.append(TEST_NOTE)
     best = board["best"]
     if best is not None:
         lines += ["", f"best: trial {best['trial']} ({terminal_text(_choices(best))}), val (held out) accuracy "
@@ -73,26 +84,32 @@ def text_table(board: dict, best_path: str | None = None) -> str:
 
 
 def report_html(board: dict) -> str:
-    """The report page: the counts, the best trial, the chart (the Pareto front of the complete trials as
-    steps) and the trials' table. Every value is escaped by the template (jinja2 autoescape)."""
+    """The report page: the counts, the best trial, two charts (held-out accuracy against params and against
+    MACs, each with its Pareto front of the complete trials as steps) and the trials' table. Every value is
+    escaped by the template (jinja2 autoescape)."""
     from ..version import __version__
+    rows = [r for r in board["trials"] if r["params"] is not None and r["val_accuracy"] is not None]
+    charts = [_chart(rows, cost, name, front_key) for cost, name, front_key in (("params", "params", "pareto"),
+                                                                                 ("macs", "MACs", "pareto_macs"))]
+    names = list(board["trials"][0]["choices"]) if board["trials"] else []
+    return _template().render(
+        b=board, charts=charts, names=names, counts=counts_line(board), version=__version__, state=_state,
+        choices=_choices, front=front)
+
+
+def _chart(rows: list[dict], cost: str, name: str, front_key: str):
     from .charts import COLOURS, Point, Series, scatter_chart
 
     def point(r: dict) -> Point:
-        return Point(r["params"], r["val_accuracy"], f"trial {r['trial']} ({_choices(r)})")
+        return Point(r[cost], r["val_accuracy"], f"trial {r['trial']} ({_choices(r)})")
 
-    rows = [r for r in board["trials"] if r["params"] is not None and r["val_accuracy"] is not None]
     groups = [Series(state, [point(r) for r in rows if r["state"] == state], colour)
               for state, colour in (("complete", COLOURS[0]), ("pruned", COLOURS[1])) if any(
                   r["state"] == state for r in rows)]
-    front = [(r["params"], r["val_accuracy"]) for r in rows if r["pareto"]]
-    chart = scatter_chart(groups, title="params against val (held out) accuracy", x_label="params",
-                          y_label="val accuracy", front=front, x_format=lambda v: f"{v:,.0f}",
-                          y_format=lambda v: f"{v:.3g}", width=640, height=360)
-    names = list(board["trials"][0]["choices"]) if board["trials"] else []
-    return _template().render(
-        b=board, chart=chart, names=names, counts=counts_line(board), version=__version__, state=_state,
-        choices=_choices)
+    steps = [(r[cost], r["val_accuracy"]) for r in rows if r[front_key]]
+    return scatter_chart(groups, title=f"{name} against val (held out) accuracy", x_label=name,
+                         y_label="val accuracy", front=steps, x_format=lambda v: f"{v:,.0f}",
+                         y_format=lambda v: f"{v:.3g}", width=640, height=360)
 
 
 @functools.cache

@@ -1,7 +1,8 @@
 """A study's leaderboard, read from its trials: one row a trained trial (complete, pruned, failed, running),
 best first, the trials that trained nothing counted and listed apart; a complete trial is marked `pareto`
 when no other complete trial has at most its params and at least its held-out accuracy (one of them
-strictly). Plain dicts: render/tune.py prints them, tune_folder writes them as leaderboard.json.
+strictly), and `pareto_macs` likewise with MACs for params. Plain dicts: render/tune.py prints them,
+tune_folder writes them as leaderboard.json.
 """
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ def board(study, choice_names: list[str], storage: str, spec: str) -> dict:
     others = [{"trial": t.number, "state": kind(t), "choices": _choices(t, choice_names), "why": _why(t)}
               for t in trials if not trained(t) and kind(t) in ("infeasible", "repeat", "skipped")]
     complete = [r for r in rows if r["state"] == "complete" and r["params"] is not None]
-    front = {r["trial"] for r in pareto_front(complete, lambda r: r["params"], lambda r: r["val_accuracy"])}
+    fronts = {key: {r["trial"] for r in pareto_front(complete, lambda r: r[cost], lambda r: r["val_accuracy"])}
+              for key, cost in (("pareto", "params"), ("pareto_macs", "macs"))}
     for r in rows:
-        r["pareto"] = r["trial"] in front
+        for key, front in fronts.items():
+            r[key] = r["trial"] in front
     best = next((r for r in rows if r["state"] == "complete"), None)
     return {"study": study.study_name, "storage": storage, "spec": spec, "counts": counts, "best": best,
             "trials": rows, "not_trained": others}
@@ -48,6 +51,7 @@ def _row(t, names: list[str]) -> dict:
     retry = attrs.get("retry_of", t.system_attrs.get("failed_trial"))
     return {"trial": t.number, "state": kind(t), "choices": _choices(t, names), "variant": attrs.get("variant"),
             "params": attrs.get("params"), "macs": attrs.get("macs"), "val_accuracy": value,
+            "test_accuracy": attrs.get("test_accuracy"),
             "epochs": attrs.get("epochs") or len(t.intermediate_values), "seconds": seconds,
             "run_dir": attrs.get("run_dir"), "retry_of": retry, "worker": attrs.get("worker")}
 
