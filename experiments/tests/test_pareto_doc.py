@@ -1,0 +1,56 @@
+"""experiments/scripts/make_pareto_doc.py: the fronts and the table against fronts worked out by hand, and
+`--keep` copying a tune folder's study (its leaderboard, and its trained trials' three run files) and nothing
+else, never over a kept one."""
+import json
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def pareto(load_script):
+    return load_script("make_pareto_doc")
+
+
+def point(name, params, macs, test, source="tune", held_out=0.5, study_front=(False, False)):
+    return {"name": name, "source": source, "params": params, "macs": macs, "epochs": 10,
+            "held_out": None if source == "hand" else held_out,
+            "test": test, "study_front": None if source == "hand" else dict(zip(("params", "macs"), study_front)),
+            "seconds": 60.0, "test_images": 10_000}
+
+
+def test_fronts_and_table_by_hand(pareto):
+    # by params: a (100) and b (200, better) are on the front; c costs more than a and is worse; d costs most,
+    # below b. By MACs the order differs: c is the cheapest, so it is on that front, and d beats b there.
+    a, b = point("a", 100, 5_000, 0.80, study_front=(True, False)), point("b", 200, 9_000, 0.85)
+    c, d = point("c", 150, 1_000, 0.79), point("d", 300, 8_000, 0.86, source="hand")
+    points = [a, b, c, d]
+    assert pareto.front(points, "params") == [a, b, d]
+    assert pareto.front(points, "macs") == [c, a, d]
+    board = {"study": "s", "spec": "s.arch", "counts": {"complete": 3}}
+    rows = [line for line in pareto.document([(board, [a, b, c])], points).splitlines() if line.startswith("| ")]
+    assert rows[1:] == [
+        "| d | hand | 300 | 8,000 |  | 86.00% | yes | yes |  |",
+        "| b | tune | 200 | 9,000 | 50.00% | 85.00% | yes |  | no |",
+        "| a | tune | 100 | 5,000 | 50.00% | 80.00% | yes | yes | params |",
+        "| c | tune | 150 | 1,000 | 50.00% | 79.00% |  | yes | no |"]
+
+
+def test_keep_copies_a_study_and_never_over_one(pareto, tmp_path, monkeypatch):
+    tune = tmp_path / "out" / "s"
+    trials = [{"trial": 0, "state": "complete", "run_dir": "trials/0"}, {"trial": 1, "state": "failed",
+                                                                         "run_dir": "trials/1"}]
+    (tune / "leaderboard.json").parent.mkdir(parents=True)
+    (tune / "leaderboard.json").write_text(json.dumps({"study": "s", "trials": trials}))
+    for n in (0, 1):
+        run = tune / "trials" / str(n)
+        (run / "checkpoint").mkdir(parents=True)
+        for name in ("spec.arch", "metrics.json", "history.csv", "best.keras", "checkpoint/state.json"):
+            (run / name).write_text(f"{n} {name}")
+    monkeypatch.setattr(pareto, "TUNES", tmp_path / "tunes")
+    kept = pareto.keep(tune)
+    files = sorted(p.relative_to(kept).as_posix() for p in kept.rglob("*") if p.is_file())
+    assert files == ["leaderboard.json", "trials/0/history.csv", "trials/0/metrics.json", "trials/0/spec.arch"]
+    assert (kept / "trials/0/metrics.json").read_text() == "0 metrics.json"
+    with pytest.raises(SystemExit, match="exists"):
+        pareto.keep(tune)
+    assert (kept / "trials/0/spec.arch").read_text() == "0 spec.arch"
