@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))  # make_results_doc, beside this script (scripts/ is no package)
+import make_results_doc  # noqa: E402  (the hand-found runs' rows, and how a duration is written)
 EXPERIMENTS = ROOT / "experiments"
 TUNES = EXPERIMENTS / "tunes"
 DOC = EXPERIMENTS / "pareto.md"
@@ -77,12 +79,11 @@ def trial_points(study: Path) -> list[dict]:
     return points
 
 
-def hand_points(epochs: int, load_script) -> list[dict]:
+def hand_points(epochs: int) -> list[dict]:
     """The hand-found runs of experiments/results/ that trained `epochs` epochs to the end."""
-    results = load_script("make_results_doc")
     points = []
-    for folder in results.run_folders():
-        r = results.row(folder)
+    for folder in make_results_doc.run_folders():
+        r = make_results_doc.row(folder)
         if r["complete"] and r["epochs"] == epochs:
             points.append({"name": r["run"], "source": "hand", "params": r["params"], "macs": r["macs"],
                            "epochs": r["epochs"], "held_out": None, "test": r["final"], "study_front": None,
@@ -106,11 +107,6 @@ def chart(points: list[dict], cost: str, name: str) -> str:
                              y_format=lambda v: f"{v:.3f}", width=720, height=400)) + "\n"
 
 
-def _duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
-
-
 def document(studies: list[tuple[dict, list[dict]]], points: list[dict]) -> str:
     lines = ["# The Pareto front: test accuracy against params and MACs", "",
              "Written by `python experiments/scripts/make_pareto_doc.py` from experiments/tunes/ (each study's "
@@ -118,9 +114,9 @@ def document(studies: list[tuple[dict, list[dict]]], points: list[dict]) -> str:
              "length); the script's docstring says which accuracy is which. Every model is shown at its final "
              "epoch's test accuracy; the fronts are drawn over all of them.", ""]
     for board, trials in studies:
-        budget = sum(p["seconds"] or 0 for p in trials)
+        budget = make_results_doc._duration(sum(p["seconds"] or 0 for p in trials))
         lines += [f"Study `{board['study']}` (spec `{board['spec']}`): {len(trials)} complete trials of "
-                  f"{trials[0]['epochs'] if trials else 0} epochs, {_duration(budget)} of training in all "
+                  f"{trials[0]['epochs'] if trials else 0} epochs, {budget} of training in all "
                   f"(the trials' own wall times), tested on {trials[0]['test_images'] if trials else 0:,} test images; "
                   f"counts {json.dumps(board['counts'])}.", ""]
     hand = [p for p in points if p["source"] == "hand"]
@@ -143,7 +139,7 @@ def document(studies: list[tuple[dict, list[dict]]], points: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def outputs(load_script) -> dict[Path, str]:
+def outputs() -> dict[Path, str]:
     studies, points = [], []
     for study in sorted(p for p in TUNES.iterdir() if (p / "leaderboard.json").is_file()) if TUNES.is_dir() else []:
         trials = trial_points(study)
@@ -152,18 +148,9 @@ def outputs(load_script) -> dict[Path, str]:
     epochs = {p["epochs"] for p in points}
     if len(epochs) > 1:
         raise SystemExit(f"the kept studies trained {sorted(epochs)} epochs: one length a page")
-    points += hand_points(epochs.pop(), load_script) if epochs else []
+    points += hand_points(epochs.pop()) if epochs else []
     return {DOC: document(studies, points), CHARTS["params"]: chart(points, "params", "params"),
             CHARTS["macs"]: chart(points, "macs", "MACs")}
-
-
-def load_script(name: str):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> int:
@@ -176,7 +163,7 @@ def main() -> int:
     if not (TUNES.is_dir() and any((p / "leaderboard.json").is_file() for p in TUNES.iterdir())):
         print("no study is kept in experiments/tunes/: keep one first (--keep TUNE_FOLDER)", file=sys.stderr)
         return 1
-    written = outputs(load_script)
+    written = outputs()
     if args.check:
         stale = [p for p, text in written.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
         for p in stale:
