@@ -7,7 +7,9 @@ within a few points of its best.keras on the same test images.
 """
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -134,6 +136,37 @@ def test_int8_export_of_a_run_reads_and_scores_like_its_keras_model(trained):
     assert re.search(r"^green +\d\.\d{4} +8$", int8_eval.stdout, re.MULTILINE)
     # 24 test images: one image is 4.2 points
     assert abs(_accuracy(int8_eval.stdout) - _accuracy(keras_eval.stdout)) <= 0.09
+
+
+def test_an_int8_file_that_breaks_the_specs_flash_assert_is_named(trained, tmp_path):
+    """`rf` holds `assert flash` to the estimate; `export --int8` holds it to the file it wrote, and says so."""
+    line = TINY.count("\n") + 1  # the first assert's
+    spec = write_spec(tmp_path, TINY + "assert flash <= 1k\nassert flash <= 1000k\n", "flash.arch")
+    out = tmp_path / "flash.tflite"
+    proc = run_cli("export", spec, "--to", "tflite", "--int8", "--calibration", 20, "--data", trained["data"],
+                   "--data-dir", trained["cache"], "-o", out)
+    assert proc.returncode == 0 and out.stat().st_size > 1000, proc.stderr  # written all the same
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, proc.stderr
+    assert re.fullmatch(re.escape(f"warning: {out} is {out.stat().st_size:,} bytes: it breaks `assert flash <= 1k` "
+                                  f"({spec}:{line}:1); `archdsl rf` holds that assert to the estimate, ")
+                        + r"[\d,]+ bytes, which a trained model's file can exceed by up to 9 %: leave that room "
+                        r"under the limit \(docs/deploy\.md, Flash\)", warnings[0]), warnings[0]
+    # a run: its spec as trained (resolved.json), here given the same two asserts
+    run = tmp_path / "run"
+    shutil.copytree(trained["run"], run)
+    resolved = json.loads((run / "resolved.json").read_text())
+    resolved["assertions"] = [a.model_dump(mode="json") for a in archdsl.load(spec).assertions]
+    (run / "resolved.json").write_text(json.dumps(resolved))
+    proc = run_cli("export", run, "--to", "tflite", "--int8", "--calibration", 20, "--data-dir", trained["cache"],
+                   "-o", tmp_path / "run.tflite")
+    assert proc.returncode == 0, proc.stderr
+    assert f"it breaks `assert flash <= 1k` ({run / 'spec.arch'}:{line}:1)" in proc.stderr
+    assert proc.stderr.count("warning:") == 1
+    # a float32 file is not what `flash` measures: no word
+    proc = run_cli("export", spec, "--to", "tflite", "--data", trained["data"], "--data-dir", trained["cache"],
+                   "-o", tmp_path / "f32.tflite")
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
 
 
 def test_last_and_onnx_of_a_run_score_as_keras(trained):

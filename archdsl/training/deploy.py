@@ -38,7 +38,7 @@ def run_deploy_export(args) -> int:
     """The `export` command for --to tflite and onnx (after `check_deploy_export`): convert, write atomically."""
     from ..fileio import atomic_write_bytes
     target, source = args.to, Path(args.file).expanduser()
-    kmodel, dataset, what = _keras_model(args, source)
+    kmodel, dataset, what, spec = _keras_model(args, source)
     from ..keras_backend import convert
     try:
         if target == "onnx":
@@ -63,7 +63,27 @@ def run_deploy_export(args) -> int:
         raise RunError(f"cannot write {terminal_text(args.output)}: {exc.strerror or exc}",
                        hint="check the output folder and its permissions", code="E501") from None
     print(f"wrote {terminal_text(args.output)} ({len(data):,} bytes; {target} of {what})")
+    if target == "tflite" and args.int8 and spec is not None:
+        for line in flash_warnings(spec, len(data), args.output):
+            print(f"warning: {line}", file=sys.stderr)
     return 0
+
+
+def flash_warnings(spec, size: int, output) -> list[str]:
+    """The spec's `assert flash` lines that the int8 file written (`size` bytes) breaks. `rf` and `check` hold them
+    to the estimate; the file is the truth, and a trained model's file runs up to 9 % over the estimate."""
+    from ..analysis import holds
+    from ..analysis.memory import activation_memory
+    spec_model, shown = spec
+    broken = [a for a in spec_model.assertions
+              if a.metric == "flash" and a.comparison not in ("in", "not in") and not holds(a, size)]
+    if not broken:
+        return []
+    estimate = activation_memory(spec_model).flash_int8
+    return [f"{terminal_text(output)} is {size:,} bytes: it breaks `{terminal_text(a.text)}` "
+            f"({shown}:{a.where.line}:{a.where.column}); `archdsl rf` holds that assert to the estimate, {estimate:,} "
+            "bytes, which a trained model's file can exceed by up to 9 %: leave that room under the limit "
+            "(docs/deploy.md, Flash)" for a in broken]
 
 
 def _other_target(failed: str) -> str:
@@ -106,17 +126,19 @@ def _require_extra(target: str) -> None:
 
 
 def _keras_model(args, source: Path):
-    """The Keras model to convert (raw pixels in), the dataset for calibration (or None), and what it is."""
+    """The Keras model to convert (raw pixels in), the dataset for calibration (or None), what it is, and
+    (the spec's model, its file's name) for its asserts (None: a run whose resolved.json cannot be read)."""
     from .data import check_fits, load_dataset
     if source.is_dir():
         from .evaluate import load_keras_model, run_model
         path, data, _ = run_model(source, args.data, last=args.last)
         kmodel = load_keras_model(path, from_run=True)
+        spec = _run_spec(source)
         dataset = None
         if args.int8:
             dataset = load_dataset(data or "cifar10", args.data_dir, limit=args.calibration, test_limit=1)
             check_fits(dataset, tuple(kmodel.input_shape[1:]), int(kmodel.output_shape[-1]), subject="model")
-        return kmodel, dataset, f"{terminal_text(path)}"
+        return kmodel, dataset, f"{terminal_text(path)}", spec
     from ..keras_backend.compile import compile as compile_keras
     from ..language import load
     from .pipeline import normalizer
@@ -133,7 +155,19 @@ def _keras_model(args, source: Path):
         preprocess = None
     else:
         preprocess = normalizer(kind, dataset.x_train if dataset is not None else None)
-    return compile_keras(model, preprocess=preprocess), dataset, f"{terminal_text(source)} (untrained)"
+    return (compile_keras(model, preprocess=preprocess), dataset, f"{terminal_text(source)} (untrained)",
+            (model, terminal_text(source)))
+
+
+def _run_spec(run_dir: Path):
+    """(the run's model as trained, how to name its spec), or None if its resolved.json cannot be read."""
+    from .. import runs
+    from ..ir import Model
+    run = runs.open_run(run_dir)
+    try:
+        return Model.model_validate_json(run.resolved.read_text()), terminal_text(run.spec)
+    except (OSError, ValueError):
+        return None
 
 
 # --- evaluating a converted model -------------------------------------------------------------
