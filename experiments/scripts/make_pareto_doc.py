@@ -75,19 +75,22 @@ def trial_points(study: Path) -> list[dict]:
                        "params": analysis.params, "macs": analysis.macs, "epochs": metrics["epochs_done"],
                        "held_out": metrics["final_val_accuracy"], "test": metrics["final_test_accuracy"],
                        "study_front": {"params": row["pareto"], "macs": row.get("pareto_macs", False)},
-                       "seconds": row["seconds"], "test_images": metrics["test_images"]})
+                       "seconds": row["seconds"], "test_images": metrics["test_images"],
+                       "data": metrics["data"]["fingerprint"]})
     return points
 
 
-def hand_points(epochs: int) -> list[dict]:
-    """The hand-found runs of experiments/results/ that trained `epochs` epochs to the end."""
+def hand_points(epochs: int, data: set[str]) -> list[dict]:
+    """The hand-found runs of experiments/results/ that trained `epochs` epochs to the end, on the data whose
+    fingerprint is in `data` (the studies': a run on another copy of CIFAR-10 was tested on other images)."""
     points = []
     for folder in make_results_doc.run_folders():
         r = make_results_doc.row(folder)
-        if r["complete"] and r["epochs"] == epochs:
+        fingerprint = json.loads((folder / "metrics.json").read_text())["data"]["fingerprint"]
+        if r["complete"] and r["epochs"] == epochs and fingerprint in data:
             points.append({"name": r["run"], "source": "hand", "params": r["params"], "macs": r["macs"],
                            "epochs": r["epochs"], "held_out": None, "test": r["final"], "study_front": None,
-                           "seconds": r["wall"], "test_images": 10_000})
+                           "seconds": r["wall"], "test_images": 10_000, "data": fingerprint})
     return points
 
 
@@ -115,14 +118,15 @@ def document(studies: list[tuple[dict, list[dict]]], points: list[dict]) -> str:
              "epoch's test accuracy; the fronts are drawn over all of them.", ""]
     for board, trials in studies:
         budget = make_results_doc._duration(sum(p["seconds"] or 0 for p in trials))
-        lines += [f"Study `{board['study']}` (spec `{board['spec']}`): {len(trials)} complete trials of "
+        lines += [f"Study `{board['study']}` (spec `{board['spec']}`): {len(trials)} complete trial{'' if len(trials) == 1 else 's'} of "
                   f"{trials[0]['epochs'] if trials else 0} epochs, {budget} of training in all "
                   f"(the trials' own wall times), tested on {trials[0]['test_images'] if trials else 0:,} test images; "
                   f"counts {json.dumps(board['counts'])}.", ""]
     hand = [p for p in points if p["source"] == "hand"]
     if hand:
         lines += [f"Hand-found: the {len(hand)} runs of experiments/results/ that trained {hand[0]['epochs']} epochs "
-                  "(all 50,000 training images; the 10,000 test images validated every epoch).", ""]
+                  "on the same data as the trials (all 50,000 training images; the 10,000 test images validated "
+                  "every epoch).", ""]
     lines += ["![test accuracy against params](pages/pareto_params.svg)", "",
               "![test accuracy against MACs](pages/pareto_macs.svg)", "",
               "| model | from | params | MACs | held-out acc. | test acc. | front: params | front: MACs "
@@ -148,7 +152,7 @@ def outputs() -> dict[Path, str]:
     epochs = {p["epochs"] for p in points}
     if len(epochs) > 1:
         raise SystemExit(f"the kept studies trained {sorted(epochs)} epochs: one length a page")
-    points += hand_points(epochs.pop()) if epochs else []
+    points += hand_points(epochs.pop(), {p["data"] for p in points}) if epochs else []
     return {DOC: document(studies, points), CHARTS["params"]: chart(points, "params", "params"),
             CHARTS["macs"]: chart(points, "macs", "MACs")}
 

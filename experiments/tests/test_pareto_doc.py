@@ -2,8 +2,11 @@
 `--keep` copying a tune folder's study (its leaderboard, and its trained trials' three run files) and nothing
 else, never over a kept one."""
 import json
+from pathlib import Path
 
 import pytest
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +57,14 @@ def test_keep_copies_a_study_and_never_over_one(pareto, tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="exists"):
         pareto.keep(tune)
     assert (kept / "trials/0/spec.arch").read_text() == "0 spec.arch"
+
+
+def test_hand_found_runs_on_other_data_are_left_out(pareto):
+    # fast85w_gelu_wh_aflin_q50 trained and was tested on a re-encoded copy of CIFAR-10 (its metrics.json names
+    # cifar10-q50): it has no place beside trials tested on the shared copy, and only it is on its own copy
+    def fingerprint(run):
+        return json.loads((RESULTS / run / "metrics.json").read_text())["data"]["fingerprint"]
+    shared, q50 = fingerprint("fast85w"), fingerprint("fast85w_gelu_wh_aflin_q50")
+    names = {p["name"] for p in pareto.hand_points(10, {shared})}
+    assert "fast85w" in names and "fast85w_gelu_wh_aflin_q50" not in names and len(names) == 28
+    assert [p["name"] for p in pareto.hand_points(10, {q50})] == ["fast85w_gelu_wh_aflin_q50"]
