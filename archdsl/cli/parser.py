@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="cache folder for datasets (default: $ARCHDSL_DATA or ~/.cache/archdsl)")
     p.add_argument("--int8", action="store_true",
                    help="tflite: full-integer post-training quantization (every op int8), calibrated on the first "
-                        "--calibration training images of --data (a run: its own data by default)")
+                        "--calibration training images of --data (a run: its own data by default); the file "
+                        "written is held to the spec's `assert flash` lines, with a warning for each it breaks")
     p.add_argument("--int8-io", action="store_true",
                    help="tflite --int8: the input and output int8 too (raw pixels quantized as the file declares); "
                         "default: float32 input and output around the int8 model")
