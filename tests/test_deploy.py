@@ -146,7 +146,7 @@ def test_an_int8_file_that_breaks_the_specs_flash_assert_is_named(trained, tmp_p
     proc = run_cli("export", spec, "--to", "tflite", "--int8", "--calibration", 20, "--data", trained["data"],
                    "--data-dir", trained["cache"], "-o", out)
     assert proc.returncode == 0 and out.stat().st_size > 1000, proc.stderr  # written all the same
-    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    warnings = [text for text in proc.stderr.splitlines() if text.startswith("warning:")]
     assert len(warnings) == 1, proc.stderr
     assert re.fullmatch(re.escape(f"warning: {out} is {out.stat().st_size:,} bytes: it breaks `assert flash <= 1k` "
                                   f"({spec}:{line}:1); `archdsl rf` holds that assert to the estimate, ")

@@ -131,9 +131,9 @@ def _keras_model(args, source: Path):
     from .data import check_fits, load_dataset
     if source.is_dir():
         from .evaluate import load_keras_model, run_model
-        path, data, _ = run_model(source, args.data, last=args.last)
+        path, data, trained = run_model(source, args.data, last=args.last)
         kmodel = load_keras_model(path, from_run=True)
-        spec = _run_spec(source)
+        spec = None if trained is None else (trained, terminal_text(source / "spec.arch"))
         dataset = None
         if args.int8:
             dataset = load_dataset(data or "cifar10", args.data_dir, limit=args.calibration, test_limit=1)
@@ -157,17 +157,6 @@ def _keras_model(args, source: Path):
         preprocess = normalizer(kind, dataset.x_train if dataset is not None else None)
     return (compile_keras(model, preprocess=preprocess), dataset, f"{terminal_text(source)} (untrained)",
             (model, terminal_text(source)))
-
-
-def _run_spec(run_dir: Path):
-    """(the run's model as trained, how to name its spec), or None if its resolved.json cannot be read."""
-    from .. import runs
-    from ..ir import Model
-    run = runs.open_run(run_dir)
-    try:
-        return Model.model_validate_json(run.resolved.read_text()), terminal_text(run.spec)
-    except (OSError, ValueError):
-        return None
 
 
 # --- evaluating a converted model -------------------------------------------------------------

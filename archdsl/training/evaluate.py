@@ -33,8 +33,8 @@ def run_eval(args) -> int:
         from .deploy import evaluate_converted
         return evaluate_converted(target, data or "cifar10", data_dir, test_limit, tta)
     if target.is_dir():
-        path, data, run_tta = run_model(target, data)
-        tta = tta or run_tta
+        path, data, trained = run_model(target, data)
+        tta = tta or (trained is not None and trained.train.tta_flip)
     elif target.is_file() and target.suffix == ".keras":
         path = target
     else:
@@ -68,8 +68,9 @@ def run_eval(args) -> int:
 CONVERTED = (".tflite", ".onnx")
 
 
-def run_model(run_dir: Path, data: str | None, last: bool = False) -> tuple[Path, str | None, bool]:
-    """A run's best.keras (or last.keras), its data (`data` if given, else the run's own) and its spec's `tta`."""
+def run_model(run_dir: Path, data: str | None, last: bool = False) -> tuple[Path, str | None, Model | None]:
+    """A run's best.keras (or last.keras), its data (`data` if given, else the run's own) and the model it trained
+    (resolved.json: its `tta`, its asserts; None if that file cannot be read)."""
     run = runs.open_run(run_dir)
     path = run.last if last else run.best
     if not path.is_file():
@@ -83,10 +84,10 @@ def run_model(run_dir: Path, data: str | None, last: bool = False) -> tuple[Path
                            f"to use its {path.name}", code=exc.code) from None
         settings = {}  # --data given: the run's own settings are not needed
     try:
-        tta = Model.model_validate_json(run.resolved.read_text()).train.tta_flip
+        trained = Model.model_validate_json(run.resolved.read_text())
     except (OSError, ValueError):
-        tta = False
-    return path, data or settings.get("data"), tta  # the cache stays the command line's (or the default)
+        trained = None
+    return path, data or settings.get("data"), trained  # the cache stays the command line's (or the default)
 
 
 def load_keras_model(path: Path, from_run: bool):

@@ -86,11 +86,10 @@ def hand_points(epochs: int, data: set[str]) -> list[dict]:
     points = []
     for folder in make_results_doc.run_folders():
         r = make_results_doc.row(folder)
-        fingerprint = json.loads((folder / "metrics.json").read_text())["data"]["fingerprint"]
-        if r["complete"] and r["epochs"] == epochs and fingerprint in data:
+        if r["complete"] and r["epochs"] == epochs and r["data"] in data:
             points.append({"name": r["run"], "source": "hand", "params": r["params"], "macs": r["macs"],
                            "epochs": r["epochs"], "held_out": None, "test": r["final"], "study_front": None,
-                           "seconds": r["wall"], "test_images": 10_000, "data": fingerprint})
+                           "seconds": r["wall"], "test_images": 10_000, "data": r["data"]})
     return points
 
 
@@ -118,7 +117,8 @@ def document(studies: list[tuple[dict, list[dict]]], points: list[dict]) -> str:
              "epoch's test accuracy; the fronts are drawn over all of them.", ""]
     for board, trials in studies:
         budget = make_results_doc._duration(sum(p["seconds"] or 0 for p in trials))
-        lines += [f"Study `{board['study']}` (spec `{board['spec']}`): {len(trials)} complete trial{'' if len(trials) == 1 else 's'} of "
+        plural = "" if len(trials) == 1 else "s"
+        lines += [f"Study `{board['study']}` (spec `{board['spec']}`): {len(trials)} complete trial{plural} of "
                   f"{trials[0]['epochs'] if trials else 0} epochs, {budget} of training in all "
                   f"(the trials' own wall times), tested on {trials[0]['test_images'] if trials else 0:,} test images; "
                   f"counts {json.dumps(board['counts'])}.", ""]

@@ -67,7 +67,7 @@ def row(folder: Path) -> dict:
             "complete": metrics["complete"] and len(history) == metrics["epochs"],
             "wall": wall_seconds, "images_per_second": metrics["images_per_second"],
             "best": accuracies[best], "best_epoch": int(history[best]["epoch"]), "final": accuracies[-1],
-            "reached": reached, "commands": commands}
+            "reached": reached, "commands": commands, "data": metrics["data"]["fingerprint"]}
 
 
 def user_path(path: str) -> str:
