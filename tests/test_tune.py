@@ -225,6 +225,73 @@ def test_a_killed_tune_resumes_without_repeating_finished_trials(tuned):
     assert state["complete"] is False
 
 
+def interrupt_after_epoch_1(monkeypatch) -> None:
+    """Ctrl-C after the first epoch of the next trial trained (its checkpoint committed): a KeyboardInterrupt from
+    the callback that reports the epoch to the pruner, the last one Keras runs after the epoch."""
+    from archdsl.training import tune as tune_module
+    report = tune_module._pruning_callback
+
+    def interrupting(keras, trial, epochs):
+        reporter = report(keras, trial, epochs)
+
+        class Interrupt(type(reporter)):
+            def on_epoch_end(self, epoch, logs=None):
+                super().on_epoch_end(epoch, logs)
+                raise KeyboardInterrupt
+
+        return Interrupt()
+
+    monkeypatch.setattr(tune_module, "_pruning_callback", interrupting)
+
+
+def test_an_interrupted_trial_is_continued_from_its_checkpoint(cifar_archive, data_cache, tmp_path, monkeypatch,
+                                                                capsys):
+    """The retry of a trial interrupted after its first epoch continues the trial's run, and ends as the same
+    variant trained without a stop does (a tune in another folder, same seed: its first trial is this variant):
+    history and every weight bit for bit. A failed run whose checkpoint is damaged is not continued."""
+    from test_train import history_values, keras_arrays
+    spec = tmp_path / "tiny.arch"
+    spec.write_text(SPACE)
+    runs_of = {}
+    for name in ("continued", "damaged"):
+        args = tune_args(spec, tmp_path / name, cifar_archive, data_cache, "--trials", 1)
+        with monkeypatch.context() as patched:
+            interrupt_after_epoch_1(patched)
+            assert main(args) == 130
+        folder = tmp_path / name / "tiny"
+        (failed,) = leaderboard(folder)["trials"]
+        assert failed["state"] == "failed" and failed["epochs"] == 1
+        run = folder / failed["run_dir"]
+        if name == "damaged":
+            with (run / "checkpoint/epoch-0001.keras").open("ab") as f:
+                f.write(b"x")
+        before = files_of(run)
+        capsys.readouterr()
+        assert main([*args, "--resume"]) == 0
+        said = capsys.readouterr().out
+        assert files_of(run) == before  # the failed trial's run is kept as it was
+        retry = next(r for r in leaderboard(folder)["trials"] if r["retry_of"] == failed["trial"])
+        assert retry["state"] == "complete" and retry["epochs"] == 2 and retry["choices"] == failed["choices"]
+        runs_of[name] = folder / retry["run_dir"]
+        if name == "continued":
+            assert retry["continued_from"] == {"trial": failed["trial"], "epoch": 1}
+            assert f"continues trial {failed['trial']}'s run from its checkpoint of 1 epoch" in said
+            assert history_values(runs_of[name])[0] == history_values(run)[0]
+            state = json.loads((runs_of[name] / "checkpoint/state.json").read_text())
+            assert [c["from_epoch"] for c in state["commands"]][-1] == 1
+            assert f"complete (retry of {failed['trial']}, from epoch 1)" in said
+        else:
+            assert retry["continued_from"] is None and "continues trial" not in said
+    truth = tmp_path / "uninterrupted"
+    assert main(tune_args(spec, truth, cifar_archive, data_cache, "--trials", 1)) == 0
+    (row,) = leaderboard(truth / "tiny")["trials"]
+    assert row["choices"] == retry["choices"]
+    for run in runs_of.values():
+        assert history_values(run) == history_values(truth / "tiny" / row["run_dir"])
+        assert keras_arrays(run / "last.keras") == keras_arrays(truth / "tiny" / row["run_dir"] / "last.keras")
+        assert json.loads((run / "metrics.json").read_text())["run_dir"] == str(run)
+
+
 def two_workers(spec: Path, out: Path, archive, cache, tmp: Path, *more) -> set[int]:
     """A worker process, and once it trains its first trial, this process as a second worker of the same
     study (TensorFlow is started here already: one start-up saved); the workers' process ids."""

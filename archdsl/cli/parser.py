@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when a trial is stopped early on its held-out accuracy (default: median)")
     p.add_argument("--resume", action="store_true",
                    help="continue a study that has finished trials: they are not repeated; a trial cut off is "
-                        "trained again")
+                        "trained again, from its last checkpoint")
     p.add_argument("--leaderboard", action="store_true", help="print the study's leaderboard and exit (no training)")
     p.add_argument("--format", choices=["table", "json"], default="table", help="the leaderboard's (default: table)")
     p.add_argument("--report", metavar="FILE.html",

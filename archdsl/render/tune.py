@@ -42,7 +42,10 @@ def front(row: dict) -> str:
 
 
 def _state(row: dict) -> str:
-    return row["state"] + (f" (retry of {row['retry_of']})" if row["retry_of"] is not None else "")
+    if row["retry_of"] is None:
+        return row["state"]
+    earlier = row.get("continued_from")  # the failed run's epochs it continued from
+    return row["state"] + f" (retry of {row['retry_of']}" + (f", from epoch {earlier['epoch']})" if earlier else ")")
 
 
 def _accuracy(value) -> str:

@@ -178,21 +178,24 @@ class Tune:
                            ("test_accuracy", None), ("seconds", None)):
             trial.set_user_attr(key, value)
         run = tune_folder.trial_run(self.folder, trial.number)
-        runs.write_bytes(run.spec, concrete_text(self.spec, variant.picks).encode("utf-8"))
-        reporter = _pruning_callback(keras, trial, model.train.epochs)
         settings = {"data": self.settings["data"] or "cifar10", "data_dir": _abs(self.args.data_dir),
                     "limit": self.settings["limit"], "test_limit": self.test_limit, "seed": self.seed,
                     "recipe": None, "set": []}
         if settings["data"] != "cifar10":
             settings["data"] = self.dataset.source
+        earlier = self.continue_failed(trial, model, run, settings, shown)
+        if earlier is None:
+            runs.write_bytes(run.spec, concrete_text(self.spec, variant.picks).encode("utf-8"))
+        reporter = _pruning_callback(keras, trial, model.train.epochs)
         start = time.monotonic()
         try:
-            metrics = train(model, self.dataset, seed=self.seed, run_dir=run, verbose=2 if self.args.verbose > 1 else 0,
-                            settings=settings, command=getattr(self.args, "command_line", None),
-                            callbacks=[reporter])
+            metrics = train(model, self.dataset, seed=self.seed, run_dir=run, resume=earlier is not None,
+                            verbose=2 if self.args.verbose > 1 else 0, settings=settings,
+                            command=getattr(self.args, "command_line", None), callbacks=[reporter])
         finally:
             keras.backend.clear_session()
-        seconds = time.monotonic() - start
+        # a continued run's time includes the epochs the failed trial trained
+        seconds = time.monotonic() - start + sum(row["seconds"] for row in (earlier or {}).get("history", []))
         value = metrics["final_val_accuracy"]
         # the final model's test accuracy, scored once after training: reported beside the held-out accuracy
         # (what a record is stated in), never what the study optimises
@@ -207,6 +210,25 @@ class Tune:
         self.say(f"{shown}: val (held out) accuracy {value:.4f} after {_epochs(metrics['epochs_done'])}, "
                  f"{seconds:.1f} s, {where}")
         return value
+
+    def continue_failed(self, trial, model, run: runs.RunDir, settings: dict, shown: str) -> dict | None:
+        """The retry of a failed trial continues the failed trial's run from its last checkpoint, when it has
+        one of this variant, data and settings (training resumes bit for bit, so the result is the one an
+        uninterrupted trial gets); its epochs' held-out accuracies are reported to the pruner as this trial's.
+        The state continued from, or None."""
+        failed = trial.user_attrs.get("retry_of")
+        if failed is None:
+            return None
+        state = tune_folder.continue_failed(self.folder, failed, run, model.model_dump_json(indent=1), settings,
+                                            runs.data_fingerprint(self.dataset))
+        if state is None:
+            return None
+        for row in state["history"]:
+            if row.get("val_accuracy") is not None:
+                trial.report(float(row["val_accuracy"]), row["epoch"])
+        trial.set_user_attr("continued_from", {"trial": failed, "epoch": state["epoch"]})
+        self.say(f"{shown}: continues trial {failed}'s run from its checkpoint of {_epochs(state['epoch'])}")
+        return state
 
     def after_trial(self, study, trial) -> None:
         """Optuna's callback after each trial: the budget, and leaderboard.json kept current."""
@@ -256,8 +278,9 @@ def run_tune(args) -> int:
             tune.write_outputs()
             again = ["archdsl", "tune", args.file, "--resume", *(["--out", args.out] if args.out else []),
                      *(["--study", args.study] if args.study else []), *(["--storage", "URL"] if args.storage else [])]
-            print(f"\ninterrupted; the study keeps its finished trials (the one interrupted is marked failed and "
-                  f"trained again on resume). Resume with:\n  {' '.join(again)}", file=sys.stderr)
+            print(f"\ninterrupted; the study keeps its finished trials (the one interrupted is marked failed, and "
+                  f"continued from its last checkpoint on resume). Resume with:\n  {' '.join(again)}",
+                  file=sys.stderr)
             return 130
     board, best = tune.write_outputs()
     from ..render.tune import render

@@ -53,7 +53,8 @@ def _row(t, names: list[str]) -> dict:
             "params": attrs.get("params"), "macs": attrs.get("macs"), "val_accuracy": value,
             "test_accuracy": attrs.get("test_accuracy"),
             "epochs": attrs.get("epochs") or len(t.intermediate_values), "seconds": seconds,
-            "run_dir": attrs.get("run_dir"), "retry_of": retry, "worker": attrs.get("worker")}
+            "run_dir": attrs.get("run_dir"), "retry_of": retry, "continued_from": attrs.get("continued_from"),
+            "worker": attrs.get("worker")}
 
 
 def _why(t) -> str:

@@ -2,7 +2,8 @@
 
     tune.json          what the folder is the tune of: the study, the spec (its name and sha256), the storage
     study.db           the study (the default storage: a SQLite file; with --storage the study is there)
-    trials/<number>/   one ordinary run directory a trained trial (its spec.arch: the variant's concrete text)
+    trials/<number>/   one ordinary run directory a trained trial (its spec.arch: the variant's concrete text);
+                       the retry of a failed trial starts as a copy of the failed trial's run, and continues it
     leaderboard.json   the trials, best first (rewritten after every trial)
     best.arch          the best variant's concrete text (rewritten when a tune ends)
 
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from .. import runs
-from ..errors import UsageError
+from ..errors import ArchError, UsageError
 
 FORMAT = "archdsl-tune/1"
 MANIFEST = "tune.json"
@@ -92,6 +94,44 @@ def trial_run(folder: Path, number: int) -> runs.RunDir:
     run = runs.RunDir(path)
     run.checkpoint.mkdir()
     return run
+
+
+# what a retry must share with the failed run it continues, besides the resolved model and the data
+CONTINUED_SETTINGS = ("data", "data_dir", "limit", "test_limit", "seed", "recipe", "set")
+
+
+def continue_failed(folder: Path, failed: int, run: runs.RunDir, model_json: str, settings: dict,
+                    fingerprint: str) -> dict | None:
+    """Copy the run of the failed trial `failed` into `run`, the retry's new and empty run directory, when the
+    retry can continue it: a checkpoint of at least one epoch, of the same resolved model (variant, --epochs,
+    held-out split), settings and data. The state copied; None when there is none, nothing copied (the retry
+    trains from the start). The failed run is read under its lock (a worker still writing it is not copied
+    from) and kept as it is; only its regular files are copied, never what a link names."""
+    source = runs.RunDir(folder / "trials" / str(failed))
+    try:
+        with runs.RunLock(runs.open_run(source.path)):
+            state = runs.load_state(source)
+            kept = {key: state["settings"].get(key) for key in CONTINUED_SETTINGS}
+            if (state["epoch"] < 1 or state["data"].get("fingerprint") != fingerprint
+                    or kept != {key: settings.get(key) for key in CONTINUED_SETTINGS}
+                    or source.resolved.read_text(encoding="utf-8") != model_json):
+                return None
+            _copy_files(source.path, run.path)
+    except (ArchError, OSError, UnicodeDecodeError):  # damaged, missing, or being written
+        shutil.rmtree(run.path, ignore_errors=True)  # what was copied before a failure: the retry starts empty
+        run.checkpoint.mkdir(parents=True, exist_ok=True)
+        return None
+    runs.write_json(run.metrics, runs.summarize(state, run))  # the copied one names the failed run's folder
+    return state
+
+
+def _copy_files(source: Path, target: Path) -> None:
+    for here, folders, files in os.walk(source):  # links to folders are not walked into
+        into = target / Path(here).relative_to(source)
+        into.mkdir(exist_ok=True)
+        for name in files:
+            if not os.path.islink(os.path.join(here, name)):
+                shutil.copy2(os.path.join(here, name), into / name)
 
 
 def write_leaderboard(folder: Path, board: dict) -> Path:
