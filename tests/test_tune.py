@@ -9,6 +9,7 @@ with its code, before TensorFlow is imported.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -248,12 +249,14 @@ def test_an_interrupted_trial_is_continued_from_its_checkpoint(cifar_archive, da
                                                                 capsys):
     """The retry of a trial interrupted after its first epoch continues the trial's run, and ends as the same
     variant trained without a stop does (a tune in another folder, same seed: its first trial is this variant):
-    history and every weight bit for bit. A failed run whose checkpoint is damaged is not continued."""
+    history and every weight bit for bit. A failed run whose checkpoint is damaged, or that a process still
+    writes (holds its lock), is not continued: its retry trains from the start, to the same end."""
+    from archdsl import runs
     from test_train import history_values, keras_arrays
     spec = tmp_path / "tiny.arch"
     spec.write_text(SPACE)
     runs_of = {}
-    for name in ("continued", "damaged"):
+    for name in ("continued", "damaged", "locked"):
         args = tune_args(spec, tmp_path / name, cifar_archive, data_cache, "--trials", 1)
         with monkeypatch.context() as patched:
             interrupt_after_epoch_1(patched)
@@ -267,7 +270,8 @@ def test_an_interrupted_trial_is_continued_from_its_checkpoint(cifar_archive, da
                 f.write(b"x")
         before = files_of(run)
         capsys.readouterr()
-        assert main([*args, "--resume"]) == 0
+        with runs.RunLock(runs.RunDir(run)) if name == "locked" else contextlib.nullcontext():
+            assert main([*args, "--resume"]) == 0
         said = capsys.readouterr().out
         assert files_of(run) == before  # the failed trial's run is kept as it was
         retry = next(r for r in leaderboard(folder)["trials"] if r["retry_of"] == failed["trial"])
