@@ -7,7 +7,8 @@ an `archdsl tune` study trained, beside the hand-found runs of the same length.
     python experiments/scripts/make_pareto_doc.py --keep TUNE_FOLDER   # first copy a study's files in
 
 A kept study is experiments/tunes/<study>/: the tune folder's leaderboard.json and, per trained trial,
-trials/<n>/ with the run's spec.arch, metrics.json and history.csv (`--keep` copies exactly these). The hand-found
+trials/<n>/ with the run's spec.arch, metrics.json and history.csv, and a failed trial's history.csv (the
+epochs it trained count in the study's training time) (`--keep` copies exactly these). The hand-found
 runs are experiments/results/<run>/ (make_results_doc.py's), those trained as many epochs as the study's trials.
 Every number comes from those files: params and MACs from each spec's analysis, accuracies from metrics.json.
 
@@ -45,11 +46,15 @@ def keep(tune_folder: Path) -> Path:
     if target.exists():
         raise SystemExit(f"{_shown(target)} exists: remove it first to keep the study again")
     for row in board["trials"]:
-        if row["state"] not in ("complete", "pruned"):
-            continue
         source = tune_folder / row["run_dir"]
+        if row["state"] in ("complete", "pruned"):
+            names = KEPT_FILES
+        elif row["state"] == "failed" and (source / "history.csv").is_file():
+            names = ("history.csv",)  # the epochs it trained before it failed: CPU the study spent
+        else:
+            continue
         (target / row["run_dir"]).mkdir(parents=True)
-        for name in KEPT_FILES:
+        for name in names:
             shutil.copy2(source / name, target / row["run_dir"] / name)
     shutil.copy2(tune_folder / "leaderboard.json", target / "leaderboard.json")
     return target
@@ -78,6 +83,17 @@ def trial_points(study: Path) -> list[dict]:
                        "seconds": row["seconds"], "test_images": metrics["test_images"],
                        "data": metrics["data"]["fingerprint"]})
     return points
+
+
+def spent(study: Path, board: dict) -> dict[str, float]:
+    """The study's training time: its complete and pruned trials' own wall times (seconds), and the epochs its
+    failed trials trained before they failed (their kept history.csv)."""
+    from archdsl.runs import read_history
+    trained = sum(r["seconds"] or 0 for r in board["trials"] if r["state"] in ("complete", "pruned"))
+    failed = sum(float(row["seconds"]) for r in board["trials"] if r["state"] == "failed"
+                 and (study / r["run_dir"] / "history.csv").is_file()
+                 for row in read_history(study / r["run_dir"] / "history.csv"))
+    return {"trained": trained, "failed": failed}
 
 
 def hand_points(epochs: int, data: set[str]) -> list[dict]:
@@ -109,19 +125,22 @@ def chart(points: list[dict], cost: str, name: str) -> str:
                              y_format=lambda v: f"{v:.3f}", width=720, height=400)) + "\n"
 
 
-def document(studies: list[tuple[dict, list[dict]]], points: list[dict]) -> str:
+def document(studies: list[tuple[dict, list[dict], dict]], points: list[dict]) -> str:
     lines = ["# The Pareto front: test accuracy against params and MACs", "",
              "Written by `python experiments/scripts/make_pareto_doc.py` from experiments/tunes/ (each study's "
              "leaderboard and its trials' run files) and experiments/results/ (the hand-found runs of the same "
              "length); the script's docstring says which accuracy is which. Every model is shown at its final "
              "epoch's test accuracy; the fronts are drawn over all of them.", ""]
-    for board, trials in studies:
-        budget = make_results_doc._duration(sum(p["seconds"] or 0 for p in trials))
+    for board, trials, cost in studies:
+        duration = make_results_doc._duration
         plural = "" if len(trials) == 1 else "s"
+        failed = (f", and {duration(cost['failed'])} of the epochs that failed trials trained before they failed"
+                  if cost["failed"] else "")
         lines += [f"Study `{board['study']}` (spec `{board['spec']}`): {len(trials)} complete trial{plural} of "
-                  f"{trials[0]['epochs'] if trials else 0} epochs, {budget} of training in all "
-                  f"(the trials' own wall times), tested on {trials[0]['test_images'] if trials else 0:,} test images; "
-                  f"counts {json.dumps(board['counts'])}.", ""]
+                  f"{trials[0]['epochs'] if trials else 0} epochs, tested on "
+                  f"{trials[0]['test_images'] if trials else 0:,} test images; counts {json.dumps(board['counts'])}. "
+                  f"Training time in all, {duration(cost['trained'] + cost['failed'])}: the complete and pruned "
+                  f"trials' own wall times, {duration(cost['trained'])}{failed}.", ""]
     hand = [p for p in points if p["source"] == "hand"]
     if hand:
         lines += [f"Hand-found: the {len(hand)} runs of experiments/results/ that trained {hand[0]['epochs']} epochs "
@@ -147,7 +166,8 @@ def outputs() -> dict[Path, str]:
     studies, points = [], []
     for study in sorted(p for p in TUNES.iterdir() if (p / "leaderboard.json").is_file()) if TUNES.is_dir() else []:
         trials = trial_points(study)
-        studies.append((json.loads((study / "leaderboard.json").read_text()), trials))
+        board = json.loads((study / "leaderboard.json").read_text())
+        studies.append((board, trials, spent(study, board)))
         points += trials
     epochs = {p["epochs"] for p in points}
     if len(epochs) > 1:

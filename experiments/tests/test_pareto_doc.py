@@ -30,7 +30,9 @@ def test_fronts_and_table_by_hand(pareto):
     assert pareto.front(points, "params") == [a, b, d]
     assert pareto.front(points, "macs") == [c, a, d]
     board = {"study": "s", "spec": "s.arch", "counts": {"complete": 3}}
-    rows = [line for line in pareto.document([(board, [a, b, c])], points).splitlines() if line.startswith("| ")]
+    cost = {"trained": 180.0, "failed": 0.0}
+    rows = [line for line in pareto.document([(board, [a, b, c], cost)], points).splitlines()
+            if line.startswith("| ")]
     assert rows[1:] == [
         "| d | hand | 300 | 8,000 |  | 86.00% | yes | yes |  |",
         "| b | tune | 200 | 9,000 | 50.00% | 85.00% | yes |  | no |",
@@ -52,11 +54,28 @@ def test_keep_copies_a_study_and_never_over_one(pareto, tmp_path, monkeypatch):
     monkeypatch.setattr(pareto, "TUNES", tmp_path / "tunes")
     kept = pareto.keep(tune)
     files = sorted(p.relative_to(kept).as_posix() for p in kept.rglob("*") if p.is_file())
-    assert files == ["leaderboard.json", "trials/0/history.csv", "trials/0/metrics.json", "trials/0/spec.arch"]
+    assert files == ["leaderboard.json", "trials/0/history.csv", "trials/0/metrics.json", "trials/0/spec.arch",
+                     "trials/1/history.csv"]  # a failed trial: only the epochs it trained
     assert (kept / "trials/0/metrics.json").read_text() == "0 metrics.json"
     with pytest.raises(SystemExit, match="exists"):
         pareto.keep(tune)
     assert (kept / "trials/0/spec.arch").read_text() == "0 spec.arch"
+
+
+def test_the_training_time_counts_pruned_trials_and_the_epochs_of_failed_ones(pareto, tmp_path):
+    rows = [{"trial": 0, "state": "complete", "seconds": 3600.0, "run_dir": "trials/0"},
+            {"trial": 1, "state": "pruned", "seconds": 1200.0, "run_dir": "trials/1"},
+            {"trial": 2, "state": "failed", "seconds": None, "run_dir": "trials/2"},
+            {"trial": 3, "state": "failed", "seconds": None, "run_dir": "trials/3"}]  # failed before an epoch
+    (tmp_path / "trials/2").mkdir(parents=True)
+    (tmp_path / "trials/2/history.csv").write_text("epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n"
+                                                   "1,0.1,2.0,0.3,1.9,0.35,600.0\n2,0.1,1.5,0.5,1.4,0.55,300.0\n")
+    board = {"study": "s", "spec": "s.arch", "counts": {"complete": 1}, "trials": rows}
+    cost = pareto.spent(tmp_path, board)
+    assert cost == {"trained": 4800.0, "failed": 900.0}
+    text = pareto.document([(board, [point("a", 100, 5_000, 0.8)], cost)], [point("a", 100, 5_000, 0.8)])
+    assert ("Training time in all, 1 h 35 min: the complete and pruned trials' own wall times, 1 h 20 min, and "
+            "15 min of the epochs that failed trials trained before they failed.") in text
 
 
 def test_hand_found_runs_on_other_data_are_left_out(pareto):
