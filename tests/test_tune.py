@@ -226,6 +226,24 @@ def test_a_killed_tune_resumes_without_repeating_finished_trials(tuned):
     assert state["complete"] is False
 
 
+# the worker of a tune, killed (SIGKILL) by itself after the first epoch of its first trained trial
+KILLED_AFTER_EPOCH_1 = """\
+import os, signal, sys
+from archdsl.training import tune
+report = tune._pruning_callback
+def killing(keras, trial, epochs):
+    reporter = report(keras, trial, epochs)
+    class Kill(type(reporter)):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            os.kill(os.getpid(), signal.SIGKILL)
+    return Kill()
+tune._pruning_callback = killing
+from archdsl.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def interrupt_after_epoch_1(monkeypatch) -> None:
     """Ctrl-C after the first epoch of the next trial trained (its checkpoint committed): a KeyboardInterrupt from
     the callback that reports the epoch to the pruner, the last one Keras runs after the epoch."""
@@ -245,26 +263,33 @@ def interrupt_after_epoch_1(monkeypatch) -> None:
     monkeypatch.setattr(tune_module, "_pruning_callback", interrupting)
 
 
-def test_an_interrupted_trial_is_continued_from_its_checkpoint(cifar_archive, data_cache, tmp_path, monkeypatch,
-                                                                capsys):
-    """The retry of a trial interrupted after its first epoch continues the trial's run, and ends as the same
-    variant trained without a stop does (a tune in another folder, same seed: its first trial is this variant):
-    history and every weight bit for bit. A failed run whose checkpoint is damaged, or that a process still
-    writes (holds its lock), is not continued: its retry trains from the start, to the same end."""
-    from archdsl import runs
+def test_a_cut_off_trial_is_continued_from_its_checkpoint(cifar_archive, data_cache, tmp_path, monkeypatch, capsys):
+    """The retry of a trial cut off after its first epoch continues the trial's run, and ends as the same variant
+    trained without a stop does (a tune in another folder, same seed: its first trial is this variant): history
+    and every weight bit for bit. Cut off by Ctrl-C (marked failed at once, queued by the resume) and by a kill
+    (marked failed by the heartbeat, queued by Optuna's callback). A failed run whose checkpoint is damaged, or
+    that a process still writes (holds its lock), is not continued: its retry trains from the start, to the
+    same end."""
     from test_train import history_values, keras_arrays
+
+    from archdsl import runs
     spec = tmp_path / "tiny.arch"
     spec.write_text(SPACE)
     runs_of = {}
-    for name in ("continued", "damaged", "locked"):
-        args = tune_args(spec, tmp_path / name, cifar_archive, data_cache, "--trials", 1)
-        with monkeypatch.context() as patched:
-            interrupt_after_epoch_1(patched)
-            assert main(args) == 130
+    for name in ("interrupted", "killed", "damaged", "locked"):
+        args = tune_args(spec, tmp_path / name, cifar_archive, data_cache, "--trials", 1, "--heartbeat-grace", 2)
         folder = tmp_path / name / "tiny"
-        (failed,) = leaderboard(folder)["trials"]
-        assert failed["state"] == "failed" and failed["epochs"] == 1
-        run = folder / failed["run_dir"]
+        if name == "killed":
+            proc = subprocess.run([sys.executable, "-c", KILLED_AFTER_EPOCH_1, *args], capture_output=True,
+                                  text=True, env=cli_env(), cwd=ROOT, timeout=WAIT, check=False)
+            assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+            time.sleep(3)  # past the heartbeat's grace: the killed trial counts as dead
+        else:
+            with monkeypatch.context() as patched:
+                interrupt_after_epoch_1(patched)
+                assert main(args) == 130
+        (run,) = (folder / "trials").iterdir()
+        assert json.loads((run / "checkpoint/state.json").read_text())["epoch"] == 1
         if name == "damaged":
             with (run / "checkpoint/epoch-0001.keras").open("ab") as f:
                 f.write(b"x")
@@ -274,16 +299,18 @@ def test_an_interrupted_trial_is_continued_from_its_checkpoint(cifar_archive, da
             assert main([*args, "--resume"]) == 0
         said = capsys.readouterr().out
         assert files_of(run) == before  # the failed trial's run is kept as it was
-        retry = next(r for r in leaderboard(folder)["trials"] if r["retry_of"] == failed["trial"])
+        rows = {r["trial"]: r for r in leaderboard(folder)["trials"]}
+        failed = rows[int(run.name)]
+        assert failed["state"] == "failed" and failed["epochs"] == 1
+        (retry,) = [r for r in rows.values() if r["retry_of"] == failed["trial"]]
         assert retry["state"] == "complete" and retry["epochs"] == 2 and retry["choices"] == failed["choices"]
         runs_of[name] = folder / retry["run_dir"]
-        if name == "continued":
+        if name in ("interrupted", "killed"):
             assert retry["continued_from"] == {"trial": failed["trial"], "epoch": 1}
             assert f"continues trial {failed['trial']}'s run from its checkpoint of 1 epoch" in said
-            assert history_values(runs_of[name])[0] == history_values(run)[0]
+            assert f"complete (retry of {failed['trial']}, from epoch 1)" in said
             state = json.loads((runs_of[name] / "checkpoint/state.json").read_text())
             assert [c["from_epoch"] for c in state["commands"]][-1] == 1
-            assert f"complete (retry of {failed['trial']}, from epoch 1)" in said
         else:
             assert retry["continued_from"] is None and "continues trial" not in said
     truth = tmp_path / "uninterrupted"

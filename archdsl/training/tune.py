@@ -175,7 +175,7 @@ class Tune:
         # never a folder no trial names
         for key, value in (("run_dir", f"trials/{trial.number}"), ("params", variant.metrics["params"]),
                            ("macs", variant.metrics["macs"]), ("epochs", 0), ("val_accuracy", None),
-                           ("test_accuracy", None), ("seconds", None)):
+                           ("test_accuracy", None), ("seconds", None), ("continued_from", None)):
             trial.set_user_attr(key, value)
         run = tune_folder.trial_run(self.folder, trial.number)
         settings = {"data": self.settings["data"] or "cifar10", "data_dir": _abs(self.args.data_dir),
@@ -216,7 +216,8 @@ class Tune:
         one of this variant, data and settings (training resumes bit for bit, so the result is the one an
         uninterrupted trial gets); its epochs' held-out accuracies are reported to the pruner as this trial's.
         The state continued from, or None."""
-        failed = trial.user_attrs.get("retry_of")
+        failed = tune_study.retry_of(next(t for t in self.study.get_trials(deepcopy=False)
+                                          if t.number == trial.number))
         if failed is None:
             return None
         state = tune_folder.continue_failed(self.folder, failed, run, model.model_dump_json(indent=1), settings,

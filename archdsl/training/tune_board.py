@@ -7,7 +7,7 @@ tune_folder writes them as leaderboard.json.
 from __future__ import annotations
 
 from ..analysis.pareto import pareto_front
-from .tune_study import kind, trained
+from .tune_study import kind, retry_of, trained
 
 KINDS = ("complete", "pruned", "failed", "running", "waiting", "infeasible", "repeat", "skipped")
 _ORDER = {"complete": 0, "pruned": 1}
@@ -48,12 +48,11 @@ def _row(t, names: list[str]) -> dict:
     seconds = attrs.get("seconds")
     if seconds is None and t.state.name in ("COMPLETE", "PRUNED") and t.datetime_start and t.datetime_complete:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds()
-    retry = attrs.get("retry_of", t.system_attrs.get("failed_trial"))
     return {"trial": t.number, "state": kind(t), "choices": _choices(t, names), "variant": attrs.get("variant"),
             "params": attrs.get("params"), "macs": attrs.get("macs"), "val_accuracy": value,
             "test_accuracy": attrs.get("test_accuracy"),
             "epochs": attrs.get("epochs") or len(t.intermediate_values), "seconds": seconds,
-            "run_dir": attrs.get("run_dir"), "retry_of": retry, "continued_from": attrs.get("continued_from"),
+            "run_dir": attrs.get("run_dir"), "retry_of": retry_of(t), "continued_from": attrs.get("continued_from"),
             "worker": attrs.get("worker")}
 
 

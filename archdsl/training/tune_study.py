@@ -11,7 +11,9 @@ What a trial records (user attributes), beside Optuna's own state, number, param
     run_dir       its run directory, relative to the tune folder (trials/<number>)
     params, macs  the variant's, as `archdsl space` gives them
     epochs, val_accuracy, seconds   after training: epochs run, the last epoch's held-out accuracy
-    retry_of      the failed trial whose variant it trains again (a resume queues one per failed trial)
+    retry_of      the failed trial whose variant it trains again (a resume queues one per failed trial;
+                  `retry_of()` reads the storage's heartbeat retries too)
+    continued_from  the failed trial's run and epoch its retry continued ({"trial": n, "epoch": k}), or None
     worker        host:pid of the process that ran it
 A trial is *trained* when it has a run_dir; only trained trials that finished (complete, or pruned by the
 pruner) count towards `--trials`.
@@ -142,6 +144,14 @@ def trained(trial) -> bool:
     attrs = trial.user_attrs
     return (attrs.get("run_dir") == f"trials/{trial.number}"
             and not any(a in attrs for a in ("repeat_of", "skipped", "infeasible")))
+
+
+def retry_of(trial) -> int | None:
+    """The failed trial this one trains again (the latest, for a retry of a retry), or None. The storage's
+    heartbeat callback records its chain in the system attribute retry_history (and copies the failed trial's
+    user attributes, an older retry_of among them); a resume's queue_retries records retry_of."""
+    chain = trial.system_attrs.get("retry_history")
+    return chain[-1] if chain else trial.user_attrs.get("retry_of")
 
 
 def counted(trial) -> bool:
