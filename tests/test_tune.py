@@ -313,6 +313,20 @@ def test_a_cut_off_trial_is_continued_from_its_checkpoint(cifar_archive, data_ca
             assert [c["from_epoch"] for c in state["commands"]][-1] == 1
         else:
             assert retry["continued_from"] is None and "continues trial" not in said
+    # the same failed run, reached through a link from another tune folder's trials/: never copied
+    from archdsl.training import tune_folder
+    kept = runs.RunDir(next((tmp_path / "interrupted/tiny/trials").iterdir()))
+    state = json.loads(kept.state.read_text())
+    asked = (kept.resolved.read_text(), state["settings"], state["data"]["fingerprint"])
+    (tmp_path / "linked/trials").mkdir(parents=True)
+    (tmp_path / "linked/trials/7").symlink_to(kept.path, target_is_directory=True)
+    for folder, number, expected in ((tmp_path / "linked", 7, None), (kept.path.parent.parent, int(kept.path.name),
+                                                                      state["epoch"])):
+        target = runs.RunDir(tmp_path / f"copy_of_{number}")
+        target.checkpoint.mkdir(parents=True)
+        copied = tune_folder.continue_failed(folder, number, target, *asked)
+        assert (copied and copied["epoch"]) == expected
+        assert bool(list(target.path.glob("*/*"))) == (expected is not None)
     truth = tmp_path / "uninterrupted"
     assert main(tune_args(spec, truth, cifar_archive, data_cache, "--trials", 1)) == 0
     (row,) = leaderboard(truth / "tiny")["trials"]

@@ -108,6 +108,8 @@ def continue_failed(folder: Path, failed: int, run: runs.RunDir, model_json: str
     trains from the start). The failed run is read under its lock (a worker still writing it is not copied
     from) and kept as it is; only its regular files are copied, never what a link names."""
     source = runs.RunDir(folder / "trials" / str(failed))
+    if source.path.is_symlink():  # a run is read only inside the tune folder
+        return None
     try:
         with runs.RunLock(runs.open_run(source.path)):
             state = runs.load_state(source)
