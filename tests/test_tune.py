@@ -244,9 +244,9 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def interrupt_after_epoch_1(monkeypatch) -> None:
-    """Ctrl-C after the first epoch of the next trial trained (its checkpoint committed): a KeyboardInterrupt from
-    the callback that reports the epoch to the pruner, the last one Keras runs after the epoch."""
+def interrupt(monkeypatch, at: str = "epoch 1") -> None:
+    """Ctrl-C in the next trial trained: after its first epoch (its checkpoint committed), from the callback that
+    reports the epoch to the pruner, the last one Keras runs after the epoch; or at its start, before an epoch."""
     from archdsl.training import tune as tune_module
     report = tune_module._pruning_callback
 
@@ -254,6 +254,10 @@ def interrupt_after_epoch_1(monkeypatch) -> None:
         reporter = report(keras, trial, epochs)
 
         class Interrupt(type(reporter)):
+            def on_train_begin(self, logs=None):
+                if at == "start":
+                    raise KeyboardInterrupt
+
             def on_epoch_end(self, epoch, logs=None):
                 super().on_epoch_end(epoch, logs)
                 raise KeyboardInterrupt
@@ -269,7 +273,7 @@ def test_a_cut_off_trial_is_continued_from_its_checkpoint(cifar_archive, data_ca
     and every weight bit for bit. Cut off by Ctrl-C (marked failed at once, queued by the resume) and by a kill
     (marked failed by the heartbeat, queued by Optuna's callback). A failed run whose checkpoint is damaged, or
     that a process still writes (holds its lock), is not continued: its retry trains from the start, to the
-    same end."""
+    same end. A variant that failed twice continues the failed run that got furthest."""
     from test_train import history_values, keras_arrays
 
     from archdsl import runs
@@ -286,7 +290,7 @@ def test_a_cut_off_trial_is_continued_from_its_checkpoint(cifar_archive, data_ca
             time.sleep(3)  # past the heartbeat's grace: the killed trial counts as dead
         else:
             with monkeypatch.context() as patched:
-                interrupt_after_epoch_1(patched)
+                interrupt(patched)
                 assert main(args) == 130
         (run,) = (folder / "trials").iterdir()
         assert json.loads((run / "checkpoint/state.json").read_text())["epoch"] == 1
@@ -313,6 +317,27 @@ def test_a_cut_off_trial_is_continued_from_its_checkpoint(cifar_archive, data_ca
             assert [c["from_epoch"] for c in state["commands"]][-1] == 1
         else:
             assert retry["continued_from"] is None and "continues trial" not in said
+    # a variant that failed twice: after its first epoch (A), then at the start of its retry (B), which could not
+    # continue A (a process held A's lock). The next retry is B's, and continues A, the run that got furthest
+    args = tune_args(spec, tmp_path / "twice", cifar_archive, data_cache, "--trials", 1)
+    folder = tmp_path / "twice/tiny"
+    for at, lock in (("epoch 1", None), ("start", "A")):
+        with monkeypatch.context() as patched:
+            interrupt(patched, at)
+            first = sorted((folder / "trials").iterdir(), key=lambda p: int(p.name)) if lock else []
+            with runs.RunLock(runs.RunDir(first[0])) if lock else contextlib.nullcontext():
+                assert main([*args, *(["--resume"] if lock else [])]) == 130
+    a, b = sorted(int(p.name) for p in (folder / "trials").iterdir())
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    said = capsys.readouterr().out
+    rows = {r["trial"]: r for r in leaderboard(folder)["trials"]}
+    assert (rows[a]["state"], rows[a]["epochs"], rows[b]["state"], rows[b]["epochs"]) == ("failed", 1, "failed", 0)
+    assert rows[b]["retry_of"] == a and rows[b]["continued_from"] is None
+    (retry,) = [r for r in rows.values() if r["retry_of"] == b]
+    assert retry["state"] == "complete" and retry["continued_from"] == {"trial": a, "epoch": 1}
+    assert f"complete (retry of {b}, from trial {a}'s epoch 1)" in said
+    runs_of["twice"] = folder / retry["run_dir"]
     # the same failed run, reached through a link from another tune folder's trials/: never copied
     from archdsl.training import tune_folder
     kept = runs.RunDir(next((tmp_path / "interrupted/tiny/trials").iterdir()))
@@ -324,8 +349,8 @@ def test_a_cut_off_trial_is_continued_from_its_checkpoint(cifar_archive, data_ca
                                                                       state["epoch"])):
         target = runs.RunDir(tmp_path / f"copy_of_{number}")
         target.checkpoint.mkdir(parents=True)
-        copied = tune_folder.continue_failed(folder, number, target, *asked)
-        assert (copied and copied["epoch"]) == expected
+        copied = tune_folder.continue_failed(folder, [number], target, *asked)
+        assert (copied and copied[1]["epoch"]) == expected
         assert bool(list(target.path.glob("*/*"))) == (expected is not None)
     truth = tmp_path / "uninterrupted"
     assert main(tune_args(spec, truth, cifar_archive, data_cache, "--trials", 1)) == 0

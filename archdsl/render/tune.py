@@ -42,10 +42,12 @@ def front(row: dict) -> str:
 
 
 def _state(row: dict) -> str:
-    if row["retry_of"] is None:
-        return row["state"]
-    earlier = row.get("continued_from")  # the failed run's epochs it continued from
-    return row["state"] + f" (retry of {row['retry_of']}" + (f", from epoch {earlier['epoch']})" if earlier else ")")
+    notes = [] if row["retry_of"] is None else [f"retry of {row['retry_of']}"]
+    earlier = row.get("continued_from")  # the failed run, and its epoch, that the trial continued
+    if earlier:
+        notes.append(f"from epoch {earlier['epoch']}" if earlier["trial"] == row["retry_of"]
+                     else f"from trial {earlier['trial']}'s epoch {earlier['epoch']}")
+    return row["state"] + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _accuracy(value) -> str:

@@ -183,7 +183,7 @@ class Tune:
                     "recipe": None, "set": []}
         if settings["data"] != "cifar10":
             settings["data"] = self.dataset.source
-        earlier = self.continue_failed(trial, model, run, settings, shown)
+        earlier = self.continue_failed(trial, variant, model, run, settings, shown)
         if earlier is None:
             runs.write_bytes(run.spec, concrete_text(self.spec, variant.picks).encode("utf-8"))
         reporter = _pruning_callback(keras, trial, model.train.epochs)
@@ -211,24 +211,22 @@ class Tune:
                  f"{seconds:.1f} s, {where}")
         return value
 
-    def continue_failed(self, trial, model, run: runs.RunDir, settings: dict, shown: str) -> dict | None:
-        """The retry of a failed trial continues the failed trial's run from its last checkpoint, when it has
-        one of this variant, data and settings (training resumes bit for bit, so the result is the one an
-        uninterrupted trial gets); its epochs' held-out accuracies are reported to the pruner as this trial's.
-        The state continued from, or None."""
-        failed = tune_study.retry_of(next(t for t in self.study.get_trials(deepcopy=False)
-                                          if t.number == trial.number))
-        if failed is None:
+    def continue_failed(self, trial, variant, model, run: runs.RunDir, settings: dict, shown: str) -> dict | None:
+        """A trial of a variant that failed before (a retry, mostly) continues the failed run of the variant that
+        got furthest, from its last checkpoint, when it has one of this model, data and settings: training
+        resumes bit for bit, so the result is the one an uninterrupted trial gets. Its epochs' held-out
+        accuracies are reported to the pruner as this trial's. The state continued from, or None."""
+        failed = tune_study.failed_trials(self.study.get_trials(deepcopy=False), variant.index)
+        found = tune_folder.continue_failed(self.folder, failed, run, model.model_dump_json(indent=1), settings,
+                                           runs.data_fingerprint(self.dataset)) if failed else None
+        if found is None:
             return None
-        state = tune_folder.continue_failed(self.folder, failed, run, model.model_dump_json(indent=1), settings,
-                                            runs.data_fingerprint(self.dataset))
-        if state is None:
-            return None
+        number, state = found
         for row in state["history"]:
             if row.get("val_accuracy") is not None:
                 trial.report(float(row["val_accuracy"]), row["epoch"])
-        trial.set_user_attr("continued_from", {"trial": failed, "epoch": state["epoch"]})
-        self.say(f"{shown}: continues trial {failed}'s run from its checkpoint of {_epochs(state['epoch'])}")
+        trial.set_user_attr("continued_from", {"trial": number, "epoch": state["epoch"]})
+        self.say(f"{shown}: continues trial {number}'s run from its checkpoint of {_epochs(state['epoch'])}")
         return state
 
     def after_trial(self, study, trial) -> None:

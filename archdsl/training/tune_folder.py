@@ -3,7 +3,8 @@
     tune.json          what the folder is the tune of: the study, the spec (its name and sha256), the storage
     study.db           the study (the default storage: a SQLite file; with --storage the study is there)
     trials/<number>/   one ordinary run directory a trained trial (its spec.arch: the variant's concrete text);
-                       the retry of a failed trial starts as a copy of the failed trial's run, and continues it
+                       a trial of a variant that failed before starts as a copy of the failed run that got
+                       furthest, and continues it
     leaderboard.json   the trials, best first (rewritten after every trial)
     best.arch          the best variant's concrete text (rewritten when a tune ends)
 
@@ -100,14 +101,36 @@ def trial_run(folder: Path, number: int) -> runs.RunDir:
 CONTINUED_SETTINGS = ("data", "data_dir", "limit", "test_limit", "seed", "recipe", "set")
 
 
-def continue_failed(folder: Path, failed: int, run: runs.RunDir, model_json: str, settings: dict,
-                    fingerprint: str) -> dict | None:
-    """Copy the run of the failed trial `failed` into `run`, the retry's new and empty run directory, when the
-    retry can continue it: a checkpoint of at least one epoch, of the same resolved model (variant, --epochs,
-    held-out split), settings and data. The state copied; None when there is none, nothing copied (the retry
-    trains from the start). The failed run is read under its lock (a worker still writing it is not copied
-    from) and kept as it is; only its regular files are copied, never what a link names."""
-    source = runs.RunDir(folder / "trials" / str(failed))
+def continue_failed(folder: Path, failed: list[int], run: runs.RunDir, model_json: str, settings: dict,
+                    fingerprint: str) -> tuple[int, dict] | None:
+    """Copy into `run`, the new and empty run directory of a trial, the run of the one of the `failed` trials (the
+    failed trials of its variant) that got furthest and that it can continue: a checkpoint of at least one
+    epoch, of the same resolved model (variant, --epochs, held-out split), settings and data. (its number, the
+    state copied); None when there is none, nothing copied (the trial trains from the start)."""
+    ranked = sorted(((_epoch_of(folder / "trials" / str(n)), n) for n in failed), reverse=True)
+    for epoch, number in ranked:
+        if epoch < 1:
+            break
+        state = _copy_if_continued(folder / "trials" / str(number), run, model_json, settings, fingerprint)
+        if state is not None:
+            return number, state
+    return None
+
+
+def _epoch_of(path: Path) -> int:
+    """The epoch of a run's newest state, read without its lock and checksums (to rank; checked when copied)."""
+    try:
+        return 0 if path.is_symlink() else runs.load_state(runs.open_run(path), check_model=False)["epoch"]
+    except (ArchError, OSError, UnicodeDecodeError):
+        return 0
+
+
+def _copy_if_continued(path: Path, run: runs.RunDir, model_json: str, settings: dict,
+                       fingerprint: str) -> dict | None:
+    """The failed run at `path` copied into `run` if `run` can continue it (see continue_failed): its state, or
+    None. The failed run is read under its lock (a worker still writing it is not copied from) and kept as it
+    is; only its regular files are copied, never what a link names, and never a run reached through a link."""
+    source = runs.RunDir(path)
     if source.path.is_symlink():  # a run is read only inside the tune folder
         return None
     try:
@@ -120,7 +143,7 @@ def continue_failed(folder: Path, failed: int, run: runs.RunDir, model_json: str
                 return None
             _copy_files(source.path, run.path)
     except (ArchError, OSError, UnicodeDecodeError):  # damaged, missing, or being written
-        shutil.rmtree(run.path, ignore_errors=True)  # what was copied before a failure: the retry starts empty
+        shutil.rmtree(run.path, ignore_errors=True)  # what was copied before a failure: the trial starts empty
         run.checkpoint.mkdir(parents=True, exist_ok=True)
         return None
     runs.write_json(run.metrics, runs.summarize(state, run))  # the copied one names the failed run's folder

@@ -13,7 +13,7 @@ What a trial records (user attributes), beside Optuna's own state, number, param
     epochs, val_accuracy, seconds   after training: epochs run, the last epoch's held-out accuracy
     retry_of      the failed trial whose variant it trains again (a resume queues one per failed trial;
                   `retry_of()` reads the storage's heartbeat retries too)
-    continued_from  the failed trial's run and epoch its retry continued ({"trial": n, "epoch": k}), or None
+    continued_from  the failed run and epoch the trial continued ({"trial": n, "epoch": k}), or None
     worker        host:pid of the process that ran it
 A trial is *trained* when it has a run_dir; only trained trials that finished (complete, or pruned by the
 pruner) count towards `--trials`.
@@ -154,6 +154,11 @@ def retry_of(trial) -> int | None:
     return chain[-1] if chain else trial.user_attrs.get("retry_of")
 
 
+def failed_trials(trials, variant: int) -> list[int]:
+    """The numbers of the trained trials of `variant` that failed: the runs a new trial of it may continue."""
+    return [t.number for t in trials if t.state.name == "FAIL" and trained(t) and t.user_attrs.get("variant") == variant]
+
+
 def counted(trial) -> bool:
     """A trained trial that finished: what `--trials` counts."""
     return trained(trial) and trial.state.name in ("COMPLETE", "PRUNED")
@@ -204,7 +209,7 @@ def queue_retries(study) -> list[int]:
     trials = study.get_trials(deepcopy=False)
     busy = taken(trials)
     retried = []
-    for t in trials:
+    for t in reversed(trials):  # a variant that failed more than once: the retry of its latest failure
         if t.state.name == "FAIL" and trained(t) and t.user_attrs.get("variant") not in busy:
             study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number,
                                                             "queued_variant": t.user_attrs["variant"]})
