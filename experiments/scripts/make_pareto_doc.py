@@ -87,11 +87,13 @@ def trial_points(study: Path) -> list[dict]:
 
 def spent(study: Path, board: dict) -> dict[str, float]:
     """The study's training time: its complete and pruned trials' own wall times (seconds), and the epochs its
-    failed trials trained before they failed (their kept history.csv)."""
+    failed trials trained before they failed (their kept history.csv), but for a failed run a later trial
+    continued: that trial's wall time has them already."""
     from archdsl.runs import read_history
     trained = sum(r["seconds"] or 0 for r in board["trials"] if r["state"] in ("complete", "pruned"))
+    continued = {r["continued_from"]["trial"] for r in board["trials"] if r.get("continued_from")}
     failed = sum(float(row["seconds"]) for r in board["trials"] if r["state"] == "failed"
-                 and (study / r["run_dir"] / "history.csv").is_file()
+                 and r["trial"] not in continued and (study / r["run_dir"] / "history.csv").is_file()
                  for row in read_history(study / r["run_dir"] / "history.csv"))
     return {"trained": trained, "failed": failed}
 
@@ -134,8 +136,8 @@ def document(studies: list[tuple[dict, list[dict], dict]], points: list[dict]) -
     for board, trials, cost in studies:
         duration = make_results_doc._duration
         plural = "" if len(trials) == 1 else "s"
-        failed = (f", and {duration(cost['failed'])} of the epochs that failed trials trained before they failed"
-                  if cost["failed"] else "")
+        failed = (f", and {duration(cost['failed'])} of the epochs that failed trials trained before they failed "
+                  "(a trial that continued a failed run counts its epochs in its own time)" if cost["failed"] else "")
         lines += [f"Study `{board['study']}` (spec `{board['spec']}`): {len(trials)} complete trial{plural} of "
                   f"{trials[0]['epochs'] if trials else 0} epochs, tested on "
                   f"{trials[0]['test_images'] if trials else 0:,} test images; counts {json.dumps(board['counts'])}. "

@@ -63,19 +63,25 @@ def test_keep_copies_a_study_and_never_over_one(pareto, tmp_path, monkeypatch):
 
 
 def test_the_training_time_counts_pruned_trials_and_the_epochs_of_failed_ones(pareto, tmp_path):
-    rows = [{"trial": 0, "state": "complete", "seconds": 3600.0, "run_dir": "trials/0"},
+    # trial 0 continued trial 4's run: its 3600 s have trial 4's epochs already
+    rows = [{"trial": 0, "state": "complete", "seconds": 3600.0, "run_dir": "trials/0",
+             "continued_from": {"trial": 4, "epoch": 1}},
             {"trial": 1, "state": "pruned", "seconds": 1200.0, "run_dir": "trials/1"},
             {"trial": 2, "state": "failed", "seconds": None, "run_dir": "trials/2"},
-            {"trial": 3, "state": "failed", "seconds": None, "run_dir": "trials/3"}]  # failed before an epoch
-    (tmp_path / "trials/2").mkdir(parents=True)
-    (tmp_path / "trials/2/history.csv").write_text("epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n"
-                                                   "1,0.1,2.0,0.3,1.9,0.35,600.0\n2,0.1,1.5,0.5,1.4,0.55,300.0\n")
+            {"trial": 3, "state": "failed", "seconds": None, "run_dir": "trials/3"},  # failed before an epoch
+            {"trial": 4, "state": "failed", "seconds": None, "run_dir": "trials/4"}]
+    for n, text in ((2, "1,0.1,2.0,0.3,1.9,0.35,600.0\n2,0.1,1.5,0.5,1.4,0.55,300.0\n"),
+                    (4, "1,0.1,2.0,0.3,1.9,0.35,500.0\n")):
+        (tmp_path / f"trials/{n}").mkdir(parents=True)
+        (tmp_path / f"trials/{n}/history.csv").write_text("epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n"
+                                                          + text)
     board = {"study": "s", "spec": "s.arch", "counts": {"complete": 1}, "trials": rows}
     cost = pareto.spent(tmp_path, board)
     assert cost == {"trained": 4800.0, "failed": 900.0}
     text = pareto.document([(board, [point("a", 100, 5_000, 0.8)], cost)], [point("a", 100, 5_000, 0.8)])
     assert ("Training time in all, 1 h 35 min: the complete and pruned trials' own wall times, 1 h 20 min, and "
-            "15 min of the epochs that failed trials trained before they failed.") in text
+            "15 min of the epochs that failed trials trained before they failed (a trial that continued a failed "
+            "run counts its epochs in its own time).") in text
 
 
 def test_hand_found_runs_on_other_data_are_left_out(pareto):
