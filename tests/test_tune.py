@@ -408,7 +408,7 @@ def test_a_pruned_trial_is_recorded_as_pruned(cifar_archive, data_cache, tmp_pat
     """A pruner that must prune at the first report (accuracy below 1.01): the trial stops after epoch 1."""
     from archdsl.training import tune_study
     monkeypatch.setattr(tune_study, "make_pruner",
-                        lambda optuna, name, epochs: optuna.pruners.ThresholdPruner(lower=1.01))
+                        lambda optuna, name, epochs, *warmup: optuna.pruners.ThresholdPruner(lower=1.01))
     spec = tmp_path / "tiny.arch"
     spec.write_text(SPACE)
     assert main(tune_args(spec, tmp_path / "out", cifar_archive, data_cache, "--trials", 1)) == 0
@@ -420,6 +420,32 @@ def test_a_pruned_trial_is_recorded_as_pruned(cifar_archive, data_cache, tmp_pat
     assert metrics["epochs_done"] == 1 and metrics["complete"] is False
     assert row["val_accuracy"] == metrics["final_val_accuracy"]
     assert not (folder / "best.arch").exists()
+
+
+@pytest.mark.parametrize("name", ["median", "hyperband"])
+def test_no_trial_is_pruned_in_its_warm_up_epochs(name):
+    """Optuna's own pruners as make_pruner sets them for 10 epochs with 2 of warm-up: ten trials that reached
+    0.5 + 0.04 an epoch, then one far below them. It is not pruned at epochs 1 and 2 (warm-up), and the median
+    pruner prunes it at epoch 3."""
+    import logging
+
+    from archdsl.training import tune_study
+    optuna.logging.set_verbosity(logging.WARNING)
+    study = optuna.create_study(direction="maximize", pruner=tune_study.make_pruner(optuna, name, 10, 2),
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        trial = study.ask()
+        for epoch in range(1, 11):
+            trial.report(0.5 + 0.04 * epoch, epoch)
+        study.tell(trial, 0.9)
+    trial = study.ask()
+    pruned = []
+    for epoch in range(1, 11):
+        trial.report(0.05, epoch)
+        pruned.append(trial.should_prune())
+    assert pruned[:2] == [False, False]
+    if name == "median":
+        assert bool(pruned[2]) is True
 
 
 def test_a_space_with_one_feasible_variant_in_fifteen_finishes(cifar_archive, data_cache, tmp_path):

@@ -296,10 +296,11 @@ def _train_trials(tune: Tune, args) -> None:
     # the study's first worker samples with --seed itself, so a one-worker tune proposes the same variants
     # again; every other worker (or a resume) with its own offset, so two workers do not propose alike
     seed = tune.seed if tune.created else (tune.seed + 1 + os.getpid()) % 2**32
-    epochs = tune.model_of(tune.index.feasible[0]).train.epochs
+    first = tune.model_of(tune.index.feasible[0]).train  # --epochs, and the spec's warm-up
+    epochs = first.epochs
     tune.study.sampler = tune_study.make_sampler(optuna, tune.settings["sampler"] or "tpe",
                                                  tune.index.search_space(), seed)
-    tune.study.pruner = tune_study.make_pruner(optuna, tune.settings["pruner"] or "median", epochs)
+    tune.study.pruner = tune_study.make_pruner(optuna, tune.settings["pruner"] or "median", epochs, first.warmup)
     from ..keras_backend.tensorflow_start import import_tensorflow
     shown = progress.VERBOSE
     progress.VERBOSE = args.verbose > 0
