@@ -118,9 +118,10 @@ def continue_failed(folder: Path, failed: list[int], run: runs.RunDir, model_jso
 
 
 def _epoch_of(path: Path) -> int:
-    """The epoch of a run's newest state, read without its lock and checksums (to rank; checked when copied)."""
+    """The epoch of a run's newest state, read without its lock and checksums (to rank; checked when copied,
+    links refused there)."""
     try:
-        return 0 if path.is_symlink() else runs.load_state(runs.open_run(path), check_model=False)["epoch"]
+        return runs.load_state(runs.open_run(path), check_model=False)["epoch"]
     except (ArchError, OSError, UnicodeDecodeError):
         return 0
 
